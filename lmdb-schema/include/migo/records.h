@@ -1,0 +1,113 @@
+// records.h — the typed records of the migo store and their encodings.
+//
+// Each value starts with a one-byte record version so a later schema can add
+// fields without a flag day; decoders reject versions they do not know as
+// Code::corrupt. Times are Unix seconds (UTC). The byte layout of every
+// record is documented in SCHEMA.md; keep the two in step.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "migo/status.h"
+
+namespace migo {
+
+struct Plan {
+  std::string name;
+  uint32_t max_accounts = 0;
+  uint64_t monthly = 0;  // recipients per calendar month (UTC)
+  uint64_t daily = 0;    // recipients per rolling 24 hours
+  uint64_t hourly = 0;   // recipients per rolling 60 minutes
+  bool operator==(const Plan&) const = default;
+};
+
+struct Workspace {
+  uint64_t id = 0;
+  std::string name;
+  std::string plan;
+  int64_t created = 0;
+  bool operator==(const Workspace&) const = default;
+};
+
+struct Domain {
+  uint64_t workspace_id = 0;
+  std::string name;  // normalised A-label form, see domain.h
+  bool include_subdomains = false;
+  bool verified = false;
+  int64_t added = 0;
+  int64_t verified_at = 0;  // 0 until verified
+  bool operator==(const Domain&) const = default;
+};
+
+enum class AccountStatus : uint8_t { active = 1, disabled = 2 };
+const char* status_name(AccountStatus s) noexcept;
+
+struct Account {
+  uint64_t id = 0;  // random, opaque: safe to show in headers and logs
+  uint64_t workspace_id = 0;
+  std::string username;
+  std::string label;
+  AccountStatus status = AccountStatus::active;
+  int64_t created = 0;
+  int64_t password_set = 0;
+  std::string plain_verifier;  // cmusaslsecretPLAIN: salt(16) NUL MD5 (33 bytes)
+  std::string scram_verifier;  // SCRAM-SHA-256 authPassword value
+  bool operator==(const Account&) const = default;
+};
+
+// Kept apart from Account so that the hot counters are rewritten without
+// touching the credential record (smaller writes, fewer conflicts).
+struct AccountStats {
+  uint64_t total_sent = 0;
+  uint32_t month = 0;  // yyyymm the sent_this_month figure belongs to
+  uint64_t sent_this_month = 0;
+  uint64_t delivered = 0;
+  uint64_t bounced = 0;
+  uint64_t deferred = 0;
+  uint64_t complaints = 0;
+  int64_t last_used = 0;  // 0 = never
+  bool operator==(const AccountStats&) const = default;
+  // sent_this_month as of `month_now` (a figure from an older month is zero).
+  uint64_t sent_in(uint32_t month_now) const { return month == month_now ? sent_this_month : 0; }
+};
+
+struct QueueEntry {
+  uint64_t account_id = 0;
+  int64_t queued_at = 0;
+  uint32_t recipients = 0;
+  bool operator==(const QueueEntry&) const = default;
+};
+
+struct AuditEntry {
+  uint64_t seq = 0;  // the key; not part of the value
+  int64_t time = 0;
+  uint32_t uid = 0;
+  std::string user;       // OS user name (and the sudo caller, if any)
+  uint64_t workspace_id = 0;  // 0 for store-wide changes
+  std::string action;     // e.g. "account.disable"
+  std::string detail;     // human text, never a secret
+  bool operator==(const AuditEntry&) const = default;
+};
+
+std::string encode(const Plan& r);
+std::string encode(const Workspace& r);
+std::string encode(const Domain& r);
+std::string encode(const Account& r);
+std::string encode(const AccountStats& r);
+std::string encode(const QueueEntry& r);
+std::string encode(const AuditEntry& r);
+
+Status decode(std::string_view in, Plan* r);
+Status decode(std::string_view in, Workspace* r);
+Status decode(std::string_view in, Domain* r);
+Status decode(std::string_view in, Account* r);
+Status decode(std::string_view in, AccountStats* r);
+Status decode(std::string_view in, QueueEntry* r);
+Status decode(std::string_view in, AuditEntry* r);
+
+// yyyymm of a Unix time, in UTC.
+uint32_t month_of(int64_t unix_time);
+
+}  // namespace migo

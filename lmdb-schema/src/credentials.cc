@@ -1,0 +1,137 @@
+// credentials.cc — see credentials.h.
+#include "migo/credentials.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <array>
+
+namespace migo {
+
+void Secret::wipe() noexcept {
+  if (!s_.empty()) OPENSSL_cleanse(s_.data(), s_.size());
+  s_.clear();
+}
+Secret::~Secret() { wipe(); }
+Secret& Secret::operator=(Secret&& o) noexcept {
+  if (this != &o) {
+    wipe();
+    s_ = std::move(o.s_);
+    o.wipe();
+  }
+  return *this;
+}
+
+Result<std::string> random_string(size_t n, std::string_view alphabet) {
+  if (alphabet.empty() || alphabet.size() > 256) return Status(Code::invalid, "bad alphabet");
+  // Accept a byte only below the largest multiple of the alphabet size, so
+  // every symbol is exactly equally likely.
+  const size_t limit = 256 - (256 % alphabet.size());
+  std::string out;
+  out.reserve(n);
+  std::array<unsigned char, 64> buf;
+  while (out.size() < n) {
+    if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
+      return Status(Code::unavailable, "RAND_bytes failed: no randomness");
+    for (unsigned char b : buf) {
+      if (b >= limit) continue;
+      out.push_back(alphabet[b % alphabet.size()]);
+      if (out.size() == n) break;
+    }
+  }
+  OPENSSL_cleanse(buf.data(), buf.size());
+  return out;
+}
+
+Result<std::string> generate_username() {
+  auto tail = random_string(kUsernameRandomChars, "abcdefghijklmnopqrstuvwxyz0123456789");
+  if (!tail.ok()) return tail;
+  return std::string(kUsernamePrefix) + *tail;
+}
+
+Result<Secret> generate_password() {
+  auto p = random_string(kPasswordChars,
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+  if (!p.ok()) return p.status();
+  return Secret(std::move(*p));
+}
+
+bool is_valid_username(std::string_view s) {
+  if (s.substr(0, kUsernamePrefix.size()) != kUsernamePrefix) return false;
+  std::string_view tail = s.substr(kUsernamePrefix.size());
+  if (tail.empty() || tail.size() > 64) return false;
+  for (char c : tail)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+std::string plain_verifier(std::string_view password, std::string_view salt16) {
+  std::string out(salt16.substr(0, 16));
+  out.push_back('\0');
+  unsigned char md[16];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  EVP_DigestUpdate(ctx, salt16.data(), 16);
+  EVP_DigestUpdate(ctx, "sasldb", 6);
+  EVP_DigestUpdate(ctx, password.data(), password.size());
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  out.append(reinterpret_cast<const char*>(md), sizeof md);
+  return out;
+}
+
+bool check_plain_verifier(std::string_view verifier, std::string_view password) {
+  if (verifier.size() != 33 || verifier[16] != '\0') return false;
+  std::string expect = plain_verifier(password, verifier.substr(0, 16));
+  return CRYPTO_memcmp(expect.data(), verifier.data(), 33) == 0;
+}
+
+std::string base64_encode(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+Result<std::string> scram_sha256_verifier(std::string_view password, std::string_view salt,
+                                          uint32_t iterations) {
+  unsigned char salted[32], client_key[32], stored_key[32], server_key[32];
+  unsigned int len = 0;
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                        reinterpret_cast<const unsigned char*>(salt.data()),
+                        static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(),
+                        sizeof salted, salted) != 1)
+    return Status(Code::unavailable, "PBKDF2 failed");
+  HMAC(EVP_sha256(), salted, sizeof salted, reinterpret_cast<const unsigned char*>("Client Key"),
+       10, client_key, &len);
+  SHA256(client_key, sizeof client_key, stored_key);
+  HMAC(EVP_sha256(), salted, sizeof salted, reinterpret_cast<const unsigned char*>("Server Key"),
+       10, server_key, &len);
+  std::string out = "SCRAM-SHA-256$" + std::to_string(iterations) + ":" + base64_encode(salt) +
+                    "$" + base64_encode({reinterpret_cast<char*>(stored_key), 32}) + ":" +
+                    base64_encode({reinterpret_cast<char*>(server_key), 32});
+  OPENSSL_cleanse(salted, sizeof salted);
+  OPENSSL_cleanse(client_key, sizeof client_key);
+  return out;
+}
+
+Result<Verifiers> make_verifiers(std::string_view password) {
+  unsigned char salts[32];
+  if (RAND_bytes(salts, sizeof salts) != 1)
+    return Status(Code::unavailable, "RAND_bytes failed: no randomness");
+  Verifiers v;
+  v.plain = plain_verifier(password, {reinterpret_cast<char*>(salts), 16});
+  auto scram = scram_sha256_verifier(password, {reinterpret_cast<char*>(salts + 16), 16},
+                                     kScramIterations);
+  if (!scram.ok()) return scram.status();
+  v.scram = std::move(*scram);
+  return v;
+}
+
+}  // namespace migo

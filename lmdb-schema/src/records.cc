@@ -1,0 +1,149 @@
+// records.cc — encodings of the records in records.h (layout: SCHEMA.md).
+#include "migo/records.h"
+
+#include <ctime>
+
+#include "migo/codec.h"
+
+namespace migo {
+namespace {
+constexpr uint8_t kV1 = 1;
+
+Status check_version(Decoder& d, const char* what) {
+  uint8_t v = d.u8();
+  if (d.failed()) return {Code::corrupt, std::string(what) + " record is empty"};
+  if (v != kV1)
+    return {Code::corrupt, std::string(what) + " record has unknown version " + std::to_string(v)};
+  return {};
+}
+}  // namespace
+
+const char* status_name(AccountStatus s) noexcept {
+  return s == AccountStatus::active ? "active" : "disabled";
+}
+
+std::string encode(const Plan& r) {
+  return Encoder().u8(kV1).str(r.name).u32(r.max_accounts).u64(r.monthly).u64(r.daily)
+      .u64(r.hourly).bytes();
+}
+Status decode(std::string_view in, Plan* r) {
+  Decoder d(in, "plan");
+  MIGO_TRY(check_version(d, "plan"));
+  r->name = d.str();
+  r->max_accounts = d.u32();
+  r->monthly = d.u64();
+  r->daily = d.u64();
+  r->hourly = d.u64();
+  return d.finish();
+}
+
+std::string encode(const Workspace& r) {
+  return Encoder().u8(kV1).u64(r.id).str(r.name).str(r.plan).i64(r.created).bytes();
+}
+Status decode(std::string_view in, Workspace* r) {
+  Decoder d(in, "workspace");
+  MIGO_TRY(check_version(d, "workspace"));
+  r->id = d.u64();
+  r->name = d.str();
+  r->plan = d.str();
+  r->created = d.i64();
+  return d.finish();
+}
+
+std::string encode(const Domain& r) {
+  uint8_t flags = static_cast<uint8_t>((r.include_subdomains ? 1 : 0) | (r.verified ? 2 : 0));
+  return Encoder().u8(kV1).u64(r.workspace_id).str(r.name).u8(flags).i64(r.added)
+      .i64(r.verified_at).bytes();
+}
+Status decode(std::string_view in, Domain* r) {
+  Decoder d(in, "domain");
+  MIGO_TRY(check_version(d, "domain"));
+  r->workspace_id = d.u64();
+  r->name = d.str();
+  uint8_t flags = d.u8();
+  r->include_subdomains = flags & 1;
+  r->verified = flags & 2;
+  r->added = d.i64();
+  r->verified_at = d.i64();
+  if (flags & ~3u) return {Code::corrupt, "domain record has unknown flags"};
+  return d.finish();
+}
+
+std::string encode(const Account& r) {
+  return Encoder().u8(kV1).u64(r.id).u64(r.workspace_id).str(r.username).str(r.label)
+      .u8(static_cast<uint8_t>(r.status)).i64(r.created).i64(r.password_set)
+      .str(r.plain_verifier).str(r.scram_verifier).bytes();
+}
+Status decode(std::string_view in, Account* r) {
+  Decoder d(in, "account");
+  MIGO_TRY(check_version(d, "account"));
+  r->id = d.u64();
+  r->workspace_id = d.u64();
+  r->username = d.str();
+  r->label = d.str();
+  uint8_t st = d.u8();
+  r->created = d.i64();
+  r->password_set = d.i64();
+  r->plain_verifier = d.str();
+  r->scram_verifier = d.str();
+  MIGO_TRY(d.finish());
+  if (st != 1 && st != 2) return {Code::corrupt, "account record has unknown status"};
+  r->status = static_cast<AccountStatus>(st);
+  return {};
+}
+
+std::string encode(const AccountStats& r) {
+  return Encoder().u8(kV1).u64(r.total_sent).u32(r.month).u64(r.sent_this_month)
+      .u64(r.delivered).u64(r.bounced).u64(r.deferred).u64(r.complaints).i64(r.last_used)
+      .bytes();
+}
+Status decode(std::string_view in, AccountStats* r) {
+  Decoder d(in, "stats");
+  MIGO_TRY(check_version(d, "stats"));
+  r->total_sent = d.u64();
+  r->month = d.u32();
+  r->sent_this_month = d.u64();
+  r->delivered = d.u64();
+  r->bounced = d.u64();
+  r->deferred = d.u64();
+  r->complaints = d.u64();
+  r->last_used = d.i64();
+  return d.finish();
+}
+
+std::string encode(const QueueEntry& r) {
+  return Encoder().u8(kV1).u64(r.account_id).i64(r.queued_at).u32(r.recipients).bytes();
+}
+Status decode(std::string_view in, QueueEntry* r) {
+  Decoder d(in, "queue");
+  MIGO_TRY(check_version(d, "queue"));
+  r->account_id = d.u64();
+  r->queued_at = d.i64();
+  r->recipients = d.u32();
+  return d.finish();
+}
+
+std::string encode(const AuditEntry& r) {
+  return Encoder().u8(kV1).i64(r.time).u32(r.uid).str(r.user).u64(r.workspace_id)
+      .str(r.action).str(r.detail).bytes();
+}
+Status decode(std::string_view in, AuditEntry* r) {
+  Decoder d(in, "audit");
+  MIGO_TRY(check_version(d, "audit"));
+  r->time = d.i64();
+  r->uid = d.u32();
+  r->user = d.str();
+  r->workspace_id = d.u64();
+  r->action = d.str();
+  r->detail = d.str();
+  return d.finish();
+}
+
+uint32_t month_of(int64_t unix_time) {
+  time_t t = static_cast<time_t>(unix_time);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  return static_cast<uint32_t>((tm.tm_year + 1900) * 100 + tm.tm_mon + 1);
+}
+
+}  // namespace migo

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# install-deps.sh — install every Debian 12 package migo-relay needs to build,
+# test and run. Idempotent and non-interactive: packages already present are
+# not fetched again, and apt's lists are refreshed only when something is
+# missing. Run as root (CI and the README commands do).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config g++ clang
+  # libraries (headers + runtime)
+  liblmdb-dev libssl-dev libsasl2-dev libmilter-dev libidn2-dev catch2
+  # runtime parts the tests drive for real
+  lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
+  miltertest openssl python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+    || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+
+# Postfix asks a debconf question on install; answering "No configuration"
+# installs the binaries without writing /etc/postfix/main.cf or starting a
+# system instance — our tests run private instances of their own.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: installed ${missing[*]}"
