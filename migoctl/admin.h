@@ -1,0 +1,69 @@
+// admin.h — the administrative operations behind migoctl.
+//
+// Each operation validates its input, checks the rules (plan limits,
+// confirmations, queued mail) and makes its change together with its audit
+// entry in ONE write transaction, so a change is never recorded without
+// happening or happen without being recorded. Passwords are generated here
+// and handed back exactly once, inside a Secret; only verifiers are stored.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "migo/credentials.h"
+#include "migo/store.h"
+
+namespace migo {
+
+// Who makes a change, for the audit log.
+struct Actor {
+  uint32_t uid = 0;
+  std::string name;
+};
+// The calling OS user; "root (sudo: alice)" under sudo.
+Actor current_actor();
+
+struct PlanChange {
+  std::optional<uint32_t> max_accounts;
+  std::optional<uint64_t> monthly, daily, hourly;
+};
+
+struct NewCredentials {
+  Account account;
+  Secret password;  // shown once, never stored
+};
+
+// Workspace and plan names: 1-64 of [a-z0-9._-], starting alphanumeric.
+bool is_valid_name(std::string_view s);
+// Labels: 1-100 bytes of UTF-8 text without control characters.
+Status check_label(std::string_view s);
+
+class Admin {
+ public:
+  Admin(Store& store, Actor actor, int64_t now) : store_(store), actor_(std::move(actor)), now_(now) {}
+
+  Result<Plan> set_plan(const std::string& name, const PlanChange& change);
+  Result<Workspace> create_workspace(const std::string& name, const std::string& plan);
+  Result<Workspace> set_workspace_plan(const std::string& name, const std::string& plan);
+  Result<Domain> add_domain(const std::string& ws, const std::string& domain, bool include_subdomains);
+  Result<Domain> verify_domain(const std::string& ws, const std::string& domain);
+  Result<Domain> remove_domain(const std::string& ws, const std::string& domain);
+  Result<NewCredentials> create_account(const std::string& ws, const std::string& label);
+  Result<Account> set_status(const std::string& username, AccountStatus status);
+  Result<NewCredentials> reset_password(const std::string& username);
+  Result<Account> rename_account(const std::string& username, const std::string& label);
+  // Refused unless `confirm_label` equals the label, and while mail
+  // attributed to the account is queued (unless `force`).
+  Result<Account> delete_account(const std::string& username, const std::string& confirm_label,
+                                 bool force);
+
+ private:
+  Status audit(WriteTxn& t, uint64_t workspace_id, const std::string& action,
+               const std::string& detail);
+  Store& store_;
+  Actor actor_;
+  int64_t now_;
+};
+
+}  // namespace migo

@@ -1,0 +1,1000 @@
+// cli.cc — migoctl's command table, argument parser and output.
+//
+// Every command is one row of kCommands: its words, arguments, options,
+// help text and handler. The parser is strict: an unknown option, a missing
+// or surplus argument or a malformed number is a usage error (exit 2)
+// before the store is touched. Handlers build one Json value and print it
+// either as JSON (--json) or as text, so the two outputs never disagree.
+#include "cli.h"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "admin.h"
+#include "json.h"
+#include "migo/domain.h"
+#include "migo/store.h"
+
+namespace migo::cli {
+namespace {
+
+constexpr const char* kDefaultDb = "/var/lib/migo";
+
+// ------------------------------------------------------------- arguments
+
+struct Args {
+  std::vector<std::string> pos;
+  std::map<std::string, std::string> opt;  // options with values
+  std::set<std::string> flags;             // options without
+  bool has(const std::string& f) const { return flags.count(f) > 0; }
+  const std::string* get(const std::string& o) const {
+    auto it = opt.find(o);
+    return it == opt.end() ? nullptr : &it->second;
+  }
+};
+
+struct Context;
+using Handler = int (*)(Context&, const Args&);
+
+struct OptionSpec {
+  const char* name;  // without the leading --
+  const char* value;  // metavariable, or nullptr for a flag
+  const char* help;
+};
+
+struct Command {
+  const char* path;      // "account create"
+  const char* synopsis;  // arguments after the path
+  size_t min_pos, max_pos;
+  std::vector<OptionSpec> options;
+  const char* summary;
+  const char* description;
+  Handler handler;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+// ---------------------------------------------------------------- output
+
+std::string iso_time(int64_t t) {
+  if (t == 0) return "";
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Json time_json(int64_t t) { return t == 0 ? Json() : Json(iso_time(t)); }
+std::string time_text(int64_t t) { return t == 0 ? "never" : iso_time(t); }
+
+std::string hex_id(uint64_t id) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+std::optional<double> delivery_rate(const AccountStats& s) {
+  uint64_t denom = s.delivered + s.bounced;
+  if (denom == 0) return std::nullopt;
+  return static_cast<double>(s.delivered) / static_cast<double>(denom);
+}
+
+std::string rate_text(const AccountStats& s) {
+  auto r = delivery_rate(s);
+  if (!r) return "n/a";
+  char buf[16];
+  snprintf(buf, sizeof buf, "%.1f%%", *r * 100);
+  return buf;
+}
+
+// Display width of UTF-8 text: one column per code point (labels are text).
+size_t width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+  return n;
+}
+
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return;
+  std::vector<size_t> w(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); i++) w[i] = std::max(w[i], width(r[i]));
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); i++) {
+      line += r[i];
+      if (i + 1 < r.size()) line.append(w[i] - width(r[i]) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  }
+}
+
+Json stats_json(const AccountStats& s, uint32_t month_now) {
+  auto rate = delivery_rate(s);
+  return Json::object()
+      .set("total_sent", s.total_sent)
+      .set("sent_this_month", s.sent_in(month_now))
+      .set("delivered", s.delivered)
+      .set("bounced", s.bounced)
+      .set("deferred", s.deferred)
+      .set("complaints", s.complaints)
+      .set("delivery_rate", rate ? Json(*rate) : Json());
+}
+
+Json account_json(const Account& a, const std::string& ws, const AccountStats& s, uint32_t month_now) {
+  return Json::object()
+      .set("username", a.username)
+      .set("label", a.label)
+      .set("workspace", ws)
+      .set("id", hex_id(a.id))
+      .set("status", status_name(a.status))
+      .set("created", time_json(a.created))
+      .set("password_set", time_json(a.password_set))
+      .set("last_used", time_json(s.last_used))
+      .set("statistics", stats_json(s, month_now));
+}
+
+Json plan_json(const Plan& p) {
+  return Json::object()
+      .set("name", p.name)
+      .set("max_accounts", p.max_accounts)
+      .set("monthly", p.monthly)
+      .set("daily", p.daily)
+      .set("hourly", p.hourly);
+}
+
+Json domain_json(const Domain& d, const std::string& ws) {
+  return Json::object()
+      .set("workspace", ws)
+      .set("domain", d.name)
+      .set("include_subdomains", d.include_subdomains)
+      .set("verified", d.verified)
+      .set("added", time_json(d.added))
+      .set("verified_at", time_json(d.verified_at));
+}
+
+// --------------------------------------------------------------- context
+
+struct Context {
+  std::ostream& out;
+  std::ostream& err;
+  std::string db;
+  bool json = false;
+  int64_t now = 0;
+  std::unique_ptr<Store> store;
+
+  int fail(const Status& s) {
+    int code = kExitRefused;
+    if (s.temporary()) code = kExitTempfail;
+    if (json) {
+      out << Json::object()
+                 .set("error", Json::object().set("code", code_name(s.code())).set("message", s.message()))
+                 .dump()
+          << "\n";
+    }
+    err << "migoctl: " << s.message() << "\n";
+    return code;
+  }
+
+  // Opens the store for a command; on failure prints and returns false.
+  bool open(int* exit_code) {
+    auto s = Store::open(db, {});
+    if (!s.ok()) {
+      *exit_code = fail(s.status());
+      return false;
+    }
+    store = std::move(*s);
+    return true;
+  }
+
+  Admin admin() { return Admin(*store, current_actor(), now); }
+
+  int emit(const Json& j, const std::string& text) {
+    if (json) {
+      out << j.dump() << "\n";
+    } else {
+      out << text;
+    }
+    return kExitOk;
+  }
+};
+
+uint64_t parse_count(const Args& a, const std::string& name, uint64_t max) {
+  const std::string* v = a.get(name);
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (v->empty() || ec != std::errc() || p != v->data() + v->size() || n > max)
+    throw UsageError{"--" + name + " needs a whole number from 0 to " + std::to_string(max) + ", not '" +
+                     *v + "'"};
+  return n;
+}
+
+std::optional<uint64_t> count_opt(const Args& a, const std::string& name, uint64_t max) {
+  if (!a.get(name)) return std::nullopt;
+  return parse_count(a, name, max);
+}
+
+// ------------------------------------------------------------- commands
+
+int cmd_init(Context& c, const Args& a) {
+  StoreOptions opt;
+  opt.create = true;
+  auto s = Store::open(c.db, opt);
+  if (!s.ok()) return c.fail(s.status());
+  auto before = (*s)->init_schema(c.now);
+  if (!before.ok()) return c.fail(before.status());
+
+  // Modes: the data and lock files are read and written by every module.
+  // Group members (the daemons' users) get read-write; others nothing.
+  std::string group;
+  gid_t gid = static_cast<gid_t>(-1);
+  if (const std::string* g = a.get("group")) {
+    struct group* gr = getgrnam(g->c_str());
+    if (!gr) return c.fail({Code::invalid, "no group named '" + *g + "'"});
+    group = *g;
+    gid = gr->gr_gid;
+  } else if (struct group* gr = getgrnam("migo")) {
+    group = "migo";
+    gid = gr->gr_gid;
+  }
+  for (const auto& [path, mode] : {std::pair{c.db, 0750}, std::pair{c.db + "/data.mdb", 0660},
+                                   std::pair{c.db + "/lock.mdb", 0660}}) {
+    if (gid != static_cast<gid_t>(-1) && chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0)
+      return c.fail({Code::unavailable, "cannot give " + path + " to group " + group + ": " + strerror(errno)});
+    if (chmod(path.c_str(), static_cast<mode_t>(mode)) != 0)
+      return c.fail({Code::unavailable, "cannot chmod " + path + ": " + strerror(errno)});
+  }
+  std::string what = *before == 0                 ? "created"
+                     : *before == kSchemaVersion ? "already up to date"
+                                                 : "upgraded from schema " + std::to_string(*before);
+  Json j = Json::object()
+               .set("path", c.db)
+               .set("schema_version", kSchemaVersion)
+               .set("previous_version", *before)
+               .set("group", group.empty() ? Json() : Json(group));
+  std::string text = "store " + c.db + ": " + what + " (schema " + std::to_string(kSchemaVersion) + ")" +
+                     (group.empty() ? "" : ", group " + group) + "\n";
+  return c.emit(j, text);
+}
+
+int cmd_plan_list(Context& c, const Args&) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  std::vector<Plan> plans;
+  Status s = c.store->read([&](const ReadTxn& t) {
+    auto p = t.plans();
+    if (!p.ok()) return p.status();
+    plans = std::move(*p);
+    return Status::Ok();
+  });
+  if (!s.ok()) return c.fail(s);
+  Json j = Json::array();
+  std::vector<std::vector<std::string>> rows{{"PLAN", "ACCOUNTS", "MONTHLY", "DAILY", "HOURLY"}};
+  for (const Plan& p : plans) {
+    j.push(plan_json(p));
+    rows.push_back({p.name, std::to_string(p.max_accounts), std::to_string(p.monthly),
+                    std::to_string(p.daily), std::to_string(p.hourly)});
+  }
+  if (c.json) return c.emit(Json::object().set("plans", j), "");
+  print_table(c.out, rows);
+  return kExitOk;
+}
+
+int cmd_plan_set(Context& c, const Args& a) {
+  PlanChange change;
+  if (auto v = count_opt(a, "max-accounts", 100000)) change.max_accounts = static_cast<uint32_t>(*v);
+  change.monthly = count_opt(a, "monthly", UINT32_MAX);
+  change.daily = count_opt(a, "daily", UINT32_MAX);
+  change.hourly = count_opt(a, "hourly", UINT32_MAX);
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto p = c.admin().set_plan(a.pos[0], change);
+  if (!p.ok()) return c.fail(p.status());
+  return c.emit(plan_json(*p), "plan " + p->name + ": " + std::to_string(p->max_accounts) +
+                                   " accounts, " + std::to_string(p->monthly) + "/month, " +
+                                   std::to_string(p->daily) + "/day, " + std::to_string(p->hourly) +
+                                   "/hour\n");
+}
+
+int cmd_workspace_create(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto w = c.admin().create_workspace(a.pos[0], *a.get("plan"));
+  if (!w.ok()) return c.fail(w.status());
+  return c.emit(Json::object().set("name", w->name).set("plan", w->plan).set("created", time_json(w->created)),
+                "workspace " + w->name + " created on plan " + w->plan + "\n");
+}
+
+int cmd_workspace_list(Context& c, const Args&) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  Json j = Json::array();
+  std::vector<std::vector<std::string>> rows{{"WORKSPACE", "PLAN", "ACCOUNTS", "DOMAINS", "CREATED"}};
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto ws = t.workspaces();
+    if (!ws.ok()) return ws.status();
+    for (const Workspace& w : *ws) {
+      auto n = t.account_count(w.id);
+      if (!n.ok()) return n.status();
+      auto d = t.domains(w.id);
+      if (!d.ok()) return d.status();
+      auto p = t.plan(w.plan);
+      std::string max = p.ok() ? std::to_string(p->max_accounts) : "?";
+      j.push(Json::object()
+                 .set("name", w.name)
+                 .set("plan", w.plan)
+                 .set("accounts", *n)
+                 .set("max_accounts", p.ok() ? Json(p->max_accounts) : Json())
+                 .set("domains", static_cast<uint64_t>(d->size()))
+                 .set("created", time_json(w.created)));
+      rows.push_back({w.name, w.plan, std::to_string(*n) + "/" + max, std::to_string(d->size()),
+                      time_text(w.created)});
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  if (c.json) return c.emit(Json::object().set("workspaces", j), "");
+  print_table(c.out, rows);
+  return kExitOk;
+}
+
+int cmd_workspace_show(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  Json j;
+  std::string text;
+  const uint32_t month = month_of(c.now);
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto w = t.workspace_by_name(a.pos[0]);
+    if (!w.ok())
+      return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
+                                                  : w.status();
+    auto p = t.plan(w->plan);
+    if (!p.ok()) return p.status();
+    auto u = t.usage(w->id, c.now);
+    if (!u.ok()) return u.status();
+    auto accounts = t.accounts(w->id);
+    if (!accounts.ok()) return accounts.status();
+    auto domains = t.domains(w->id);
+    if (!domains.ok()) return domains.status();
+    AccountStats sum;
+    sum.month = month;
+    for (const Account& acct : *accounts) {
+      auto st = t.stats(acct.id);
+      if (!st.ok()) return st.status();
+      sum.total_sent += st->total_sent;
+      sum.sent_this_month += st->sent_in(month);
+      sum.delivered += st->delivered;
+      sum.bounced += st->bounced;
+      sum.deferred += st->deferred;
+      sum.complaints += st->complaints;
+      sum.last_used = std::max(sum.last_used, st->last_used);
+    }
+    auto limit = [](uint64_t used, uint64_t max) {
+      return Json::object().set("used", used).set("limit", max).set("remaining", max > used ? max - used : 0);
+    };
+    Json dj = Json::array();
+    for (const Domain& d : *domains) dj.push(domain_json(d, w->name));
+    j = Json::object()
+            .set("name", w->name)
+            .set("plan", plan_json(*p))
+            .set("created", time_json(w->created))
+            .set("accounts", Json::object()
+                                 .set("count", static_cast<uint64_t>(accounts->size()))
+                                 .set("max", p->max_accounts))
+            .set("usage", Json::object()
+                              .set("hour", limit(u->hour, p->hourly))
+                              .set("day", limit(u->day, p->daily))
+                              .set("month", limit(u->month, p->monthly)))
+            .set("statistics", stats_json(sum, month))
+            .set("last_used", time_json(sum.last_used))
+            .set("domains", dj);
+    text = "Workspace:      " + w->name + "\n" +
+           "Plan:           " + p->name + "\n" +
+           "Created:        " + time_text(w->created) + "\n" +
+           "SMTP accounts:  " + std::to_string(accounts->size()) + " of " + std::to_string(p->max_accounts) + "\n" +
+           "Sent this hour: " + std::to_string(u->hour) + " of " + std::to_string(p->hourly) + " (rolling 60 minutes)\n" +
+           "Sent today:     " + std::to_string(u->day) + " of " + std::to_string(p->daily) + " (rolling 24 hours)\n" +
+           "Sent in month:  " + std::to_string(u->month) + " of " + std::to_string(p->monthly) + " (calendar month, UTC)\n" +
+           "Total sent:     " + std::to_string(sum.total_sent) + "\n" +
+           "Delivered:      " + std::to_string(sum.delivered) + "\n" +
+           "Bounced:        " + std::to_string(sum.bounced) + "\n" +
+           "Complaints:     " + std::to_string(sum.complaints) + "\n" +
+           "Delivery rate:  " + rate_text(sum) + "\n" +
+           "Last used:      " + time_text(sum.last_used) + "\n" +
+           "Domains:";
+    if (domains->empty()) text += "        none";
+    text += "\n";
+    for (const Domain& d : *domains)
+      text += "  " + d.name + (d.include_subdomains ? " (and subdomains)" : "") +
+              (d.verified ? " verified " + time_text(d.verified_at) : " NOT VERIFIED") + "\n";
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  return c.emit(j, text);
+}
+
+int cmd_workspace_set_plan(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto w = c.admin().set_workspace_plan(a.pos[0], a.pos[1]);
+  if (!w.ok()) return c.fail(w.status());
+  return c.emit(Json::object().set("name", w->name).set("plan", w->plan),
+                "workspace " + w->name + " is now on plan " + w->plan + "\n");
+}
+
+int cmd_domain_add(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto d = c.admin().add_domain(a.pos[0], a.pos[1], a.has("include-subdomains"));
+  if (!d.ok()) return c.fail(d.status());
+  return c.emit(domain_json(*d, a.pos[0]),
+                "domain " + d->name + (d->include_subdomains ? " (and subdomains)" : "") +
+                    " added to workspace " + a.pos[0] + "; not verified yet (migoctl domain verify " +
+                    a.pos[0] + " " + d->name + ")\n");
+}
+
+int cmd_domain_verify(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto d = c.admin().verify_domain(a.pos[0], a.pos[1]);
+  if (!d.ok()) return c.fail(d.status());
+  return c.emit(domain_json(*d, a.pos[0]), "domain " + d->name + " verified for workspace " + a.pos[0] + "\n");
+}
+
+int cmd_domain_remove(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto d = c.admin().remove_domain(a.pos[0], a.pos[1]);
+  if (!d.ok()) return c.fail(d.status());
+  return c.emit(domain_json(*d, a.pos[0]), "domain " + d->name + " removed from workspace " + a.pos[0] + "\n");
+}
+
+int cmd_domain_list(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  Json j = Json::array();
+  std::vector<std::vector<std::string>> rows{{"DOMAIN", "SUBDOMAINS", "VERIFIED", "ADDED"}};
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto w = t.workspace_by_name(a.pos[0]);
+    if (!w.ok())
+      return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
+                                                  : w.status();
+    auto ds = t.domains(w->id);
+    if (!ds.ok()) return ds.status();
+    for (const Domain& d : *ds) {
+      j.push(domain_json(d, w->name));
+      rows.push_back({d.name, d.include_subdomains ? "yes" : "no",
+                      d.verified ? time_text(d.verified_at) : "no", time_text(d.added)});
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  if (c.json) return c.emit(Json::object().set("domains", j), "");
+  print_table(c.out, rows);
+  return kExitOk;
+}
+
+std::string credentials_text(const NewCredentials& n, const std::string& what) {
+  return what + "\n\n" +
+         "  Username: " + n.account.username + "\n" +
+         "  Password: " + n.password.reveal() + "\n\n" +
+         "The password is shown only this once and is not stored: copy it into your\n"
+         "password manager now. If it is lost, set a new one with\n"
+         "  migoctl account reset-password " + n.account.username + "\n";
+}
+
+int cmd_account_create(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto n = c.admin().create_account(a.pos[0], *a.get("name"));
+  if (!n.ok()) return c.fail(n.status());
+  Json j = Json::object()
+               .set("username", n->account.username)
+               .set("password", n->password.reveal())
+               .set("label", n->account.label)
+               .set("workspace", a.pos[0])
+               .set("id", hex_id(n->account.id))
+               .set("status", status_name(n->account.status))
+               .set("created", time_json(n->account.created));
+  return c.emit(j, credentials_text(*n, "Created SMTP account \"" + n->account.label + "\" in workspace " +
+                                            a.pos[0] + "."));
+}
+
+int cmd_account_list(Context& c, const Args& a) {
+  std::optional<uint64_t> dormant = count_opt(a, "dormant", 36500);
+  int rc;
+  if (!c.open(&rc)) return rc;
+  const uint32_t month = month_of(c.now);
+  Json j = Json::array();
+  std::vector<std::vector<std::string>> rows{{"LABEL", "USERNAME", "STATUS", "TOTAL SENT", "CREATED", "LAST USED"}};
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto w = t.workspace_by_name(a.pos[0]);
+    if (!w.ok())
+      return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
+                                                  : w.status();
+    auto accounts = t.accounts(w->id);
+    if (!accounts.ok()) return accounts.status();
+    std::sort(accounts->begin(), accounts->end(),
+              [](const Account& x, const Account& y) { return std::tie(x.created, x.label) < std::tie(y.created, y.label); });
+    for (const Account& acct : *accounts) {
+      auto st = t.stats(acct.id);
+      if (!st.ok()) return st.status();
+      // Dormant: not used (or, if never used, not created) within DAYS days.
+      int64_t active_at = st->last_used ? st->last_used : acct.created;
+      if (dormant && active_at > c.now - static_cast<int64_t>(*dormant) * 86400) continue;
+      j.push(account_json(acct, w->name, *st, month));
+      rows.push_back({acct.label, acct.username, status_name(acct.status), std::to_string(st->total_sent),
+                      time_text(acct.created), time_text(st->last_used)});
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  if (c.json) return c.emit(Json::object().set("accounts", j), "");
+  print_table(c.out, rows);
+  return kExitOk;
+}
+
+int cmd_account_show(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  const uint32_t month = month_of(c.now);
+  Json j;
+  std::string text;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto acct = t.account_by_username(a.pos[0]);
+    if (!acct.ok())
+      return acct.status().code() == Code::not_found ? Status(Code::not_found, "no SMTP account '" + a.pos[0] + "'")
+                                                     : acct.status();
+    auto w = t.workspace(acct->workspace_id);
+    if (!w.ok()) return w.status();
+    auto st = t.stats(acct->id);
+    if (!st.ok()) return st.status();
+    j = account_json(*acct, w->name, *st, month);
+    text = "Label:           " + acct->label + "\n" +
+           "Username:        " + acct->username + "\n" +
+           "Workspace:       " + w->name + "\n" +
+           "Status:          " + status_name(acct->status) + "\n" +
+           "Created:         " + time_text(acct->created) + "\n" +
+           "Password set:    " + time_text(acct->password_set) + "\n" +
+           "Last used:       " + time_text(st->last_used) + "\n" +
+           "Total sent:      " + std::to_string(st->total_sent) + "\n" +
+           "Sent this month: " + std::to_string(st->sent_in(month)) + "\n" +
+           "Delivered:       " + std::to_string(st->delivered) + "\n" +
+           "Bounced:         " + std::to_string(st->bounced) + "\n" +
+           "Deferred:        " + std::to_string(st->deferred) + "\n" +
+           "Complaints:      " + std::to_string(st->complaints) + "\n" +
+           "Delivery rate:   " + rate_text(*st) + "\n" +
+           "Id:              " + hex_id(acct->id) + "\n";
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  return c.emit(j, text);
+}
+
+int cmd_account_set_status(Context& c, const Args& a, AccountStatus status) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto acct = c.admin().set_status(a.pos[0], status);
+  if (!acct.ok()) return c.fail(acct.status());
+  return c.emit(Json::object().set("username", acct->username).set("status", status_name(acct->status)),
+                acct->username + " (" + acct->label + ") is " + status_name(acct->status) +
+                    (status == AccountStatus::disabled ? ": its next AUTH and its next recipient are refused\n"
+                                                       : "\n"));
+}
+int cmd_account_disable(Context& c, const Args& a) { return cmd_account_set_status(c, a, AccountStatus::disabled); }
+int cmd_account_enable(Context& c, const Args& a) { return cmd_account_set_status(c, a, AccountStatus::active); }
+
+int cmd_account_reset_password(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto n = c.admin().reset_password(a.pos[0]);
+  if (!n.ok()) return c.fail(n.status());
+  Json j = Json::object()
+               .set("username", n->account.username)
+               .set("password", n->password.reveal())
+               .set("password_set", time_json(n->account.password_set));
+  return c.emit(j, credentials_text(*n, "New password for " + n->account.username + " (\"" + n->account.label +
+                                            "\"); the old one no longer works."));
+}
+
+int cmd_account_rename(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto acct = c.admin().rename_account(a.pos[0], a.pos[1]);
+  if (!acct.ok()) return c.fail(acct.status());
+  return c.emit(Json::object().set("username", acct->username).set("label", acct->label),
+                acct->username + " is now labelled \"" + acct->label + "\"\n");
+}
+
+int cmd_account_delete(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto acct = c.admin().delete_account(a.pos[0], *a.get("confirm"), a.has("force"));
+  if (!acct.ok()) return c.fail(acct.status());
+  return c.emit(Json::object().set("username", acct->username).set("label", acct->label).set("deleted", true),
+                acct->username + " (\"" + acct->label + "\") deleted; its credentials no longer work\n");
+}
+
+int cmd_audit(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  Json j = Json::array();
+  std::vector<std::vector<std::string>> rows{{"SEQ", "TIME", "USER", "WORKSPACE", "ACTION", "DETAIL"}};
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    uint64_t filter = 0;
+    if (!a.pos.empty()) {
+      auto w = t.workspace_by_name(a.pos[0]);
+      if (!w.ok())
+        return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
+                                                    : w.status();
+      filter = w->id;
+    }
+    auto entries = t.audit(filter);
+    if (!entries.ok()) return entries.status();
+    std::map<uint64_t, std::string> names;
+    for (const AuditEntry& e : *entries) {
+      std::string ws = "-";
+      if (e.workspace_id != 0) {
+        auto it = names.find(e.workspace_id);
+        if (it == names.end()) {
+          auto w = t.workspace(e.workspace_id);
+          it = names.emplace(e.workspace_id, w.ok() ? w->name : hex_id(e.workspace_id)).first;
+        }
+        ws = it->second;
+      }
+      j.push(Json::object()
+                 .set("seq", e.seq)
+                 .set("time", time_json(e.time))
+                 .set("user", e.user)
+                 .set("uid", e.uid)
+                 .set("workspace", e.workspace_id ? Json(ws) : Json())
+                 .set("action", e.action)
+                 .set("detail", e.detail));
+      rows.push_back({std::to_string(e.seq), time_text(e.time), e.user, ws, e.action, e.detail});
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  if (c.json) return c.emit(Json::object().set("audit", j), "");
+  print_table(c.out, rows);
+  return kExitOk;
+}
+
+// ---------------------------------------------------------- the table
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> k = {
+      {"init", "", 0, 0, {{"group", "GROUP", "give the store to GROUP (default: migo, if it exists)"}},
+       "create the store, or upgrade it to this version's schema",
+       "Creates the store directory and its two files (data.mdb, lock.mdb), the\n"
+       "built-in plans 10k, 20k and 30k, and records the schema version. On an\n"
+       "existing store it upgrades the schema; it refuses a store written by a\n"
+       "newer migoctl. Safe to run again. Sets the directory to 0750 and the\n"
+       "files to 0660, owned by GROUP, so the daemons (members of GROUP) can read\n"
+       "and write them and nobody else can.",
+       cmd_init},
+      {"plan list", "", 0, 0, {}, "list the plans and their limits",
+       "Lists every plan: its maximum number of SMTP accounts and the monthly,\n"
+       "daily and hourly recipient limits shared by all accounts of a workspace.",
+       cmd_plan_list},
+      {"plan set", "NAME", 1, 1,
+       {{"max-accounts", "N", "SMTP accounts a workspace on this plan may have"},
+        {"monthly", "N", "recipients per calendar month (UTC)"},
+        {"daily", "N", "recipients per rolling 24 hours"},
+        {"hourly", "N", "recipients per rolling 60 minutes"}},
+       "create a plan or change its limits",
+       "Creates plan NAME (all four options required) or changes the given limits\n"
+       "of an existing plan. Limits must be positive with hourly <= daily <=\n"
+       "monthly. Refused if a workspace on the plan has more accounts than the\n"
+       "new --max-accounts.",
+       cmd_plan_set},
+      {"workspace create", "NAME", 1, 1, {{"plan", "PLAN", "the workspace's plan (required)"}},
+       "create a workspace", "Creates workspace NAME (1-64 of a-z 0-9 . _ -) on PLAN.", cmd_workspace_create},
+      {"workspace list", "", 0, 0, {}, "list workspaces", "Lists every workspace with its plan, accounts and domains.",
+       cmd_workspace_list},
+      {"workspace show", "NAME", 1, 1, {}, "show a workspace's limits, usage and statistics",
+       "Shows the plan, the recipients counted this hour, today and this month\n"
+       "against each limit, the account count against the plan's maximum, the\n"
+       "summed statistics of its accounts, and its sending domains.",
+       cmd_workspace_show},
+      {"workspace set-plan", "NAME PLAN", 2, 2, {}, "move a workspace to another plan",
+       "Moves workspace NAME to PLAN. A downgrade below the workspace's current\n"
+       "number of accounts is refused, saying how many accounts must go first.",
+       cmd_workspace_set_plan},
+      {"domain add", "WS DOMAIN", 2, 2,
+       {{"include-subdomains", nullptr, "also cover every subdomain of DOMAIN"}},
+       "add a sending domain (unverified)",
+       "Adds DOMAIN to workspace WS, not yet verified. Domains are normalised:\n"
+       "lowercase, no trailing dot, internationalised names as A-labels\n"
+       "(bücher.example -> xn--bcher-kva.example).",
+       cmd_domain_add},
+      {"domain verify", "WS DOMAIN", 2, 2, {}, "mark a sending domain verified",
+       "Marks DOMAIN verified for WS: mail whose From address is in it is\n"
+       "accepted from WS's accounts. Run it once ownership has been proven.",
+       cmd_domain_verify},
+      {"domain list", "WS", 1, 1, {}, "list a workspace's sending domains", "Lists WS's domains.", cmd_domain_list},
+      {"domain remove", "WS DOMAIN", 2, 2, {}, "remove a sending domain",
+       "Removes DOMAIN from WS; mail from it is refused from then on.", cmd_domain_remove},
+      {"account create", "WS", 1, 1, {{"name", "LABEL", "the account's label, e.g. \"Production App\" (required)"}},
+       "create an SMTP account and print its credentials once",
+       "Creates an SMTP account in WS with a generated username (smtpuser_ and\n"
+       "16 lowercase letters and digits) and a generated 32-character password,\n"
+       "and prints both. The password is printed only this once: only salted\n"
+       "verifiers are stored. Refused at the plan's account limit.",
+       cmd_account_create},
+      {"account list", "WS", 1, 1,
+       {{"dormant", "DAYS", "only accounts not used (or, if never used, not created) in DAYS days"}},
+       "list a workspace's SMTP accounts",
+       "Lists label, username, status, total sent, created and last used.",
+       cmd_account_list},
+      {"account show", "USERNAME", 1, 1, {}, "show an SMTP account and its statistics",
+       "Shows every property and statistic: status, created, last used, total\n"
+       "sent, sent this month, delivered, bounced, deferred, complaints and the\n"
+       "delivery rate, delivered / (delivered + bounced).",
+       cmd_account_show},
+      {"account disable", "USERNAME", 1, 1, {}, "refuse an account's AUTH and mail",
+       "Disables the account. Its next AUTH gets 535 and, in a session already\n"
+       "authenticated, its next recipient is refused. Credentials and statistics\n"
+       "are kept. No Postfix reload is needed.",
+       cmd_account_disable},
+      {"account enable", "USERNAME", 1, 1, {}, "allow a disabled account again",
+       "Enables the account; its credentials work again at the next AUTH.", cmd_account_enable},
+      {"account reset-password", "USERNAME", 1, 1, {}, "replace the password and print the new one once",
+       "Generates a new password, prints it once and stores only its verifiers;\n"
+       "the old password stops working at the next AUTH.",
+       cmd_account_reset_password},
+      {"account rename", "USERNAME LABEL", 2, 2, {}, "change an account's label",
+       "Changes the label; the username and password stay.", cmd_account_rename},
+      {"account delete", "USERNAME", 1, 1,
+       {{"confirm", "LABEL", "the account's label, to confirm (required)"},
+        {"force", nullptr, "delete even while its messages are queued"}},
+       "delete an SMTP account",
+       "Deletes the account, its credentials and its statistics. Refused unless\n"
+       "--confirm repeats its label exactly, and while messages it sent are\n"
+       "still in Postfix's queue (per the queue map) unless --force.",
+       cmd_account_delete},
+      {"audit", "[WS]", 0, 1, {}, "show the audit log",
+       "Shows every administrative change, oldest first: when, by which OS\n"
+       "user, in which workspace, what. Never a password or verifier.",
+       cmd_audit},
+  };
+  return k;
+}
+
+const std::vector<OptionSpec> kGlobalOptions = {
+    {"db", "PATH", "the store directory (default: $MIGO_DB, else /var/lib/migo)"},
+    {"json", nullptr, "print the result (or the error) as JSON on standard output"},
+    {"help", nullptr, "show help for migoctl or for the command"},
+};
+
+// Options that are required for a command, by path.
+const std::map<std::string, std::vector<std::string>> kRequired = {
+    {"workspace create", {"plan"}},
+    {"account create", {"name"}},
+    {"account delete", {"confirm"}},
+};
+
+std::string option_lines(const std::vector<OptionSpec>& opts) {
+  std::string s;
+  for (const auto& o : opts) {
+    std::string left = std::string("  --") + o.name + (o.value ? std::string(" ") + o.value : "");
+    if (left.size() < 24) left.append(24 - left.size(), ' ');
+    else left += "\n" + std::string(24, ' ');
+    s += left + o.help + "\n";
+  }
+  return s;
+}
+
+std::string command_help(const Command& c) {
+  std::string s = "Usage: migoctl [--db PATH] [--json] " + std::string(c.path);
+  if (*c.synopsis) s += std::string(" ") + c.synopsis;
+  for (const auto& o : c.options) {
+    bool req = kRequired.count(c.path) && std::count(kRequired.at(c.path).begin(), kRequired.at(c.path).end(), o.name);
+    std::string opt = std::string("--") + o.name + (o.value ? std::string(" ") + o.value : "");
+    s += req ? " " + opt : " [" + opt + "]";
+  }
+  s += "\n\n" + std::string(c.summary) + ".\n\n" + c.description + "\n";
+  if (!c.options.empty()) s += "\nOptions:\n" + option_lines(c.options);
+  s += "\nGlobal options:\n" + option_lines(kGlobalOptions);
+  return s;
+}
+
+std::string main_help() {
+  std::string s =
+      "NAME\n"
+      "  migoctl - administer the migo-relay store: plans, workspaces, sending\n"
+      "  domains and SMTP accounts\n\n"
+      "SYNOPSIS\n"
+      "  migoctl [--db PATH] [--json] COMMAND [ARGUMENTS] [OPTIONS]\n"
+      "  migoctl COMMAND --help\n\n"
+      "DESCRIPTION\n"
+      "  migo-relay turns Postfix into a multi-tenant relay. A workspace has a\n"
+      "  plan, verified sending domains, and hourly, daily and monthly limits\n"
+      "  shared by all its SMTP accounts. migoctl changes the store that the\n"
+      "  SASL plugin, the policy daemon and the milter read; changes take\n"
+      "  effect at the next AUTH or recipient, with no Postfix reload. Every\n"
+      "  change is recorded in the audit log.\n\n"
+      "COMMANDS\n";
+  for (const auto& c : commands()) {
+    std::string left = std::string("  ") + c.path + (*c.synopsis ? std::string(" ") + c.synopsis : "");
+    if (left.size() < 34) left.append(34 - left.size(), ' ');
+    else left += "\n" + std::string(34, ' ');
+    s += left + c.summary + "\n";
+  }
+  s += "\nOPTIONS\n" + option_lines(kGlobalOptions) +
+       "  --version               print the version\n\n"
+       "ENVIRONMENT\n"
+       "  MIGO_DB                 the store directory when --db is not given\n\n"
+       "EXIT STATUS\n"
+       "  0   success\n"
+       "  1   refused: a rule, limit or confirmation forbids it, or it names\n"
+       "      something that does not exist or already exists\n"
+       "  2   usage error: unknown command or option, missing or extra argument\n"
+       "  75  temporary failure: the store is unavailable, damaged or not\n"
+       "      initialised (EX_TEMPFAIL); nothing was changed\n\n"
+       "EXAMPLES\n"
+       "  migoctl init\n"
+       "  migoctl workspace create acme --plan 10k\n"
+       "  migoctl domain add acme example.com && migoctl domain verify acme example.com\n"
+       "  migoctl account create acme --name \"Production App\"\n"
+       "  migoctl --json account show smtpuser_k3v9x0m2q8r4t1zz\n"
+       "  migoctl account list acme --dormant 60\n";
+  return s;
+}
+
+const OptionSpec* find_option(const Command* c, const std::string& name) {
+  for (const auto& o : kGlobalOptions)
+    if (name == o.name) return &o;
+  if (c)
+    for (const auto& o : c->options)
+      if (name == o.name) return &o;
+  return nullptr;
+}
+
+// Whether option NAME takes a value. Decided before the command is known
+// (a value may look like a command word), so an option name must mean the
+// same thing in every command — kept true by having one table per name.
+bool takes_value(const std::string& name) {
+  for (const auto& o : kGlobalOptions)
+    if (name == o.name) return o.value != nullptr;
+  for (const auto& c : commands())
+    for (const auto& o : c.options)
+      if (name == o.name) return o.value != nullptr;
+  return false;
+}
+
+// Splits argv into the command and its arguments. Options may come anywhere.
+const Command* parse(int argc, char** argv, Args* args) {
+  bool options_done = false;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; i++) {
+    std::string w = argv[i];
+    if (!options_done && w == "--") {
+      options_done = true;
+      continue;
+    }
+    if (!options_done && (w == "-h" || (w.size() > 2 && w.compare(0, 2, "--") == 0))) {
+      std::string name = w == "-h" ? "help" : w.substr(2);
+      std::optional<std::string> value;
+      if (size_t eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (takes_value(name)) {
+        if (i + 1 >= argc) throw UsageError{"--" + name + " needs a value"};
+        value = argv[++i];
+      }
+      if (value) {
+        if (args->opt.count(name)) throw UsageError{"--" + name + " given twice"};
+        args->opt[name] = *value;
+      } else {
+        args->flags.insert(name);
+      }
+      continue;
+    }
+    if (!options_done && w.size() > 1 && w[0] == '-') throw UsageError{"unknown option '" + w + "'"};
+    positional.push_back(w);
+  }
+  const Command* cmd = nullptr;
+  // The longest command path that the leading positionals spell.
+  size_t best = 0;
+  for (const auto& c : commands()) {
+    std::vector<std::string> path;
+    for (size_t s = 0, e; s <= std::strlen(c.path); s = e + 1) {
+      e = std::string(c.path).find(' ', s);
+      if (e == std::string::npos) e = std::strlen(c.path);
+      path.push_back(std::string(c.path).substr(s, e - s));
+    }
+    if (path.size() > positional.size() || path.size() <= best) continue;
+    if (std::equal(path.begin(), path.end(), positional.begin())) {
+      cmd = &c;
+      best = path.size();
+    }
+  }
+  if (cmd) args->pos.assign(positional.begin() + static_cast<long>(best), positional.end());
+  else args->pos = positional;
+  return cmd;
+}
+
+}  // namespace
+
+int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  Args args;
+  const Command* cmd = nullptr;
+  try {
+    cmd = parse(argc, argv, &args);
+  } catch (const UsageError& e) {
+    err << "migoctl: " << e.message << "\nTry 'migoctl --help'.\n";
+    return kExitUsage;
+  }
+  if (args.has("version")) {
+    out << "migoctl " << MIGO_VERSION << " (store schema " << kSchemaVersion << ")\n";
+    return kExitOk;
+  }
+  if (!cmd) {
+    if (args.has("help") || args.pos.empty()) {
+      (args.pos.empty() && !args.has("help") ? err : out) << main_help();
+      return args.has("help") ? kExitOk : kExitUsage;
+    }
+    std::string words;
+    for (const auto& p : args.pos) words += (words.empty() ? "" : " ") + p;
+    err << "migoctl: unknown command '" << words << "'\nTry 'migoctl --help'.\n";
+    return kExitUsage;
+  }
+  if (args.has("help")) {
+    out << command_help(*cmd);
+    return kExitOk;
+  }
+  auto usage = [&](const std::string& msg) {
+    err << "migoctl " << cmd->path << ": " << msg << "\nTry 'migoctl " << cmd->path << " --help'.\n";
+    return kExitUsage;
+  };
+  for (const auto& [name, value] : args.opt) {
+    const OptionSpec* o = find_option(cmd, name);
+    if (!o) return usage("unknown option '--" + name + "'");
+    if (!o->value) return usage("--" + name + " takes no value");
+  }
+  for (const auto& name : args.flags) {
+    if (name == "version") continue;
+    const OptionSpec* o = find_option(cmd, name);
+    if (!o) return usage("unknown option '--" + name + "'");
+    if (o->value) return usage("--" + name + " needs a value");
+  }
+  if (auto it = kRequired.find(cmd->path); it != kRequired.end())
+    for (const auto& r : it->second)
+      if (!args.get(r)) return usage("--" + r + " is required");
+  if (args.pos.size() < cmd->min_pos) return usage("missing argument (" + std::string(cmd->synopsis) + ")");
+  if (args.pos.size() > cmd->max_pos) return usage("unexpected argument '" + args.pos[cmd->max_pos] + "'");
+
+  Context ctx{out, err, "", args.has("json"), static_cast<int64_t>(time(nullptr)), nullptr};
+  if (const std::string* db = args.get("db")) ctx.db = *db;
+  else if (const char* env = std::getenv("MIGO_DB"); env && *env) ctx.db = env;
+  else ctx.db = kDefaultDb;
+  try {
+    return cmd->handler(ctx, args);
+  } catch (const UsageError& e) {
+    return usage(e.message);
+  } catch (const std::exception& e) {
+    return ctx.fail({Code::unavailable, std::string("internal error: ") + e.what()});
+  }
+}
+
+}  // namespace migo::cli

@@ -1,0 +1,354 @@
+// cli_test.cc — the real migoctl binary against a temporary store: every
+// command, every refusal path, the exit codes and --json output, and the
+// guarantee that no plaintext password is ever written to disk.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "migo/store.h"
+#include "run.h"
+#include "temp_dir.h"
+
+using namespace migo;
+using migo::test::RunResult;
+using migo::test::TempDir;
+
+namespace {
+
+struct Cli {
+  TempDir tmp;
+  std::string db = tmp / "db";
+
+  RunResult operator()(std::vector<std::string> args) const {
+    args.insert(args.begin(), {MIGOCTL, "--db", db});
+    return test::run(args);
+  }
+  RunResult json(std::vector<std::string> args) const {
+    args.insert(args.begin(), "--json");
+    RunResult r = (*this)(args);
+    // Whatever the outcome, --json output must parse.
+    RunResult check = test::run({"/usr/bin/python3", "-c", "import json,sys; json.load(sys.stdin)"}, {}, r.out);
+    INFO("json output: " << r.out);
+    CHECK(check.rc == 0);
+    return r;
+  }
+  void ok(std::vector<std::string> args) const {
+    RunResult r = (*this)(args);
+    INFO("stderr: " << r.err);
+    REQUIRE(r.rc == 0);
+  }
+};
+
+// The string value of "key" in migoctl's JSON output (values we read are
+// plain: usernames, passwords, labels without escapes).
+std::string field(const std::string& json, const std::string& key) {
+  std::string marker = "\"" + key + "\": \"";
+  size_t at = json.find(marker);
+  REQUIRE(at != std::string::npos);
+  at += marker.size();
+  return json.substr(at, json.find('"', at) - at);
+}
+
+struct Created {
+  std::string username, password;
+};
+
+Created create(const Cli& cli, const std::string& ws, const std::string& label) {
+  RunResult r = cli.json({"account", "create", ws, "--name", label});
+  INFO("stderr: " << r.err);
+  REQUIRE(r.rc == 0);
+  return {field(r.out, "username"), field(r.out, "password")};
+}
+
+Cli& initialised(Cli& cli) {
+  cli.ok({"init"});
+  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
+  return cli;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace
+
+TEST_CASE("help, version and usage errors") {
+  Cli cli;
+  RunResult r = cli({"--help"});
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("EXIT STATUS"));
+  CHECK_THAT(r.out, Catch::Contains("account reset-password"));
+  r = cli({"account", "delete", "--help"});
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("--confirm LABEL"));
+  CHECK_THAT(r.out, Catch::Contains("[--force]"));
+  CHECK(cli({"--version"}).rc == 0);
+  CHECK(cli({}).rc == 2);
+  CHECK(cli({"frobnicate"}).rc == 2);
+  CHECK(cli({"account", "list"}).rc == 2);                     // missing WS
+  CHECK(cli({"account", "show", "a", "b"}).rc == 2);           // extra argument
+  CHECK(cli({"account", "list", "acme", "--bogus"}).rc == 2);  // unknown option
+  CHECK(cli({"account", "list", "acme", "--dormant"}).rc == 2);
+  CHECK(cli({"account", "list", "acme", "--dormant", "ten"}).rc == 2);
+  CHECK(cli({"account", "list", "acme", "--dormant", "-1"}).rc == 2);
+  CHECK(cli({"workspace", "create", "acme"}).rc == 2);  // --plan required
+  CHECK(cli({"account", "create", "acme"}).rc == 2);    // --name required
+  CHECK(cli({"account", "delete", "smtpuser_x"}).rc == 2);  // --confirm required
+  CHECK(cli({"plan", "set", "x", "--hourly", "5", "--hourly", "6"}).rc == 2);
+  r = cli({"account", "create", "acme", "--name"});
+  CHECK(r.rc == 2);
+  CHECK_THAT(r.err, Catch::Contains("--name needs a value"));
+}
+
+TEST_CASE("a store that is not there is a temporary failure, with --json too") {
+  Cli cli;
+  RunResult r = cli.json({"workspace", "list"});
+  CHECK(r.rc == 75);
+  CHECK_THAT(r.out, Catch::Contains("\"code\": \"not_initialized\""));
+  CHECK_THAT(r.err, Catch::Contains("migoctl init"));
+}
+
+TEST_CASE("init creates, is idempotent, and sets modes") {
+  Cli cli;
+  RunResult r = cli.json({"init"});
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("\"previous_version\": 0"));
+  r = cli({"init"});
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("already up to date"));
+  namespace fs = std::filesystem;
+  CHECK((fs::status(cli.db).permissions() & fs::perms::all) == static_cast<fs::perms>(0750));
+  CHECK((fs::status(cli.db + "/data.mdb").permissions() & fs::perms::all) == static_cast<fs::perms>(0660));
+  CHECK((fs::status(cli.db + "/lock.mdb").permissions() & fs::perms::all) == static_cast<fs::perms>(0660));
+  CHECK(cli({"init", "--group", "no-such-group-xyz"}).rc == 1);
+  RunResult plans = cli.json({"plan", "list"});
+  CHECK_THAT(plans.out, Catch::Contains("\"name\": \"30k\""));
+}
+
+TEST_CASE("plans: create, change, refusals") {
+  Cli cli;
+  initialised(cli);
+  CHECK(cli({"plan", "set", "custom", "--max-accounts", "2"}).rc == 1);  // new plan needs all four
+  CHECK(cli({"plan", "set", "custom", "--max-accounts", "2", "--monthly", "100", "--daily", "200",
+             "--hourly", "10"}).rc == 1);  // daily > monthly
+  CHECK(cli({"plan", "set", "custom", "--max-accounts", "0", "--monthly", "100", "--daily", "50",
+             "--hourly", "10"}).rc == 1);
+  CHECK(cli({"plan", "set", "Bad Name", "--max-accounts", "2", "--monthly", "100", "--daily", "50",
+             "--hourly", "10"}).rc == 1);
+  cli.ok({"plan", "set", "custom", "--max-accounts", "2", "--monthly", "100", "--daily", "50", "--hourly", "10"});
+  cli.ok({"plan", "set", "custom", "--hourly", "20"});
+  RunResult r = cli.json({"plan", "list"});
+  CHECK_THAT(r.out, Catch::Contains("\"hourly\": 20"));
+  // Shrinking a plan below a workspace on it is refused.
+  cli.ok({"workspace", "create", "small", "--plan", "custom"});
+  create(cli, "small", "one");
+  create(cli, "small", "two");
+  r = cli({"plan", "set", "custom", "--max-accounts", "1"});
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Catch::Contains("workspace 'small'"));
+}
+
+TEST_CASE("workspaces: create, list, show, set-plan and refusals") {
+  Cli cli;
+  initialised(cli);
+  CHECK(cli({"workspace", "create", "acme", "--plan", "10k"}).rc == 1);     // exists
+  CHECK(cli({"workspace", "create", "other", "--plan", "99k"}).rc == 1);    // no such plan
+  CHECK(cli({"workspace", "create", "Not Valid", "--plan", "10k"}).rc == 1);
+  CHECK(cli({"workspace", "show", "nope"}).rc == 1);
+  cli.ok({"workspace", "set-plan", "acme", "30k"});
+  for (int i = 0; i < 7; i++) create(cli, "acme", "app " + std::to_string(i));
+  RunResult r = cli({"workspace", "set-plan", "acme", "10k"});
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Catch::Contains("has 7 SMTP accounts"));
+  CHECK_THAT(r.err, Catch::Contains("delete 2 first"));
+  cli.ok({"workspace", "set-plan", "acme", "20k"});
+  r = cli.json({"workspace", "show", "acme"});
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("\"count\": 7"));
+  CHECK_THAT(r.out, Catch::Contains("\"max\": 10"));
+  CHECK_THAT(r.out, Catch::Contains("\"hour\": {"));
+  r = cli({"workspace", "show", "acme"});
+  CHECK_THAT(r.out, Catch::Contains("SMTP accounts:  7 of 10"));
+  r = cli.json({"workspace", "list"});
+  CHECK_THAT(r.out, Catch::Contains("\"accounts\": 7"));
+}
+
+TEST_CASE("domains: normalised, verified, listed, removed, refusals") {
+  Cli cli;
+  initialised(cli);
+  cli.ok({"domain", "add", "acme", "Example.COM."});
+  CHECK(cli({"domain", "add", "acme", "example.com"}).rc == 1);  // exists after normalising
+  CHECK(cli({"domain", "add", "acme", "not a domain"}).rc == 1);
+  CHECK(cli({"domain", "add", "acme", "1.2.3.4"}).rc == 1);
+  CHECK(cli({"domain", "add", "nope", "example.org"}).rc == 1);
+  CHECK(cli({"domain", "verify", "acme", "example.org"}).rc == 1);  // not added
+  cli.ok({"domain", "add", "acme", "bücher.example", "--include-subdomains"});
+  RunResult r = cli.json({"domain", "list", "acme"});
+  CHECK_THAT(r.out, Catch::Contains("xn--bcher-kva.example"));
+  CHECK_THAT(r.out, Catch::Contains("\"verified\": false"));
+  cli.ok({"domain", "verify", "acme", "EXAMPLE.com"});
+  cli.ok({"domain", "verify", "acme", "example.com"});  // twice is harmless
+  r = cli.json({"domain", "list", "acme"});
+  CHECK_THAT(r.out, Catch::Contains("\"verified\": true"));
+  cli.ok({"domain", "remove", "acme", "example.com"});
+  CHECK(cli({"domain", "remove", "acme", "example.com"}).rc == 1);
+}
+
+TEST_CASE("accounts: create, show, disable, enable, rename, reset, delete") {
+  Cli cli;
+  initialised(cli);
+  Created a = create(cli, "acme", "Production App");
+  CHECK(a.username.rfind("smtpuser_", 0) == 0);
+  CHECK(a.username.size() == 25);
+  CHECK(a.password.size() == 32);
+  CHECK(cli({"account", "create", "acme", "--name", "Production App"}).rc == 1);  // label taken
+  CHECK(cli({"account", "create", "acme", "--name", ""}).rc == 1);
+  CHECK(cli({"account", "create", "nope", "--name", "x"}).rc == 1);
+
+  RunResult r = cli.json({"account", "show", a.username});
+  REQUIRE(r.rc == 0);
+  for (const char* key : {"\"total_sent\": 0", "\"sent_this_month\": 0", "\"delivered\": 0", "\"bounced\": 0",
+                          "\"complaints\": 0", "\"delivery_rate\": null", "\"last_used\": null",
+                          "\"status\": \"active\"", "\"label\": \"Production App\""})
+    CHECK_THAT(r.out, Catch::Contains(key));
+  CHECK(r.out.find(a.password) == std::string::npos);
+  CHECK(cli({"account", "show", "smtpuser_nobody"}).rc == 1);
+
+  cli.ok({"account", "disable", a.username});
+  CHECK_THAT(cli.json({"account", "show", a.username}).out, Catch::Contains("\"status\": \"disabled\""));
+  cli.ok({"account", "enable", a.username});
+  CHECK_THAT(cli.json({"account", "show", a.username}).out, Catch::Contains("\"status\": \"active\""));
+
+  cli.ok({"account", "rename", a.username, "Main App"});
+  CHECK_THAT(cli({"account", "show", a.username}).out, Catch::Contains("Main App"));
+
+  r = cli.json({"account", "reset-password", a.username});
+  REQUIRE(r.rc == 0);
+  std::string fresh = field(r.out, "password");
+  CHECK(fresh.size() == 32);
+  CHECK(fresh != a.password);
+
+  r = cli({"account", "delete", a.username, "--confirm", "Production App"});  // old label
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Catch::Contains("--confirm 'Main App'"));
+  // Queued mail blocks deletion unless forced.
+  {
+    auto store = Store::open(cli.db, {});
+    REQUIRE(store.ok());
+    REQUIRE((*store)->write([&](WriteTxn& t) -> Status {
+      auto acct = t.account_by_username(a.username);
+      if (!acct.ok()) return acct.status();
+      return t.put_queue("4QueuedId1", QueueEntry{acct->id, 1700000000, 1});
+    }).ok());
+  }
+  r = cli({"account", "delete", a.username, "--confirm", "Main App"});
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Catch::Contains("4QueuedId1"));
+  cli.ok({"account", "delete", a.username, "--confirm", "Main App", "--force"});
+  CHECK(cli({"account", "show", a.username}).rc == 1);
+}
+
+TEST_CASE("the plan's account limit is enforced with the numbers") {
+  Cli cli;
+  initialised(cli);
+  for (int i = 0; i < 5; i++) create(cli, "acme", "app " + std::to_string(i));
+  RunResult r = cli.json({"account", "create", "acme", "--name", "one too many"});
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Catch::Contains("5 of 5"));
+  CHECK_THAT(r.out, Catch::Contains("\"code\": \"refused\""));
+}
+
+TEST_CASE("account list and --dormant") {
+  Cli cli;
+  initialised(cli);
+  Created old = create(cli, "acme", "Old");
+  Created recent = create(cli, "acme", "Recent");
+  Created never = create(cli, "acme", "Never used");
+  {
+    auto store = Store::open(cli.db, {});
+    REQUIRE(store.ok());
+    int64_t now = time(nullptr);
+    REQUIRE((*store)->write([&](WriteTxn& t) -> Status {
+      for (auto [user, last] : {std::pair{old.username, now - 90 * 86400}, std::pair{recent.username, now - 86400}}) {
+        auto acct = t.account_by_username(user);
+        if (!acct.ok()) return acct.status();
+        AccountStats s;
+        s.total_sent = 12;
+        s.last_used = last;
+        MIGO_TRY(t.put_stats(acct->id, s));
+      }
+      return Status::Ok();
+    }).ok());
+  }
+  RunResult all = cli({"account", "list", "acme"});
+  CHECK_THAT(all.out, Catch::Contains("LABEL"));
+  CHECK_THAT(all.out, Catch::Contains(old.username));
+  CHECK_THAT(all.out, Catch::Contains(never.username));
+  RunResult dormant = cli.json({"account", "list", "acme", "--dormant", "60"});
+  REQUIRE(dormant.rc == 0);
+  CHECK_THAT(dormant.out, Catch::Contains(old.username));
+  CHECK(dormant.out.find(recent.username) == std::string::npos);
+  CHECK(dormant.out.find(never.username) == std::string::npos);  // created today
+  CHECK_THAT(dormant.out, Catch::Contains("\"total_sent\": 12"));
+}
+
+TEST_CASE("the audit log records every change and never a secret") {
+  Cli cli;
+  initialised(cli);
+  cli.ok({"workspace", "create", "other", "--plan", "20k"});
+  Created a = create(cli, "acme", "App");
+  RunResult reset = cli.json({"account", "reset-password", a.username});
+  std::string fresh = field(reset.out, "password");
+  cli.ok({"account", "disable", a.username});
+  cli.ok({"domain", "add", "other", "example.org"});
+  RunResult r = cli.json({"audit"});
+  REQUIRE(r.rc == 0);
+  for (const char* action : {"workspace.create", "account.create", "account.reset-password", "account.disable",
+                             "domain.add"})
+    CHECK_THAT(r.out, Catch::Contains(action));
+  CHECK(r.out.find(a.password) == std::string::npos);
+  CHECK(r.out.find(fresh) == std::string::npos);
+  CHECK_THAT(r.out, Catch::Contains("\"user\": \""));
+  RunResult acme_only = cli({"audit", "acme"});
+  CHECK_THAT(acme_only.out, Catch::Contains("account.disable"));
+  CHECK(acme_only.out.find("domain.add") == std::string::npos);
+  CHECK(cli({"audit", "nope"}).rc == 1);
+}
+
+TEST_CASE("no plaintext password is ever written to the store's files") {
+  Cli cli;
+  initialised(cli);
+  cli.ok({"workspace", "set-plan", "acme", "30k"});
+  std::vector<std::string> printed;
+  std::vector<std::string> users;
+  for (int i = 0; i < 6; i++) {
+    Created c = create(cli, "acme", "app " + std::to_string(i));
+    printed.push_back(c.password);
+    users.push_back(c.username);
+  }
+  for (int i = 0; i < 3; i++) {
+    RunResult r = cli.json({"account", "reset-password", users[static_cast<size_t>(i)]});
+    REQUIRE(r.rc == 0);
+    printed.push_back(field(r.out, "password"));
+    // And in text mode, too.
+    RunResult t = cli({"account", "reset-password", users[static_cast<size_t>(i)]});
+    REQUIRE(t.rc == 0);
+    size_t at = t.out.find("Password: ");
+    REQUIRE(at != std::string::npos);
+    printed.push_back(t.out.substr(at + 10, 32));
+  }
+  cli.ok({"account", "delete", users[5], "--confirm", "app 5"});
+  REQUIRE(printed.size() == 12);
+  for (const auto& entry : std::filesystem::directory_iterator(cli.db)) {
+    std::string bytes = file_bytes(entry.path().string());
+    for (const auto& pw : printed) {
+      INFO(entry.path() << " must not contain a printed password");
+      CHECK(bytes.find(pw) == std::string::npos);
+      // Nor any long stretch of one (no prefix or truncated copy).
+      CHECK(bytes.find(pw.substr(0, 12)) == std::string::npos);
+      CHECK(bytes.find(pw.substr(20)) == std::string::npos);
+    }
+  }
+}
