@@ -34,7 +34,8 @@ TEST_CASE("a truncated or padded record is corrupt, never read out of bounds") {
     d.str();
     CHECK(d.finish().code() == Code::corrupt);
   }
-  Decoder padded(bytes + "x", "test");
+  const std::string with_extra = bytes + "x";  // Decoder views its input: keep it alive
+  Decoder padded(with_extra, "test");
   padded.u32();
   padded.str();
   CHECK(padded.finish().code() == Code::corrupt);

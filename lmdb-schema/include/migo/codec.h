@@ -32,6 +32,7 @@ class Encoder {
   std::string out_;
 };
 
+// Reads a record in place: it holds a view of `in`, which must outlive it.
 class Decoder {
  public:
   explicit Decoder(std::string_view in, const char* what) : in_(in), what_(what) {}

@@ -58,11 +58,13 @@ class [[nodiscard]] Result {
   explicit operator bool() const noexcept { return ok(); }
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
+  T value() && { return std::get<T>(std::move(v_)); }
   T* operator->() { return &std::get<T>(v_); }
   const T* operator->() const { return &std::get<T>(v_); }
   T& operator*() & { return std::get<T>(v_); }
   const T& operator*() const& { return std::get<T>(v_); }
+  // By value on a temporary, so `for (auto& x : *f())` does not dangle.
+  T operator*() && { return std::get<T>(std::move(v_)); }
   Status status() const { return ok() ? Status() : std::get<Status>(v_); }
 
  private:
