@@ -1,0 +1,85 @@
+// auxprop.cc — see auxprop.h.
+#include "auxprop.h"
+
+#include "migo/credentials.h"
+
+namespace migo {
+
+std::optional<std::string> account_name_of_login(std::string_view login, std::string_view user_realm) {
+  size_t at = login.find('@');
+  if (at != std::string_view::npos) {
+    if (user_realm.empty() || login.substr(at + 1) != user_realm) return std::nullopt;
+    login = login.substr(0, at);
+  }
+  if (!is_valid_username(login)) return std::nullopt;
+  return std::string(login);
+}
+
+std::string loggable_login(std::string_view login) {
+  size_t at = login.find('@');
+  if (is_valid_username(login.substr(0, at))) {
+    if (at == std::string_view::npos) return std::string(login);
+    return std::string(login.substr(0, at)) + "@(" + std::to_string(login.size() - at - 1) + " bytes)";
+  }
+  return "(malformed login, " + std::to_string(login.size()) + " bytes)";
+}
+
+Status AuxpropPlugin::open() {
+  std::lock_guard lock(open_mu_);
+  if (store_) return {};
+  StoreOptions options;
+  options.read_only = true;
+  auto s = Store::open(path_, options);
+  if (!s.ok()) {
+    open_error_ = s.status();
+    return open_error_;
+  }
+  store_ = std::move(*s);
+  return {};
+}
+
+AuxpropPlugin::Outcome AuxpropPlugin::find(std::string_view login, std::string_view user_realm, Verifiers* out,
+                                           std::string* error) {
+  auto name = account_name_of_login(login, user_realm);
+  if (!name) return Outcome::malformed;
+  std::shared_ptr<Store> store;
+  {
+    std::lock_guard lock(open_mu_);
+    store = store_;
+  }
+  if (!store) {
+    // Opening failed at init. Try again: outside a chroot it may work now
+    // (the store was created after smtpd started); inside, it fails again
+    // and we report why.
+    if (Status s = open(); !s.ok()) {
+      *error = s.message();
+      return Outcome::unavailable;
+    }
+    std::lock_guard lock(open_mu_);
+    store = store_;
+  }
+  Outcome outcome = Outcome::unavailable;
+  Status s = store->read([&](const ReadTxn& t) -> Status {
+    auto a = t.account_by_username(*name);
+    if (!a.ok()) {
+      if (a.status().code() != Code::not_found) return a.status();
+      outcome = Outcome::unknown;
+      return {};
+    }
+    if (a->status != AccountStatus::active) {
+      outcome = Outcome::disabled;
+      return {};
+    }
+    out->plain = a->plain_verifier;
+    out->scram = a->scram_verifier;
+    outcome = Outcome::found;
+    return {};
+  });
+  if (!s.ok()) {
+    *error = s.message();
+    return Outcome::unavailable;
+  }
+  return outcome;
+}
+
+}  // namespace migo

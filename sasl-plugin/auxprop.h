@@ -1,0 +1,61 @@
+// auxprop.h — the migo auxprop plugin's logic, apart from libsasl's C entry
+// point (plugin.cc) so it can be tested on its own.
+//
+// libsasl asks an auxprop plugin for the properties of a user. For an
+// smtpuser_ account we answer two: *cmusaslsecretPLAIN (libsasl checks PLAIN
+// and LOGIN against it) and *authPassword (the SCRAM-SHA-256 verifier). We
+// never answer *userPassword: there is no plaintext to give. Unknown and
+// disabled accounts are SASL_NOUSER (Postfix: 535); a store that cannot answer
+// is SASL_UNAVAIL (Postfix: 454), never a success.
+//
+// Thread-safety: one AuxpropPlugin serves every connection of the process;
+// lookup() may run on several threads at once (the Store is thread-safe).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "migo/store.h"
+
+namespace migo {
+
+inline constexpr const char* kPluginName = "migo";
+inline constexpr const char* kDefaultStore = "/var/lib/migo";
+
+// The account name a SASL login refers to, or nullopt if it cannot be one.
+// libsasl appends "@realm" itself when Postfix's smtpd_sasl_local_domain is
+// set, so a suffix equal to that realm is dropped; any other "@domain" is
+// not one of our accounts (usernames are global, not per domain).
+std::optional<std::string> account_name_of_login(std::string_view login, std::string_view user_realm);
+
+// A username as it may appear in a log line: the name itself if it is a
+// well-formed account name, otherwise only its length (hostile bytes never
+// reach the log).
+std::string loggable_login(std::string_view login);
+
+class AuxpropPlugin {
+ public:
+  explicit AuxpropPlugin(std::string store_path) : path_(std::move(store_path)) {}
+
+  // Opens the store now, before smtpd's chroot; see SCHEMA.md.
+  Status open();
+  const std::string& path() const { return path_; }
+
+  struct Verifiers {
+    std::string plain, scram;
+  };
+  enum class Outcome { found, unknown, disabled, malformed, unavailable };
+  // Looks the login up; `error` gets the reason for unavailable.
+  Outcome find(std::string_view login, std::string_view user_realm, Verifiers* out, std::string* error);
+
+ private:
+  std::string path_;
+  std::mutex open_mu_;
+  std::shared_ptr<Store> store_;
+  Status open_error_;
+};
+
+}  // namespace migo

@@ -1,0 +1,164 @@
+// plugin.cc — libsasl2's entry point for the migo auxprop plugin (libmigo.so).
+//
+// libsasl dlopens every *.so in its plugin directory for every SASL server
+// program on the host, so this plugin does nothing — and says nothing — unless
+// it is configured: `auxprop_plugin: migo` or a `migo_db` option. Postfix's
+// smtpd calls the init below as root, before its chroot; the store is opened
+// then and keeps working in the jail. Nothing here throws into libsasl: every
+// callback is noexcept and turns a failure into a SASL code.
+#include <sasl/sasl.h>
+#include <sasl/saslplug.h>
+#include <strings.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "auxprop.h"
+
+namespace {
+
+using migo::AuxpropPlugin;
+
+// What one init hands libsasl: the plug struct it keeps a pointer to, and our
+// plugin (null when not configured). glob_context points back here, and
+// auxprop_free (at sasl_done) deletes it.
+struct Instance {
+  sasl_auxprop_plug_t plug;
+  std::unique_ptr<AuxpropPlugin> plugin;
+};
+
+// Options come from smtpd.conf (or a SASL_CB_GETOPT callback).
+std::string option(const sasl_utils_t* utils, const char* key) {
+  const char* val = nullptr;
+  unsigned len = 0;
+  if (utils->getopt && utils->getopt(utils->getopt_context, migo::kPluginName, key, &val, &len) == SASL_OK && val)
+    return std::string(val, len ? len : std::strlen(val));
+  return {};
+}
+
+bool names_us(const std::string& plugin_list) {
+  // auxprop_plugin takes a space- or comma-separated list.
+  size_t start = 0;
+  while (start < plugin_list.size()) {
+    size_t end = plugin_list.find_first_of(" ,\t", start);
+    if (end == std::string::npos) end = plugin_list.size();
+    if (plugin_list.compare(start, end - start, migo::kPluginName) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+void plugin_free(void* glob_context, const sasl_utils_t*) noexcept {
+  delete static_cast<Instance*>(glob_context);
+}
+
+// Sets property `name` to `value`, replacing what is there (prop_set appends).
+void set_prop(sasl_server_params_t* sp, const char* name, bool had_value, const std::string& value) {
+  if (had_value) sp->utils->prop_erase(sp->propctx, name);
+  sp->utils->prop_set(sp->propctx, name, value.data(), static_cast<int>(value.size()));
+}
+
+int plugin_lookup(void* glob_context, sasl_server_params_t* sp, unsigned flags, const char* user,
+                  unsigned ulen) noexcept {
+  if (!sp || !user) return SASL_BADPARAM;
+  auto* instance = static_cast<Instance*>(glob_context);
+  if (!instance || !instance->plugin) return SASL_OK;  // not configured: inert
+  AuxpropPlugin* plugin = instance->plugin.get();
+  // We hold no properties of an authorization identity.
+  if (flags & SASL_AUXPROP_AUTHZID) return SASL_OK;
+  try {
+    const propval* props = sp->utils->prop_get(sp->propctx);
+    if (!props) return SASL_NOMEM;
+    const propval* plain = nullptr;
+    const propval* scram = nullptr;
+    bool requested = false;
+    for (const propval* p = props; p->name; p++) {
+      if (p->name[0] != '*') continue;  // authzid properties: not ours
+      // A property that already has a value is left alone unless asked to override.
+      if (p->values && !(flags & SASL_AUXPROP_OVERRIDE)) continue;
+      requested = true;
+      if (strcasecmp(p->name + 1, "cmusaslsecretPLAIN") == 0) plain = p;
+      if (strcasecmp(p->name + 1, "authPassword") == 0) scram = p;
+    }
+    // libsasl calls us several times per AUTH, the first times asking for
+    // nothing; an error then would abort the AUTH.
+    if (!requested) return SASL_OK;
+
+    std::string_view login(user, ulen);
+    std::string_view realm = sp->user_realm ? sp->user_realm : "";
+    AuxpropPlugin::Verifiers v;
+    std::string error;
+    switch (plugin->find(login, realm, &v, &error)) {
+      case AuxpropPlugin::Outcome::found:
+        if (plain) set_prop(sp, plain->name, plain->values != nullptr, v.plain);
+        if (scram) set_prop(sp, scram->name, scram->values != nullptr, v.scram);
+        return SASL_OK;
+      case AuxpropPlugin::Outcome::unknown:
+        sp->utils->log(sp->utils->conn, SASL_LOG_NOTE, "migo: unknown SMTP account %s",
+                       migo::loggable_login(login).c_str());
+        return SASL_NOUSER;
+      case AuxpropPlugin::Outcome::disabled:
+        sp->utils->log(sp->utils->conn, SASL_LOG_NOTE, "migo: SMTP account %s is disabled",
+                       migo::loggable_login(login).c_str());
+        return SASL_NOUSER;
+      case AuxpropPlugin::Outcome::malformed:
+        sp->utils->log(sp->utils->conn, SASL_LOG_NOTE, "migo: login %s is not an SMTP account name",
+                       migo::loggable_login(login).c_str());
+        return SASL_NOUSER;
+      case AuxpropPlugin::Outcome::unavailable:
+        sp->utils->log(sp->utils->conn, SASL_LOG_ERR, "migo: store %s unavailable for %s: %s",
+                       plugin->path().c_str(), migo::loggable_login(login).c_str(), error.c_str());
+        return SASL_UNAVAIL;
+    }
+    return SASL_FAIL;
+  } catch (...) {
+    return SASL_FAIL;
+  }
+}
+
+sasl_auxprop_plug_t plugin_template = {
+    0,              // features
+    0,              // spare_int1
+    nullptr,        // glob_context (set per init)
+    plugin_free,    // auxprop_free
+    plugin_lookup,  // auxprop_lookup
+    const_cast<char*>(migo::kPluginName),
+    nullptr,  // auxprop_store: accounts change only through migoctl
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int sasl_auxprop_plug_init(const sasl_utils_t* utils,
+                                                                            int max_version, int* out_version,
+                                                                            sasl_auxprop_plug_t** plug,
+                                                                            const char* /*plugname*/) noexcept {
+  if (!out_version || !plug) return SASL_BADPARAM;
+  if (max_version < SASL_AUXPROP_PLUG_VERSION) return SASL_BADVERS;
+  try {
+    // One instance per init: libsasl may initialise us more than once
+    // (sasl_server_init after sasl_done), each with its own context.
+    auto instance = std::make_unique<Instance>();
+    instance->plug = plugin_template;
+    instance->plug.glob_context = instance.get();
+    std::string db = option(utils, "migo_db");
+    bool configured = !db.empty() || names_us(option(utils, "auxprop_plugin"));
+    if (configured) {
+      if (db.empty()) db = migo::kDefaultStore;
+      instance->plugin = std::make_unique<AuxpropPlugin>(db);
+    }
+    AuxpropPlugin* plugin = instance->plugin.get();
+    *out_version = SASL_AUXPROP_PLUG_VERSION;
+    *plug = &instance.release()->plug;
+    if (!plugin) return SASL_OK;  // inert
+    if (migo::Status s = plugin->open(); !s.ok()) {
+      // Stay loaded: every AUTH then fails temporarily (454) and says why,
+      // instead of libsasl silently having no auxprop plugin at all.
+      utils->log(nullptr, SASL_LOG_ERR, "migo: cannot open store %s: %s; AUTH will fail temporarily",
+                 db.c_str(), s.message().c_str());
+    }
+    return SASL_OK;
+  } catch (...) {
+    return SASL_FAIL;
+  }
+}
