@@ -89,21 +89,24 @@ int plugin_lookup(void* glob_context, sasl_server_params_t* sp, unsigned flags, 
     std::string_view realm = sp->user_realm ? sp->user_realm : "";
     AuxpropPlugin::Verifiers v;
     std::string error;
+    // Refusals are logged at SASL_LOG_FAIL, which Postfix writes as
+    // "warning: SASL authentication failure: ..." (it drops NOTE unless
+    // verbose); store trouble at SASL_LOG_ERR.
     switch (plugin->find(login, realm, &v, &error)) {
       case AuxpropPlugin::Outcome::found:
         if (plain) set_prop(sp, plain->name, plain->values != nullptr, v.plain);
         if (scram) set_prop(sp, scram->name, scram->values != nullptr, v.scram);
         return SASL_OK;
       case AuxpropPlugin::Outcome::unknown:
-        sp->utils->log(sp->utils->conn, SASL_LOG_NOTE, "migo: unknown SMTP account %s",
+        sp->utils->log(sp->utils->conn, SASL_LOG_FAIL, "migo: unknown SMTP account %s",
                        migo::loggable_login(login).c_str());
         return SASL_NOUSER;
       case AuxpropPlugin::Outcome::disabled:
-        sp->utils->log(sp->utils->conn, SASL_LOG_NOTE, "migo: SMTP account %s is disabled",
+        sp->utils->log(sp->utils->conn, SASL_LOG_FAIL, "migo: SMTP account %s is disabled",
                        migo::loggable_login(login).c_str());
         return SASL_NOUSER;
       case AuxpropPlugin::Outcome::malformed:
-        sp->utils->log(sp->utils->conn, SASL_LOG_NOTE, "migo: login %s is not an SMTP account name",
+        sp->utils->log(sp->utils->conn, SASL_LOG_FAIL, "migo: login %s is not an SMTP account name",
                        migo::loggable_login(login).c_str());
         return SASL_NOUSER;
       case AuxpropPlugin::Outcome::unavailable:

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# sasl_e2e.sh — libmigo.so inside a real Postfix smtpd, driven by swaks.
+#   sasl_e2e.sh MIGOCTL LIBMIGO_SO
+# Postfix registers no SASL path callback, so the plugin under test is
+# installed into the system plugin directory, as in production. Runs the
+# whole scenario with smtpd chrooted and not.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/postfix/assert.sh"
+source "$here/postfix/harness.sh"
+
+MIGOCTL=$1
+PLUGIN=$2
+[ "$(id -u)" -eq 0 ] || { echo "sasl_e2e: needs root (skipped)"; exit 77; }
+install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+
+store=$(mktemp -d /tmp/migo-e2e-store-XXXXXX)
+PF_INSTANCES+=("$store")
+m() { "$MIGOCTL" --db "$store" "$@"; }
+m init >/dev/null
+m workspace create acme --plan 30k >/dev/null  # 7 accounts below
+new_account() {
+  local out
+  out=$(m --json account create acme --name "$1") || { echo "account create failed: $out" >&2; exit 1; }
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])' <<<"$out"
+}
+
+auth() {  # auth MECH USER PASS -> swaks transcript of a full send
+  pf_swaks --tls --auth "$1" --auth-user "$2" --auth-password "$3" \
+    --from app@example.com --to someone@dest.test --header "Subject: e2e $1"
+}
+
+for chroot in n y; do
+  echo "--- smtpd chroot=$chroot"
+  read -r good good_pw < <(new_account "good-$chroot")
+  read -r dis dis_pw < <(new_account "disabled-$chroot")
+  read -r rst rst_pw < <(new_account "reset-$chroot")
+  m account disable "$dis" >/dev/null
+
+  pf_new "sasl-$chroot" "$chroot"
+  pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+  pf_start || { check "postfix starts (chroot=$chroot)" false; continue; }
+
+  out=$(pf_swaks --quit-after EHLO)
+  check_lacks "no AUTH offered before STARTTLS (chroot=$chroot)" "$out" "250-AUTH"
+  out=$(pf_swaks --tls --quit-after EHLO)
+  check_contains "AUTH offered after STARTTLS (chroot=$chroot)" "$out" "AUTH PLAIN LOGIN"
+
+  out=$(auth PLAIN "$good" "$good_pw")
+  check_contains "PLAIN good credentials: 235 (chroot=$chroot)" "$out" "<~  235 "
+  check_contains "PLAIN good credentials: message queued (chroot=$chroot)" "$out" "<~  250 2.0.0 Ok: queued"
+  out=$(auth LOGIN "$good" "$good_pw")
+  check_contains "LOGIN good credentials: 235 (chroot=$chroot)" "$out" "<~  235 "
+  check "both messages reach smtp-sink (chroot=$chroot)" pf_wait_sink 2
+
+  out=$(auth PLAIN "$good" "${good_pw}x")
+  check_contains "PLAIN wrong password: 535 (chroot=$chroot)" "$out" "535 5.7.8"
+  out=$(auth LOGIN "$good" "wrongwrongwrong")
+  check_contains "LOGIN wrong password: 535 (chroot=$chroot)" "$out" "535 5.7.8"
+  out=$(auth PLAIN "smtpuser_doesnotexist0000" "x")
+  check_contains "unknown account: 535 (chroot=$chroot)" "$out" "535 5.7.8"
+  out=$(auth PLAIN "$dis" "$dis_pw")
+  check_contains "disabled account: 535 (chroot=$chroot)" "$out" "535 5.7.8"
+  m account enable "$dis" >/dev/null
+  out=$(auth LOGIN "$dis" "$dis_pw")
+  check_contains "re-enabled account: 235 without reload (chroot=$chroot)" "$out" "<~  235 "
+
+  new_pw=$(m --json account reset-password "$rst" | python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')
+  out=$(auth PLAIN "$rst" "$rst_pw")
+  check_contains "reset: old password 535 (chroot=$chroot)" "$out" "535 5.7.8"
+  out=$(auth PLAIN "$rst" "$new_pw")
+  check_contains "reset: new password 235 (chroot=$chroot)" "$out" "<~  235 "
+
+  m account disable "$good" >/dev/null
+  out=$(auth PLAIN "$good" "$good_pw")
+  check_contains "disabled while smtpd runs: 535 (chroot=$chroot)" "$out" "535 5.7.8"
+  m account enable "$good" >/dev/null
+
+  log=$(cat "$PF_DIR/maillog")
+  check_contains "the reason reaches Postfix's log (chroot=$chroot)" "$log" "migo: SMTP account $dis is disabled"
+  check_lacks "no password in Postfix's log (chroot=$chroot)" "$log" "$good_pw"
+  check_lacks "no reset password in Postfix's log (chroot=$chroot)" "$log" "$new_pw"
+  pf_stop
+done
+
+# A store that cannot be read: temporary failure, never an accept.
+read -r tmp_user tmp_pw < <(new_account "broken")
+pf_new "sasl-broken" y
+pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+pf_start
+python3 - "$store" "$tmp_user" <<'PY'
+import ctypes, sys  # damage one account record with the raw LMDB C API
+lmdb = ctypes.CDLL("liblmdb.so.0")
+class Val(ctypes.Structure): _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
+env = ctypes.c_void_p(); lmdb.mdb_env_create(ctypes.byref(env)); lmdb.mdb_env_set_maxdbs(env, 32)
+assert lmdb.mdb_env_open(env, sys.argv[1].encode(), 0, 0o600) == 0
+txn = ctypes.c_void_p(); assert lmdb.mdb_txn_begin(env, None, 0, ctypes.byref(txn)) == 0
+names = ctypes.c_uint(); accts = ctypes.c_uint()
+assert lmdb.mdb_dbi_open(txn, b"usernames", 0, ctypes.byref(names)) == 0
+assert lmdb.mdb_dbi_open(txn, b"accounts", 0, ctypes.byref(accts)) == 0
+user = sys.argv[2].encode(); k = Val(len(user), ctypes.cast(ctypes.c_char_p(user), ctypes.c_void_p)); v = Val()
+assert lmdb.mdb_get(txn, names, ctypes.byref(k), ctypes.byref(v)) == 0
+junk = b"\x01junk"; j = Val(len(junk), ctypes.cast(ctypes.c_char_p(junk), ctypes.c_void_p))
+assert lmdb.mdb_put(txn, accts, ctypes.byref(v), ctypes.byref(j), 0) == 0
+assert lmdb.mdb_txn_commit(txn) == 0
+PY
+out=$(auth PLAIN "$tmp_user" "$tmp_pw")
+check_contains "damaged store: 454 temporary failure" "$out" "454 4.7.0"
+check_lacks "damaged store: never 235" "$out" "<~  235 "
+log=$(cat "$PF_DIR/maillog")
+check_contains "damaged store: reason logged" "$log" "migo: store $store unavailable for $tmp_user: account record is truncated"
+pf_stop
+
+report
