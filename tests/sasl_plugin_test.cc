@@ -162,8 +162,10 @@ TEST_CASE("the plugin never hands out a plaintext password, and never logs one")
 }
 
 TEST_CASE("lookups from several threads while migoctl changes the accounts") {
-  auto [user, pass] = world().account("threads");
-  auto [other, other_pass] = world().account("threads-other");
+  // Plain variables, not structured bindings: clang 14 cannot capture those.
+  const auto [user_b, pass_b] = world().account("threads");
+  const auto [other_b, other_pass_b] = world().account("threads-other");
+  const std::string user = user_b, pass = pass_b, other = other_b, other_pass = other_pass_b;
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, refused{0}, unexpected{0};
   std::vector<std::thread> threads;
