@@ -285,8 +285,8 @@ Result<std::vector<std::string>> ReadTxn::queued_for(uint64_t account_id) const 
   return out;
 }
 
-Result<Usage> ReadTxn::usage(uint64_t ws, int64_t now) const {
-  Usage u;
+Result<std::vector<std::pair<uint64_t, uint64_t>>> ReadTxn::usage_minutes(uint64_t ws, int64_t now) const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
   uint64_t minute = static_cast<uint64_t>(now) / 60;
   uint64_t first = minute >= kMinutesPerDay - 1 ? minute - (kMinutesPerDay - 1) : 0;
   std::string prefix = Encoder().key_u64(ws).u8('m').bytes();
@@ -302,11 +302,21 @@ Result<Usage> ReadTxn::usage(uint64_t ws, int64_t now) const {
     uint64_t bucket;
     u64_of_key(key.substr(9), &bucket);
     if (bucket > minute) break;  // written by a host whose clock is ahead
-    uint64_t n = u64_value(view_of(v));
+    if (uint64_t n = u64_value(view_of(v))) out.emplace_back(bucket, n);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "scan usage");
+  return out;
+}
+
+Result<Usage> ReadTxn::usage(uint64_t ws, int64_t now) const {
+  auto minutes = usage_minutes(ws, now);
+  if (!minutes.ok()) return minutes.status();
+  Usage u;
+  uint64_t minute = static_cast<uint64_t>(now) / 60;
+  for (const auto& [bucket, n] : *minutes) {
     u.day += n;
     if (bucket + 60 > minute) u.hour += n;
   }
-  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "scan usage");
   auto m = get(kUsage, usage_key(ws, 'M', month_of(now)));
   if (m.ok()) {
     u.month = u64_value(*m);
@@ -422,6 +432,18 @@ Status WriteTxn::add_usage(uint64_t ws, int64_t now, uint64_t n) {
     return true;
   }));
   for (const auto& k : stale) MIGO_TRY(del_raw(kUsage, k));
+  return {};
+}
+
+Status WriteTxn::remove_usage(uint64_t ws, int64_t at, uint64_t n) {
+  for (const std::string& key : {usage_key(ws, 'm', static_cast<uint64_t>(at) / 60), usage_key(ws, 'M', month_of(at))}) {
+    auto cur = get(kUsage, key);
+    if (!cur.ok() && cur.status().code() == Code::not_found) continue;  // pruned, or never counted
+    if (!cur.ok()) return cur.status();
+    uint64_t count = u64_value(*cur);
+    count = count > n ? count - n : 0;
+    MIGO_TRY(count ? put_raw(kUsage, key, Encoder().u64(count).bytes()) : del_raw(kUsage, key));
+  }
   return {};
 }
 

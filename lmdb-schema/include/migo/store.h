@@ -79,6 +79,9 @@ class ReadTxn {
   // Queue ids whose messages are attributed to the account.
   Result<std::vector<std::string>> queued_for(uint64_t account_id) const;
   Result<Usage> usage(uint64_t workspace_id, int64_t now) const;
+  // The non-empty minute buckets of the last 24 hours at `now`, oldest
+  // first, as (unix minute, recipients).
+  Result<std::vector<std::pair<uint64_t, uint64_t>>> usage_minutes(uint64_t workspace_id, int64_t now) const;
   // Audit entries, oldest first; workspace_id 0 means all.
   Result<std::vector<AuditEntry>> audit(uint64_t workspace_id) const;
 
@@ -113,6 +116,9 @@ class WriteTxn : public ReadTxn {
   // Counts n recipients for the workspace at `now` in every window, and
   // forgets minute buckets that have left the 24-hour window.
   Status add_usage(uint64_t workspace_id, int64_t now, uint64_t n);
+  // Takes back n recipients counted at `at` (never below zero; a minute
+  // bucket that has already left the day is not touched).
+  Status remove_usage(uint64_t workspace_id, int64_t at, uint64_t n);
   // Appends with the next sequence number; entry.seq is ignored.
   Status append_audit(const AuditEntry& entry);
   // A random non-zero id not yet used as a key of the accounts (or

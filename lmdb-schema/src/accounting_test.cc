@@ -1,0 +1,105 @@
+#include "migo/accounting.h"
+
+#include <catch2/catch.hpp>
+
+#include "temp_dir.h"
+
+using namespace migo;
+
+namespace {
+struct Fixture {
+  test::TempDir tmp;
+  std::unique_ptr<Store> store;
+  Account acct;
+  Fixture() {
+    StoreOptions o;
+    o.create = true;
+    auto s = Store::open(tmp.path(), o);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    REQUIRE(store->init_schema(0).ok());
+    acct.id = 5;
+    acct.workspace_id = 9;
+    acct.username = "smtpuser_acct";
+    REQUIRE(store->write([&](WriteTxn& t) { return t.put(acct); }).ok());
+  }
+  Status write(const std::function<Status(WriteTxn&)>& fn) { return store->write(fn); }
+  Usage usage(int64_t now) {
+    Usage u;
+    REQUIRE(store->read([&](const ReadTxn& t) {
+      auto r = t.usage(9, now);
+      if (r.ok()) u = *r;
+      return r.status();
+    }).ok());
+    return u;
+  }
+  AccountStats stats() {
+    AccountStats s;
+    REQUIRE(store->read([&](const ReadTxn& t) {
+      auto r = t.stats(5);
+      if (r.ok()) s = *r;
+      return r.status();
+    }).ok());
+    return s;
+  }
+};
+const int64_t kNow = 1798675200;  // 2026-12-31 00:00 UTC
+}  // namespace
+
+TEST_CASE("commit counts usage, statistics and the queue entry once") {
+  Fixture f;
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID1", 3, kNow); }).ok());
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID1", 3, kNow); }).ok());  // retried
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID2", 2, kNow + 60); }).ok());
+  Usage u = f.usage(kNow + 60);
+  CHECK(u.hour == 5);
+  CHECK(u.month == 5);
+  AccountStats s = f.stats();
+  CHECK(s.total_sent == 5);
+  CHECK(s.sent_this_month == 5);
+  CHECK(s.month == 202612);
+  CHECK(s.last_used == kNow + 60);
+}
+
+TEST_CASE("refund takes back exactly what was committed, once") {
+  Fixture f;
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID1", 3, kNow); }).ok());
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID2", 4, kNow); }).ok());
+  uint32_t n = 0;
+  REQUIRE(f.write([&](WriteTxn& t) { return refund_recipients(t, "QID1", &n); }).ok());
+  CHECK(n == 3);
+  REQUIRE(f.write([&](WriteTxn& t) { return refund_recipients(t, "QID1", &n); }).ok());
+  CHECK(n == 0);  // idempotent
+  REQUIRE(f.write([&](WriteTxn& t) { return refund_recipients(t, "NEVER", &n); }).ok());
+  CHECK(n == 0);
+  CHECK(f.usage(kNow).hour == 4);
+  CHECK(f.usage(kNow).month == 4);
+  CHECK(f.stats().total_sent == 4);
+  CHECK(f.stats().sent_this_month == 4);
+}
+
+TEST_CASE("a refund in the next month leaves that month's figures alone") {
+  Fixture f;
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "OLD", 3, kNow + 86399); }).ok());
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "NEW", 2, kNow + 86400); }).ok());
+  REQUIRE(f.write([&](WriteTxn& t) { return refund_recipients(t, "OLD"); }).ok());
+  Usage u = f.usage(kNow + 86400);
+  CHECK(u.month == 2);  // January untouched by December's refund
+  CHECK(u.day == 2);
+  CHECK(f.stats().sent_this_month == 2);
+  CHECK(f.stats().total_sent == 2);
+}
+
+TEST_CASE("usage_minutes lists the day's buckets oldest first") {
+  Fixture f;
+  REQUIRE(f.write([&](WriteTxn& t) { return t.add_usage(9, kNow, 2); }).ok());
+  REQUIRE(f.write([&](WriteTxn& t) { return t.add_usage(9, kNow + 600, 5); }).ok());
+  REQUIRE(f.store->read([&](const ReadTxn& t) {
+    auto m = t.usage_minutes(9, kNow + 600);
+    REQUIRE(m.ok());
+    REQUIRE(m->size() == 2);
+    CHECK((*m)[0] == std::pair<uint64_t, uint64_t>{kNow / 60, 2});
+    CHECK((*m)[1] == std::pair<uint64_t, uint64_t>{kNow / 60 + 10, 5});
+    return Status::Ok();
+  }).ok());
+}
