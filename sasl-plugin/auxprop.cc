@@ -5,25 +5,6 @@
 
 namespace migo {
 
-std::optional<std::string> account_name_of_login(std::string_view login, std::string_view user_realm) {
-  size_t at = login.find('@');
-  if (at != std::string_view::npos) {
-    if (user_realm.empty() || login.substr(at + 1) != user_realm) return std::nullopt;
-    login = login.substr(0, at);
-  }
-  if (!is_valid_username(login)) return std::nullopt;
-  return std::string(login);
-}
-
-std::string loggable_login(std::string_view login) {
-  size_t at = login.find('@');
-  if (is_valid_username(login.substr(0, at))) {
-    if (at == std::string_view::npos) return std::string(login);
-    return std::string(login.substr(0, at)) + "@(" + std::to_string(login.size() - at - 1) + " bytes)";
-  }
-  return "(malformed login, " + std::to_string(login.size()) + " bytes)";
-}
-
 Status AuxpropPlugin::open() {
   std::lock_guard lock(open_mu_);
   if (store_) return {};

@@ -18,23 +18,13 @@
 #include <string>
 #include <string_view>
 
+#include "migo/credentials.h"
 #include "migo/store.h"
 
 namespace migo {
 
 inline constexpr const char* kPluginName = "migo";
 inline constexpr const char* kDefaultStore = "/var/lib/migo";
-
-// The account name a SASL login refers to, or nullopt if it cannot be one.
-// libsasl appends "@realm" itself when Postfix's smtpd_sasl_local_domain is
-// set, so a suffix equal to that realm is dropped; any other "@domain" is
-// not one of our accounts (usernames are global, not per domain).
-std::optional<std::string> account_name_of_login(std::string_view login, std::string_view user_realm);
-
-// A username as it may appear in a log line: the name itself if it is a
-// well-formed account name, otherwise only its length (hostile bytes never
-// reach the log).
-std::string loggable_login(std::string_view login);
 
 class AuxpropPlugin {
  public:

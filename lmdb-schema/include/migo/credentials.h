@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,18 @@ Result<std::string> generate_username();
 Result<Secret> generate_password();
 // smtpuser_ followed by 1..64 of [a-z0-9].
 bool is_valid_username(std::string_view s);
+
+// The account name a SASL login refers to, or nullopt if it cannot be one.
+// libsasl appends "@realm" itself when Postfix's smtpd_sasl_local_domain is
+// set (and Postfix then reports that as sasl_username), so a suffix equal to
+// that realm is dropped; any other "@domain" is not one of our accounts
+// (usernames are global, not per domain).
+std::optional<std::string> account_name_of_login(std::string_view login, std::string_view user_realm);
+
+// A login as it may appear in a log line: the name itself if it is a
+// well-formed account name, otherwise only its length (hostile bytes never
+// reach a log).
+std::string loggable_login(std::string_view login);
 
 struct Verifiers {
   std::string plain;  // cmusaslsecretPLAIN value (33 bytes, binary)
