@@ -1,0 +1,209 @@
+// policy.cc — see policy.h.
+#include "policy.h"
+
+#include <ctime>
+
+#include "migo/accounting.h"
+#include "migo/credentials.h"
+
+namespace migo {
+namespace {
+
+Verdict dunno(std::string reason) { return {Verdict::Kind::dunno, "DUNNO", std::move(reason)}; }
+
+Verdict tempfail(const PolicyConfig& c, const Status& s) {
+  return {Verdict::Kind::tempfail, c.tempfail_action, "store unavailable: " + s.message()};
+}
+
+// Start of the UTC month after the one containing t.
+int64_t next_month(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  tm.tm_mday = 1;
+  tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+  tm.tm_mon += 1;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// When a rolling window of `span` minutes has freed `excess` recipients.
+int64_t room_in_window(const std::vector<std::pair<uint64_t, uint64_t>>& minutes, uint64_t now_minute,
+                       uint64_t span, uint64_t excess) {
+  uint64_t freed = 0;
+  for (const auto& [bucket, n] : minutes) {
+    if (bucket + span <= now_minute) continue;  // already outside the window
+    freed += n;
+    if (freed >= excess) return static_cast<int64_t>((bucket + span) * 60);
+  }
+  return static_cast<int64_t>((now_minute + span) * 60);  // not reached: whole window
+}
+
+// The account a request's sasl_username names, or a verdict refusing it.
+struct AccountLookup {
+  bool ok = false;
+  Account account;
+  Plan plan;
+  Verdict verdict;
+};
+
+AccountLookup lookup(const ReadTxn& t, const PolicyQuery& q, const PolicyConfig& config, Status* error) {
+  AccountLookup out;
+  auto name = account_name_of_login(q.sasl_username, config.sasl_realm);
+  if (!name) {
+    out.verdict = {Verdict::Kind::reject, "REJECT SMTP login " + loggable_login(q.sasl_username) + " is not an SMTP account",
+                   "malformed sasl_username " + loggable_login(q.sasl_username)};
+    return out;
+  }
+  auto a = t.account_by_username(*name);
+  if (!a.ok()) {
+    if (a.status().code() != Code::not_found) {
+      *error = a.status();
+      out.verdict = tempfail(config, a.status());
+      return out;
+    }
+    out.verdict = {Verdict::Kind::reject, "REJECT SMTP account " + *name + " does not exist",
+                   "unknown account " + *name};
+    return out;
+  }
+  if (a->status != AccountStatus::active) {
+    out.verdict = {Verdict::Kind::reject, "REJECT SMTP account " + *name + " is disabled", "disabled account " + *name};
+    return out;
+  }
+  auto w = t.workspace(a->workspace_id);
+  Status s = w.status();
+  Result<Plan> p = w.ok() ? t.plan(w->plan) : Result<Plan>(s);
+  if (!p.ok()) {
+    *error = p.status();
+    out.verdict = tempfail(config, p.status());
+    return out;
+  }
+  out.ok = true;
+  out.account = std::move(*a);
+  out.plan = std::move(*p);
+  return out;
+}
+
+Verdict limit_verdict(const LimitCheck& c, const std::string& account, uint64_t needed) {
+  std::string what = std::string(c.window) + " limit of " + std::to_string(c.limit) + " recipients";
+  if (c.never)
+    return {Verdict::Kind::reject,
+            "REJECT 5.7.1 Message has " + std::to_string(needed) + " recipients; the workspace's " + what +
+                " can never fit it",
+            account + ": " + std::to_string(needed) + " recipients exceed the " + what};
+  return {Verdict::Kind::defer,
+          "451 4.7.1 Workspace " + what + " reached; room again at " + utc_time(c.room_at),
+          account + ": " + what + " reached (" + std::to_string(c.used) + " used, " + std::to_string(needed) +
+              " more asked), room at " + utc_time(c.room_at)};
+}
+
+}  // namespace
+
+std::string utc_time(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+LimitCheck check_limits(const Plan& plan, const std::vector<std::pair<uint64_t, uint64_t>>& minutes,
+                        uint64_t month_used, int64_t now, uint64_t needed) {
+  const uint64_t now_minute = static_cast<uint64_t>(now) / 60;
+  uint64_t hour = 0, day = 0;
+  for (const auto& [bucket, n] : minutes) {
+    if (bucket + 1440 <= now_minute || bucket > now_minute) continue;
+    day += n;
+    if (bucket + 60 > now_minute) hour += n;
+  }
+  struct Window {
+    const char* name;
+    uint64_t used, limit, span;  // span in minutes; 0 = calendar month
+  };
+  // Checked from the shortest window out: its room returns first, and a
+  // client told "room at 14:05" should not find the day full at 14:05
+  // without having been told. So report the window whose room returns last.
+  LimitCheck worst;
+  for (const Window& w : {Window{"hourly", hour, plan.hourly, 60}, Window{"daily", day, plan.daily, 1440},
+                          Window{"monthly", month_used, plan.monthly, 0}}) {
+    if (w.used + needed <= w.limit) continue;
+    LimitCheck c;
+    c.fits = false;
+    c.window = w.name;
+    c.limit = w.limit;
+    c.used = w.used;
+    c.never = needed > w.limit;
+    c.room_at = w.span ? room_in_window(minutes, now_minute, w.span, w.used + needed - w.limit) : next_month(now);
+    if (c.never) return c;
+    if (worst.fits || c.room_at > worst.room_at) worst = c;
+  }
+  return worst;
+}
+
+Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config) {
+  if (q.sasl_username.empty()) return {Verdict::Kind::dunno, config.unauthenticated_action, "not authenticated"};
+  Verdict v;
+  Status error;
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    AccountLookup a = lookup(t, q, config, &error);
+    if (!a.ok) {
+      v = a.verdict;
+      return error;
+    }
+    auto minutes = t.usage_minutes(a.account.workspace_id, now);
+    if (!minutes.ok()) return minutes.status();
+    auto usage = t.usage(a.account.workspace_id, now);
+    if (!usage.ok()) return usage.status();
+    LimitCheck c = check_limits(a.plan, *minutes, usage->month, now, 1);
+    v = c.fits ? dunno(a.account.username + ": room for more recipients") : limit_verdict(c, a.account.username, 1);
+    return {};
+  });
+  if (!s.ok()) return tempfail(config, s);
+  return v;
+}
+
+std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<PolicyQuery>& batch, int64_t now,
+                                           const PolicyConfig& config) {
+  std::vector<Verdict> out;
+  Status s = store.write([&](WriteTxn& t) -> Status {
+    out.clear();  // the callback may run again after the map grows
+    for (const PolicyQuery& q : batch) {
+      if (q.sasl_username.empty()) {
+        out.push_back({Verdict::Kind::dunno, config.unauthenticated_action, "not authenticated"});
+        continue;
+      }
+      Status error;
+      AccountLookup a = lookup(t, q, config, &error);
+      if (!error.ok()) return error;
+      if (!a.ok) {
+        out.push_back(a.verdict);
+        continue;
+      }
+      auto minutes = t.usage_minutes(a.account.workspace_id, now);
+      if (!minutes.ok()) return minutes.status();
+      auto usage = t.usage(a.account.workspace_id, now);
+      if (!usage.ok()) return usage.status();
+      LimitCheck c = check_limits(a.plan, *minutes, usage->month, now, q.recipient_count);
+      if (!c.fits) {
+        out.push_back(limit_verdict(c, a.account.username, q.recipient_count));
+        continue;
+      }
+      MIGO_TRY(commit_recipients(t, a.account, q.queue_id, q.recipient_count, now));
+      out.push_back(dunno(a.account.username + ": " + std::to_string(q.recipient_count) + " recipients counted"));
+    }
+    return {};
+  });
+  if (!s.ok()) return std::vector<Verdict>(batch.size(), tempfail(config, s));
+  return out;
+}
+
+Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config) {
+  switch (q.stage) {
+    case PolicyQuery::Stage::rcpt: return check_rcpt(store, q, now, config);
+    case PolicyQuery::Stage::end_of_message: return commit_end_of_message(store, {q}, now, config).front();
+    case PolicyQuery::Stage::other: break;
+  }
+  return dunno("protocol state " + q.protocol_state + " is not checked");
+}
+
+}  // namespace migo

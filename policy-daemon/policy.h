@@ -1,0 +1,67 @@
+// policy.h — what migo-policyd answers.
+//
+// At RCPT, a read-only check: the account must exist and be active, and its
+// workspace must have room for one more recipient in every window. At
+// END-OF-MESSAGE, the exact check and the commit, in one write transaction:
+// the message's recipient_count must fit every window, and then it is
+// counted (migo/accounting.h). LMDB lets one writer in at a time across all
+// processes, so no limit is ever exceeded however many daemons and smtpd
+// processes ask at once. Store trouble is a temporary reply: fail closed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "migo/store.h"
+#include "request.h"
+
+namespace migo {
+
+struct PolicyConfig {
+  // For mail without SASL authentication (the same Postfix may receive mail).
+  std::string unauthenticated_action = "DUNNO";
+  // Postfix's smtpd_sasl_local_domain, if set: sasl_username then ends in
+  // "@" and this realm, which is not part of the account name.
+  std::string sasl_realm;
+  // When the store cannot answer.
+  std::string tempfail_action = "451 4.3.0 Sending policy temporarily unavailable; try again later";
+};
+
+struct Verdict {
+  enum class Kind { dunno, reject, defer, tempfail };
+  Kind kind = Kind::dunno;
+  std::string action;  // the value of "action=" (no newline)
+  std::string reason;  // for the log: what was decided and why (no secrets)
+};
+
+// The outcome of checking `needed` more recipients against a plan's limits.
+struct LimitCheck {
+  bool fits = true;
+  bool never = false;       // needed exceeds a limit outright: it can never fit
+  const char* window = "";  // "hourly", "daily" or "monthly"
+  uint64_t limit = 0;
+  uint64_t used = 0;
+  int64_t room_at = 0;  // when enough room returns (Unix seconds)
+};
+
+// Pure limit arithmetic. `minutes` are the workspace's non-empty minute
+// buckets of the last 24 hours (oldest first), `month_used` its count for the
+// current UTC month.
+LimitCheck check_limits(const Plan& plan, const std::vector<std::pair<uint64_t, uint64_t>>& minutes,
+                        uint64_t month_used, int64_t now, uint64_t needed);
+
+Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config);
+
+// Decides and commits a batch of END-OF-MESSAGE requests in one write
+// transaction, in order, each seeing the ones before it. If the transaction
+// fails, every verdict is the temporary failure.
+std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<PolicyQuery>& batch, int64_t now,
+                                           const PolicyConfig& config);
+
+// Any request: dispatches by stage (other stages: DUNNO).
+Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config);
+
+std::string utc_time(int64_t t);  // 2026-11-23T02:14:00Z
+
+}  // namespace migo
