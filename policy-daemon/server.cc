@@ -1,0 +1,565 @@
+// server.cc — see server.h.
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "migo/accounting.h"
+#include "migo/credentials.h"
+#include "request.h"
+
+namespace migo {
+namespace {
+
+int64_t unix_now() { return static_cast<int64_t>(time(nullptr)); }
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+Status sys_error(const std::string& what) { return {Code::unavailable, what + ": " + strerror(errno)}; }
+
+struct Listener {
+  Fd fd;
+  std::string name;
+  std::string unix_path;  // removed at exit
+};
+
+Result<Listener> bind_listener(const std::string& spec, const std::string& group) {
+  Listener l;
+  l.name = spec;
+  if (spec.rfind("unix:", 0) == 0) {
+    std::string path = spec.substr(5);
+    sockaddr_un sa{};
+    if (path.empty() || path.size() >= sizeof sa.sun_path)
+      return Status(Code::invalid, "bad unix socket path in '" + spec + "'");
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    l.fd = Fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (l.fd.get() < 0) return sys_error("socket");
+    unlink(path.c_str());  // a stale socket from an earlier run
+    // The socket accepts commits: only its owner and group may connect.
+    mode_t old = umask(0117);
+    int rc = bind(l.fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    umask(old);
+    if (rc != 0) return sys_error("bind " + path);
+    if (!group.empty()) {
+      struct group* gr = getgrnam(group.c_str());
+      if (!gr) return Status(Code::invalid, "no group named '" + group + "'");
+      if (chown(path.c_str(), static_cast<uid_t>(-1), gr->gr_gid) != 0) return sys_error("chown " + path);
+    }
+    l.unix_path = path;
+  } else if (spec.rfind("inet:", 0) == 0) {
+    std::string hp = spec.substr(5);
+    size_t colon = hp.rfind(':');
+    if (colon == std::string::npos) return Status(Code::invalid, "expected inet:HOST:PORT, not '" + spec + "'");
+    std::string host = hp.substr(0, colon), port = hp.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0)
+      return Status(Code::invalid, "bad address in '" + spec + "': " + gai_strerror(rc));
+    l.fd = Fd(socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    int one = 1;
+    setsockopt(l.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = l.fd.get() < 0 ? -1 : bind(l.fd.get(), res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (rc != 0) return sys_error("bind " + hp);
+  } else {
+    return Status(Code::invalid, "listen address must be unix:PATH or inet:HOST:PORT, not '" + spec + "'");
+  }
+  if (listen(l.fd.get(), 1024) != 0) return sys_error("listen " + spec);
+  return l;
+}
+
+std::string peer_name(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
+  char host[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "local";
+}
+
+struct Connection {
+  Fd fd;
+  uint64_t id = 0;
+  std::string peer;
+  RequestParser parser;
+  std::string in;   // bytes read but not yet parsed (while waiting for a commit)
+  std::string out;  // reply bytes not yet written
+  bool waiting = false;  // an END-OF-MESSAGE is with the committer
+  std::string pending_queue_id;
+  int64_t last_activity = 0;
+  int64_t request_started = 0;  // 0 when no request is partly read
+};
+
+// Work for the committer thread.
+struct Job {
+  uint64_t conn = 0;  // 0 for a refund
+  PolicyQuery query;
+};
+// A refund: the client never heard our DUNNO for this queue id.
+Job refund_job(const std::string& queue_id) {
+  Job j;
+  j.query.queue_id = queue_id;
+  return j;
+}
+struct Done {
+  uint64_t conn = 0;
+  std::string queue_id;
+  Verdict verdict;
+};
+
+}  // namespace
+
+struct PolicyServer::Impl {
+  Store& store;
+  ServerOptions options;
+  LogFn log;
+  ReloadFn reload;
+  std::mutex config_mu;
+  PolicyConfig config;
+
+  std::vector<Listener> listeners;
+  Fd epoll, signals, wake, timer;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns;
+  std::unordered_map<int, uint64_t> by_fd;
+  uint64_t next_id = 1;
+  bool stopping = false;
+
+  // Committer queue and results.
+  std::mutex q_mu;
+  std::condition_variable q_cv;
+  std::deque<Job> jobs;
+  std::deque<Done> done;
+  bool committer_exit = false;
+  std::thread committer;
+
+  Impl(Store& s, PolicyConfig c, ServerOptions o, LogFn l, ReloadFn r)
+      : store(s), options(std::move(o)), log(std::move(l)), reload(std::move(r)), config(std::move(c)) {}
+
+  PolicyConfig current_config() {
+    std::lock_guard lock(config_mu);
+    return config;
+  }
+
+  // ------------------------------------------------------------- committer
+  void committer_loop() {
+    for (;;) {
+      std::vector<Job> batch;
+      {
+        std::unique_lock lock(q_mu);
+        q_cv.wait(lock, [&] { return committer_exit || !jobs.empty(); });
+        if (jobs.empty() && committer_exit) return;
+        while (!jobs.empty() && batch.size() < options.max_batch) {
+          batch.push_back(std::move(jobs.front()));
+          jobs.pop_front();
+        }
+      }
+      std::vector<PolicyQuery> queries;
+      std::vector<Done> results;
+      for (Job& j : batch) {
+        if (j.conn == 0) {
+          // The client vanished before hearing DUNNO: Postfix cannot have
+          // accepted the message on our word, so take the count back.
+          Status s = store.write([&](WriteTxn& t) { return refund_recipients(t, j.query.queue_id); });
+          log(s.ok() ? LOG_INFO : LOG_ERR, j.query.queue_id + ": reply undeliverable, count refunded" +
+                                                (s.ok() ? "" : std::string(" FAILED: ") + s.message()));
+          continue;
+        }
+        queries.push_back(j.query);
+        results.push_back({j.conn, j.query.queue_id, {}});
+      }
+      if (queries.empty()) continue;
+      std::vector<Verdict> verdicts = commit_end_of_message(store, queries, unix_now(), current_config());
+      for (size_t i = 0; i < results.size(); i++) results[i].verdict = std::move(verdicts[i]);
+      {
+        std::lock_guard lock(q_mu);
+        for (Done& d : results) done.push_back(std::move(d));
+      }
+      uint64_t one = 1;
+      if (write(wake.get(), &one, sizeof one) < 0) { /* the loop polls done on its timer too */ }
+    }
+  }
+
+  void submit(Job job) {
+    {
+      std::lock_guard lock(q_mu);
+      jobs.push_back(std::move(job));
+    }
+    q_cv.notify_one();
+  }
+
+  // ------------------------------------------------------------ the loop
+  void close_conn(Connection& c, const std::string& why, int priority = LOG_INFO) {
+    if (!why.empty()) log(priority, c.peer + ": " + why + "; connection closed");
+    uint64_t id = c.id;
+    by_fd.erase(c.fd.get());
+    epoll_ctl(epoll.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+    conns.erase(id);  // c is gone after this
+  }
+
+  void want(Connection& c, bool in, bool out) {
+    epoll_event ev{};
+    ev.events = (in ? EPOLLIN : 0u) | (out ? EPOLLOUT : 0u) | EPOLLRDHUP;
+    ev.data.u64 = c.id;
+    epoll_ctl(epoll.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+  }
+
+  // Writes what can be written; false if the connection died.
+  bool flush(Connection& c) {
+    while (!c.out.empty()) {
+      ssize_t n = send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out.erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return false;
+    }
+    return true;
+  }
+
+  void log_verdict(const PolicyQuery& q, const Verdict& v, const std::string& peer) {
+    if (v.kind == Verdict::Kind::dunno && q.stage != PolicyQuery::Stage::end_of_message) return;
+    std::string id = q.queue_id.empty() ? "NOQUEUE" : q.queue_id;
+    int prio = v.kind == Verdict::Kind::tempfail ? LOG_WARNING : LOG_INFO;
+    const char* what = v.kind == Verdict::Kind::dunno    ? "accept"
+                       : v.kind == Verdict::Kind::reject ? "reject"
+                       : v.kind == Verdict::Kind::defer  ? "defer"
+                                                          : "tempfail";
+    log(prio, id + ": " + what + ": " + q.protocol_state + " from " + peer + ": " + v.reason +
+                  "; action=" + v.action);
+  }
+
+  // Parses and answers whatever whole requests `c` has; stops while a
+  // commit is pending. Returns false if the connection was closed.
+  bool process(Connection& c) {
+    while (!c.waiting) {
+      std::string_view in = c.in;
+      RequestParser::State s = c.parser.feed(in);
+      c.in.erase(0, c.in.size() - in.size());
+      if (s == RequestParser::State::error) {
+        close_conn(c, "malformed request: " + c.parser.error(), LOG_WARNING);
+        return false;
+      }
+      if (s == RequestParser::State::need_more) {
+        if (c.parser.mid_request() && c.request_started == 0) c.request_started = unix_now();
+        break;
+      }
+      c.request_started = 0;
+      PolicyRequest r = c.parser.take();
+      std::string why;
+      auto q = interpret(r, &why);
+      if (!q) {
+        close_conn(c, "unusable request: " + why, LOG_WARNING);
+        return false;
+      }
+      if (q->stage == PolicyQuery::Stage::end_of_message && !q->sasl_username.empty()) {
+        c.waiting = true;
+        c.pending_queue_id = q->queue_id;
+        submit(Job{c.id, std::move(*q)});
+        want(c, false, !c.out.empty());
+        break;
+      }
+      Verdict v = decide(store, *q, unix_now(), current_config());
+      log_verdict(*q, v, c.peer);
+      c.out += "action=" + v.action + "\n\n";
+    }
+    if (!flush(c)) {
+      close_conn(c, "write failed");
+      return false;
+    }
+    if (!c.waiting) want(c, true, !c.out.empty());
+    return true;
+  }
+
+  void on_readable(Connection& c) {
+    char buf[16384];
+    for (;;) {
+      ssize_t n = recv(c.fd.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        c.last_activity = unix_now();
+        if (c.in.size() > kMaxRequestBytes + sizeof buf) break;  // parse before reading more
+        continue;
+      }
+      if (n == 0) {
+        bool cut = c.parser.mid_request() || !c.in.empty();
+        if (!process(c)) return;
+        close_conn(c, cut ? "client closed the connection in the middle of a request" : "");
+        return;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      close_conn(c, std::string("read failed: ") + strerror(errno));
+      return;
+    }
+    process(c);
+  }
+
+  void on_done() {
+    uint64_t count;
+    if (read(wake.get(), &count, sizeof count) < 0) { /* drained below regardless */ }
+    std::deque<Done> ready;
+    {
+      std::lock_guard lock(q_mu);
+      ready.swap(done);
+    }
+    for (Done& d : ready) {
+      auto it = conns.find(d.conn);
+      if (it == conns.end()) {
+        if (d.verdict.kind == Verdict::Kind::dunno) submit(refund_job(d.queue_id));
+        continue;
+      }
+      Connection& c = *it->second;
+      PolicyQuery logged;
+      logged.stage = PolicyQuery::Stage::end_of_message;
+      logged.protocol_state = "END-OF-MESSAGE";
+      logged.queue_id = d.queue_id;
+      log_verdict(logged, d.verdict, c.peer);
+      c.out += "action=" + d.verdict.action + "\n\n";
+      c.waiting = false;
+      c.pending_queue_id.clear();
+      if (!flush(c)) {
+        if (d.verdict.kind == Verdict::Kind::dunno) submit(refund_job(d.queue_id));
+        close_conn(c, "write failed");
+        continue;
+      }
+      process(c);
+    }
+  }
+
+  void accept_all(int lfd) {
+    for (;;) {
+      int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+          log(LOG_WARNING, std::string("accept: ") + strerror(errno));
+        return;
+      }
+      if (stopping || conns.size() >= options.max_connections) {
+        log(LOG_WARNING, peer_name(fd) + ": too many connections (" + std::to_string(conns.size()) +
+                             "); connection refused");
+        close(fd);
+        continue;
+      }
+      auto c = std::make_unique<Connection>();
+      c->fd = Fd(fd);
+      c->id = next_id++;
+      c->peer = peer_name(fd);
+      c->last_activity = unix_now();
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.data.u64 = c->id;
+      epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+      by_fd[fd] = c->id;
+      conns.emplace(c->id, std::move(c));
+    }
+  }
+
+  void on_tick() {
+    uint64_t expirations;
+    if (read(timer.get(), &expirations, sizeof expirations) < 0) { /* a missed tick is harmless */ }
+    int64_t now = unix_now();
+    std::vector<uint64_t> idle, slow;
+    for (auto& [id, c] : conns) {
+      if (c->waiting) continue;
+      if (c->request_started && now - c->request_started > options.request_timeout) slow.push_back(id);
+      else if (!c->request_started && now - c->last_activity > options.idle_timeout) idle.push_back(id);
+    }
+    for (uint64_t id : slow) close_conn(*conns.at(id), "request not complete after " + std::to_string(options.request_timeout) + "s", LOG_WARNING);
+    for (uint64_t id : idle) close_conn(*conns.at(id), "");  // Postfix reconnects when it needs us
+  }
+
+  void on_signal() {
+    signalfd_siginfo si;
+    while (read(signals.get(), &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGHUP) {
+        auto c = reload ? reload() : Result<PolicyConfig>(current_config());
+        if (c.ok()) {
+          std::lock_guard lock(config_mu);
+          config = std::move(*c);
+          log(LOG_INFO, "configuration reloaded");
+        } else {
+          log(LOG_ERR, "reload failed, keeping the old configuration: " + c.status().message());
+        }
+      } else if (!stopping) {
+        stopping = true;
+        log(LOG_INFO, "stopping: finishing " + std::to_string(conns.size()) + " connections' requests in flight");
+        for (Listener& l : listeners) {
+          epoll_ctl(epoll.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
+          l.fd.reset();
+        }
+      }
+    }
+  }
+
+  bool drained() {
+    for (auto& [id, c] : conns)
+      if (c->waiting || !c->out.empty()) return false;
+    std::lock_guard lock(q_mu);
+    return jobs.empty() && done.empty();
+  }
+
+  int run() {
+    committer = std::thread([this] { committer_loop(); });
+    log(LOG_INFO, "ready: listening on " + [&] {
+      std::string s;
+      for (auto& l : listeners) s += (s.empty() ? "" : ", ") + l.name;
+      return s;
+    }());
+    epoll_event events[256];
+    int64_t stop_deadline = 0;
+    for (;;) {
+      if (stopping) {
+        if (stop_deadline == 0) stop_deadline = unix_now() + 30;
+        if (drained() || unix_now() > stop_deadline) break;
+      }
+      int n = epoll_wait(epoll.get(), events, 256, 1000);
+      if (n < 0 && errno != EINTR) {
+        log(LOG_ERR, std::string("epoll_wait: ") + strerror(errno));
+        break;
+      }
+      for (int i = 0; i < n; i++) {
+        uint64_t tag = events[i].data.u64;
+        if (tag == kSignalTag) on_signal();
+        else if (tag == kWakeTag) on_done();
+        else if (tag == kTimerTag) on_tick();
+        else if (tag >= kListenerTag && tag < kListenerTag + listeners.size()) accept_all(listeners[tag - kListenerTag].fd.get());
+        else {
+          auto it = conns.find(tag);
+          if (it == conns.end()) continue;
+          Connection& c = *it->second;
+          if (events[i].events & EPOLLOUT) {
+            if (!flush(c)) {
+              close_conn(c, "write failed");
+              continue;
+            }
+            if (c.out.empty() && !c.waiting) want(c, true, false);
+          }
+          if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(c);
+        }
+      }
+    }
+    {
+      std::lock_guard lock(q_mu);
+      committer_exit = true;
+    }
+    q_cv.notify_all();
+    committer.join();
+    on_done();  // replies decided while stopping
+    for (Listener& l : listeners)
+      if (!l.unix_path.empty()) unlink(l.unix_path.c_str());
+    log(LOG_INFO, "stopped");
+    return 0;
+  }
+
+  // epoll tags: connection ids start at 1 and stay far below these.
+  static constexpr uint64_t kSignalTag = ~0ull;
+  static constexpr uint64_t kWakeTag = ~0ull - 1;
+  static constexpr uint64_t kTimerTag = ~0ull - 2;
+  static constexpr uint64_t kListenerTag = ~0ull - 1024;
+};
+
+PolicyServer::PolicyServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PolicyServer::~PolicyServer() = default;
+
+Result<std::unique_ptr<PolicyServer>> PolicyServer::create(Store& store, PolicyConfig config, ServerOptions options,
+                                                           LogFn log, ReloadFn reload) {
+  if (options.listen.empty()) return Status(Code::invalid, "nothing to listen on (--listen)");
+  auto impl = std::make_unique<Impl>(store, std::move(config), std::move(options), std::move(log), std::move(reload));
+  for (const std::string& spec : impl->options.listen) {
+    auto l = bind_listener(spec, impl->options.socket_group);
+    if (!l.ok()) return l.status();
+    impl->listeners.push_back(std::move(*l));
+  }
+  impl->epoll = Fd(epoll_create1(EPOLL_CLOEXEC));
+  if (impl->epoll.get() < 0) return sys_error("epoll_create1");
+  // Signals arrive through a descriptor; block them in every thread (the
+  // committer inherits this mask).
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  sigdelset(&mask, SIGPIPE);
+  impl->signals = Fd(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  impl->wake = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  impl->timer = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (impl->signals.get() < 0 || impl->wake.get() < 0 || impl->timer.get() < 0) return sys_error("event descriptors");
+  itimerspec tick{{1, 0}, {1, 0}};
+  timerfd_settime(impl->timer.get(), 0, &tick, nullptr);
+  auto add = [&](int fd, uint64_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag;
+    return epoll_ctl(impl->epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+  };
+  if (add(impl->signals.get(), Impl::kSignalTag) || add(impl->wake.get(), Impl::kWakeTag) ||
+      add(impl->timer.get(), Impl::kTimerTag))
+    return sys_error("epoll_ctl");
+  for (size_t i = 0; i < impl->listeners.size(); i++)
+    if (add(impl->listeners[i].fd.get(), Impl::kListenerTag + i)) return sys_error("epoll_ctl");
+  return std::unique_ptr<PolicyServer>(new PolicyServer(std::move(impl)));
+}
+
+int PolicyServer::run() { return impl_->run(); }
+
+}  // namespace migo

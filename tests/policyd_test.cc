@@ -1,0 +1,306 @@
+// policyd_test.cc — the real migo-policyd over real sockets: verdicts on a
+// persistent connection, exactness with two daemons and many connections on
+// one store, hostile and slow clients, SIGHUP, SIGTERM, and kill -9 under
+// load losing no acknowledged commit.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "admin.h"
+#include "policy_client.h"
+#include "temp_dir.h"
+
+using namespace migo;
+using migo::test::PolicyClient;
+using migo::test::TempDir;
+
+namespace {
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+struct World {
+  TempDir tmp;
+  std::string db = tmp / "store";
+  std::unique_ptr<Store> store;
+  std::vector<std::string> users;
+
+  explicit World(Plan plan = {"test", 10, 100000, 100000, 100000}) {
+    StoreOptions o;
+    o.create = true;
+    auto s = Store::open(db, o);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    REQUIRE(store->init_schema(time(nullptr)).ok());
+    Admin admin(*store, Actor{0, "test"}, time(nullptr));
+    REQUIRE(store->write([&](WriteTxn& t) { return t.put(plan); }).ok());
+    REQUIRE(admin.create_workspace("acme", plan.name).ok());
+    REQUIRE(admin.create_workspace("other", "30k").ok());
+    for (const char* label : {"one", "two", "off"}) {
+      auto n = admin.create_account("acme", label);
+      REQUIRE(n.ok());
+      users.push_back(n->account.username);
+    }
+    REQUIRE(admin.set_status(users[2], AccountStatus::disabled).ok());
+    auto z = admin.create_account("other", "z");
+    REQUIRE(z.ok());
+    users.push_back(z->account.username);
+    // The daemon refuses to run as root: it runs as nobody, who must be
+    // able to write the store (in production: group migo).
+    if (geteuid() == 0) std::filesystem::permissions(tmp.path(), std::filesystem::perms::all);
+    if (geteuid() == 0) {
+      for (const auto& p : {tmp.path(), db, db + "/data.mdb", db + "/lock.mdb"})
+        REQUIRE(chown(p.c_str(), 65534, 65534) == 0);
+    }
+  }
+  Usage usage(const std::string& ws) {
+    Usage u;
+    REQUIRE(store->read([&](const ReadTxn& t) {
+      auto w = t.workspace_by_name(ws);
+      if (!w.ok()) return w.status();
+      auto r = t.usage(w->id, time(nullptr));
+      if (r.ok()) u = *r;
+      return r.status();
+    }).ok());
+    return u;
+  }
+};
+
+struct Daemon {
+  pid_t pid = -1;
+  std::string addr, log_path;
+  Daemon(const World& w, const std::string& config = "") {
+    addr = "inet:127.0.0.1:" + std::to_string(free_port());
+    log_path = w.tmp / ("policyd-" + std::to_string(free_port()) + ".log");
+    std::vector<std::string> args = {MIGO_POLICYD, "--db", w.db, "--listen", addr, "--foreground"};
+    if (!config.empty()) args.insert(args.end(), {"--config", config});
+    if (geteuid() == 0) args.insert(args.end(), {"--user", "nobody"});
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  int stop(int sig = SIGTERM) {
+    if (pid < 0) return -1;
+    kill(pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  ~Daemon() { stop(SIGKILL); }
+  std::string log() const {
+    std::ifstream f(log_path);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+};
+
+std::map<std::string, std::string> rcpt(const std::string& user) {
+  return {{"protocol_state", "RCPT"}, {"sasl_username", user}};
+}
+std::map<std::string, std::string> eom(const std::string& user, const std::string& qid, int n) {
+  return {{"protocol_state", "END-OF-MESSAGE"}, {"sasl_username", user}, {"queue_id", qid},
+          {"recipient_count", std::to_string(n)}, {"recipient", ""}};
+}
+
+}  // namespace
+
+TEST_CASE("verdicts over one persistent connection") {
+  World w({"test", 10, 1000, 1000, 5});
+  Daemon d(w);
+  PolicyClient c(d.addr);
+  REQUIRE(c.connected());
+  CHECK(c.ask(rcpt("")) == "DUNNO");
+  CHECK(c.ask(rcpt("smtpuser_nobody0000")) == "REJECT SMTP account smtpuser_nobody0000 does not exist");
+  CHECK(c.ask(rcpt(w.users[2])) == "REJECT SMTP account " + w.users[2] + " is disabled");
+  CHECK(c.ask(rcpt(w.users[0])) == "DUNNO");
+  CHECK(c.ask(eom(w.users[0], "4AAAAAAAAAA1", 3)) == "DUNNO");
+  CHECK(c.ask(eom(w.users[1], "4AAAAAAAAAA2", 2)) == "DUNNO");  // 5: the hourly limit
+  std::string deferred = c.ask(rcpt(w.users[1]));
+  CHECK_THAT(deferred, Catch::StartsWith("451 4.7.1 Workspace hourly limit of 5 recipients reached; room again at "));
+  CHECK(c.ask(rcpt(w.users[3])) == "DUNNO");  // another workspace
+  CHECK(w.usage("acme").hour == 5);
+  CHECK(c.ask({{"protocol_state", "DATA"}, {"sasl_username", w.users[0]}}) == "DUNNO");
+  CHECK(d.stop() == 0);
+  std::string log = d.log();
+  CHECK_THAT(log, Catch::Contains("4AAAAAAAAAA1: accept: END-OF-MESSAGE"));
+  CHECK_THAT(log, Catch::Contains("reject: RCPT"));
+  CHECK_THAT(log, Catch::Contains("stopped"));
+}
+
+TEST_CASE("two daemons, many connections: counts are exact and never pass the limit") {
+  World w({"test", 10, 100000, 400, 400});
+  Daemon d1(w), d2(w);
+  std::atomic<int> accepted{0}, deferred{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 16; i++) {
+    clients.emplace_back([&, i] {
+      PolicyClient c(i % 2 ? d1.addr : d2.addr);
+      if (!c.connected()) {
+        other++;
+        return;
+      }
+      for (int m = 0; m < 40; m++) {
+        const std::string& user = w.users[static_cast<size_t>(i % 2)];
+        int n = 1 + (m % 3);
+        std::string a = c.ask(rcpt(user));
+        if (a != "DUNNO") {
+          a.rfind("451 4.7.1", 0) == 0 ? deferred++ : other++;
+          continue;
+        }
+        std::string v = c.ask(eom(user, "Q" + std::to_string(i) + "x" + std::to_string(m), n));
+        if (v == "DUNNO") accepted += n;
+        else if (v.rfind("451 4.7.1", 0) == 0) deferred++;
+        else other++;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(other == 0);
+  CHECK(deferred > 0);  // the limit was reached
+  Usage u = w.usage("acme");
+  CHECK(u.hour == static_cast<uint64_t>(accepted.load()));
+  CHECK(u.hour <= 400);
+  CHECK(u.hour >= 398);
+  CHECK(d1.stop() == 0);
+  CHECK(d2.stop() == 0);
+}
+
+TEST_CASE("hostile and broken clients are closed; others carry on") {
+  World w;
+  Daemon d(w);
+  PolicyClient good(d.addr);
+  REQUIRE(good.connected());
+  CHECK(good.ask(rcpt(w.users[0])) == "DUNNO");
+
+  for (const std::string& junk :
+       {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string("request=smtpd_access_policy\nsender=\x01\x02\n\n"),
+        std::string("request=smtpd_access_policy\nx=") + std::string(20000, 'a') + "\n\n",
+        std::string("request=smtpd_access_policy\0\n\n", 31), std::string("request=other\n\n")}) {
+    PolicyClient bad(d.addr);
+    REQUIRE(bad.connected());
+    bad.send_raw(junk);
+    CHECK(bad.closed_by_server());
+    CHECK(good.ask(rcpt(w.users[0])) == "DUNNO");
+  }
+  // A flood that never ends a line is cut off at the size limit.
+  PolicyClient flood(d.addr);
+  std::string chunk(65536, 'x');
+  for (int i = 0; i < 4 && flood.send_raw(chunk); i++) {
+  }
+  CHECK(flood.closed_by_server());
+  CHECK(good.ask(rcpt(w.users[0])) == "DUNNO");
+  CHECK(d.stop() == 0);
+  std::string log = d.log();
+  CHECK_THAT(log, Catch::Contains("warning: 127.0.0.1:"));
+  CHECK_THAT(log, Catch::Contains("malformed request: line is not name=value"));
+  CHECK_THAT(log, Catch::Contains("unusable request: not an smtpd_access_policy request"));
+}
+
+TEST_CASE("slow clients time out; SIGHUP reloads the configuration") {
+  World w;
+  std::string conf = w.tmp / "policyd.conf";
+  std::ofstream(conf) << "# test\nrequest_timeout = 1\nidle_timeout = 2\n";
+  Daemon d(w, conf);
+  PolicyClient slow(d.addr);
+  REQUIRE(slow.connected());
+  slow.send_raw("request=smtpd_access_policy\nprotocol_state=RCPT\n");  // never finished
+  CHECK(slow.closed_by_server(5000));
+  PolicyClient idle(d.addr);
+  CHECK(idle.ask(rcpt("")) == "DUNNO");
+  CHECK(idle.closed_by_server(6000));
+
+  std::ofstream(conf) << "unauthenticated_action = REJECT 5.7.0 Authentication required\n";
+  kill(d.pid, SIGHUP);
+  std::string action;
+  for (int i = 0; i < 50 && action != "REJECT 5.7.0 Authentication required"; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    PolicyClient c(d.addr);
+    action = c.ask(rcpt(""));
+  }
+  CHECK(action == "REJECT 5.7.0 Authentication required");
+  std::ofstream(conf) << "tempfail_action = DUNNO\n";  // failing open is refused
+  kill(d.pid, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  PolicyClient c(d.addr);
+  CHECK(c.ask(rcpt("")) == "REJECT 5.7.0 Authentication required");  // old config kept
+  CHECK(d.stop() == 0);
+  CHECK_THAT(d.log(), Catch::Contains("reload failed, keeping the old configuration"));
+  CHECK_THAT(d.log(), Catch::Contains("request not complete after 1s"));
+}
+
+TEST_CASE("kill -9 under load: the store stays consistent and no acknowledged commit is lost") {
+  World w;
+  Daemon d(w);
+  std::mutex mu;
+  std::vector<std::pair<std::string, int>> acknowledged;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; i++) {
+    clients.emplace_back([&, i] {
+      PolicyClient c(d.addr);
+      for (int m = 0; !stop; m++) {
+        std::string qid = "K" + std::to_string(i) + "x" + std::to_string(m);
+        std::string v = c.ask(eom(w.users[0], qid, 2));
+        if (v.empty()) return;  // the daemon is gone
+        if (v == "DUNNO") {
+          std::lock_guard lock(mu);
+          acknowledged.emplace_back(qid, 2);
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  d.stop(SIGKILL);
+  stop = true;
+  for (auto& t : clients) t.join();
+  REQUIRE(acknowledged.size() > 20);
+  // Every acknowledged message is counted; usage equals the queue entries.
+  uint64_t queued = 0;
+  REQUIRE(w.store->read([&](const ReadTxn& t) -> Status {
+    for (const auto& [qid, n] : acknowledged) {
+      auto e = t.queue_entry(qid);
+      CHECK(e.ok());
+    }
+    auto acct = t.account_by_username(w.users[0]);
+    if (!acct.ok()) return acct.status();
+    auto q = t.queued_for(acct->id);
+    if (!q.ok()) return q.status();
+    queued = q->size();
+    auto st = t.stats(acct->id);
+    CHECK(st->total_sent == 2 * queued);
+    return Status::Ok();
+  }).ok());
+  CHECK(queued >= acknowledged.size());  // at most the in-flight ones more
+  CHECK(w.usage("acme").hour == 2 * queued);
+  // And a new daemon serves from the same store at once.
+  Daemon again(w);
+  PolicyClient c(again.addr);
+  CHECK(c.ask(rcpt(w.users[0])) == "DUNNO");
+}
