@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# policy_e2e.sh — migo-policyd behind a real Postfix smtpd, driven by swaks
+# (and Python's smtplib where a session must outlive a migoctl change).
+#   policy_e2e.sh MIGOCTL MIGO_POLICYD LIBMIGO_SO
+# Checks: limits shared by a workspace's accounts and nobody else's, the
+# exact END-OF-MESSAGE commit, counts equal to accepted recipients, and an
+# account disabled mid-session refused at its next RCPT.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/postfix/assert.sh"
+source "$here/postfix/harness.sh"
+
+MIGOCTL=$1
+POLICYD=$2
+PLUGIN=$3
+[ "$(id -u)" -eq 0 ] || { echo "policy_e2e: needs root (skipped)"; exit 77; }
+install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+
+store_parent=$(mktemp -d /tmp/migo-e2e-policy-XXXXXX)
+chmod 755 "$store_parent"
+store=$store_parent/store
+PF_INSTANCES+=("$store_parent")
+m() { "$MIGOCTL" --db "$store" "$@"; }
+m init >/dev/null
+m plan set tiny --max-accounts 5 --monthly 1000 --daily 100 --hourly 5 >/dev/null
+m workspace create acme --plan tiny >/dev/null
+m workspace create other --plan 10k >/dev/null
+new_account() {
+  local out
+  out=$(m --json account create "$1" --name "$2") || { echo "account create failed: $out" >&2; exit 1; }
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])' <<<"$out"
+}
+read -r A A_PW < <(new_account acme "App A")
+read -r B B_PW < <(new_account acme "App B")
+read -r C C_PW < <(new_account acme "App C")
+read -r Z Z_PW < <(new_account other "App Z")
+chown -R nobody "$store"  # the daemon runs as nobody (production: group migo)
+
+policy_port=$(pf_free_port)
+"$POLICYD" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
+  2>"$store_parent/policyd.log" &
+policyd_pid=$!
+trap 'kill $policyd_pid 2>/dev/null; pf_cleanup' EXIT
+
+pf_new policy n
+pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
+pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy"
+pf_start || { check "postfix starts" false; report; exit 1; }
+
+send() {  # send USER PASS TO[,TO...]
+  pf_swaks --tls --auth PLAIN --auth-user "$1" --auth-password "$2" \
+    --from app@example.com --to "$3" --header "Subject: policy e2e"
+}
+json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
+
+out=$(send "$A" "$A_PW" one@dest.test,two@dest.test,three@dest.test)
+check_contains "A sends 3 recipients: queued" "$out" "<~  250 2.0.0 Ok: queued"
+out=$(send "$B" "$B_PW" four@dest.test)
+check_contains "B sends 1 recipient: queued" "$out" "<~  250 2.0.0 Ok: queued"
+# 4 of 5 used: RCPT sees room for one, END-OF-MESSAGE sees 2 will not fit.
+out=$(send "$B" "$B_PW" five@dest.test,six@dest.test)
+check_contains "B's 2-recipient message: refused at end of data" "$out" "451 4.7.1 <END-OF-MESSAGE>: End-of-data rejected: Workspace hourly limit of 5 recipients reached"
+check_lacks "B's 2-recipient message: not queued" "$out" "Ok: queued"
+out=$(send "$A" "$A_PW" five@dest.test)
+check_contains "A's fifth recipient: queued" "$out" "<~  250 2.0.0 Ok: queued"
+out=$(send "$A" "$A_PW" six@dest.test)
+check_contains "A deferred at RCPT once the workspace is full" "$out" "451 4.7.1"
+check_contains "the reply says when room returns" "$out" "room again at"
+out=$(send "$B" "$B_PW" six@dest.test)
+check_contains "B deferred too: the limit is shared" "$out" "451 4.7.1 <six@dest.test>: Recipient address rejected: Workspace hourly limit of 5 recipients reached"
+out=$(send "$Z" "$Z_PW" z1@dest.test,z2@dest.test)
+check_contains "another workspace keeps sending" "$out" "<~  250 2.0.0 Ok: queued"
+out=$(pf_swaks --from app@example.com --to local@mx.test)
+check_lacks "no AUTH: the policy's DUNNO leaves Postfix's own rules in charge" "$out" "451 4.7.1"
+
+check "all accepted messages reach the sink" pf_wait_sink 4
+ws=$(m --json workspace show acme)
+check "acme's hour counts exactly 5 recipients" test "$(json_field '["usage"]["hour"]["used"]' <<<"$ws")" = 5
+check "A's total sent is 4" test "$(m --json account show "$A" | json_field '["statistics"]["total_sent"]')" = 4
+check "B's total sent is 1" test "$(m --json account show "$B" | json_field '["statistics"]["total_sent"]')" = 1
+check "Z's total sent is 2" test "$(m --json account show "$Z" | json_field '["statistics"]["total_sent"]')" = 2
+check "Z's last used is set" test "$(m --json account show "$Z" | json_field '["last_used"]')" != None
+
+# Disabled while its session is open: refused at the next RCPT.
+out=$(python3 - "$PF_PORT" "$C" "$C_PW" "$MIGOCTL" "$store" <<'PY' 2>&1
+import smtplib, ssl, subprocess, sys
+port, user, pw, migoctl, store = sys.argv[1:]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=20)
+s.ehlo("client.test")
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s.starttls(context=ctx); s.ehlo("client.test")
+s.login(user, pw)
+print("AUTH ok")
+subprocess.run([migoctl, "--db", store, "account", "disable", user], check=True, capture_output=True)
+s.mail("app@example.com")
+code, msg = s.rcpt("after@dest.test")
+print("RCPT", code, msg.decode())
+s.quit()
+PY
+)
+check_contains "AUTH succeeded before the disable" "$out" "AUTH ok"
+check_contains "disabled mid-session: refused at the next RCPT" "$out" "RCPT 554 5.7.1 <after@dest.test>: Recipient address rejected: SMTP account $C is disabled"
+
+kill -TERM $policyd_pid; wait $policyd_pid
+check "migo-policyd stops cleanly on SIGTERM" test $? -eq 0
+plog=$(cat "$store_parent/policyd.log")
+check_contains "policyd logs the deferral" "$plog" "defer: RCPT from 127.0.0.1"
+check_contains "policyd logs the commit with the queue id" "$plog" ": accept: END-OF-MESSAGE from 127.0.0.1"
+pf_stop
+report
