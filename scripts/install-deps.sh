@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake ninja-build pkg-config g++ clang
+  build-essential cmake ninja-build pkg-config g++ clang libclang-rt-14-dev
   # libraries (headers + runtime)
   liblmdb-dev libssl-dev libsasl2-dev libmilter-dev libidn2-dev catch2
   # runtime parts the tests drive for real
