@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # run.sh — the benchmarks, each against its baseline in the same run.
-#   bench/run.sh [auth] [--seconds S]
-# auth: sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
-#       salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
-#       DB file, plaintext userPassword), same process setup, same machine.
-# Builds what it needs in build/bench (release flags).
+#   bench/run.sh [auth] [policy] [--seconds S]
+# auth:   sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
+#         salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
+#         DB file, plaintext userPassword), same process setup, same machine.
+# policy: bench/policy_bench (50 persistent connections; per message two
+#         RCPT and one END-OF-MESSAGE, 50 accounts in 10 workspaces) against
+#         an always-DUNNO epoll server (the ceiling), migo-policyd (durable
+#         commits), postfwd and policyd-rate-limit (Debian packages, each
+#         limiting per sasl_username, limits set never to trigger). Installs
+#         postfwd and policyd-rate-limit if missing (benchmark only).
+# Builds what it needs in build/bench with the flags scripts/up.sh ships
+# (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=5
@@ -12,15 +19,16 @@ which=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
-    auth) which+=("$1"); shift ;;
+    auth|policy) which+=("$1"); shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#which[@]} -gt 0 ] || which=(auth)
+[ ${#which[@]} -gt 0 ] || which=(auth policy)
 
 bash scripts/install-deps.sh >/dev/null
-cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/bench >/dev/null
+cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/bench >"$(dirname "$0")/../build/bench-build.log" 2>&1 ||
+  { echo "run.sh: build failed:" >&2; tail -30 build/bench-build.log >&2; exit 1; }
 B=build/bench
 work=$(mktemp -d /tmp/migo-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -44,6 +52,71 @@ bench_auth() {
   "$B/bench/auth_bench" --label migo --seconds "$seconds" --plugin-dir "$B/sasl-plugin" \
     --option pwcheck_method=auxprop --option auxprop_plugin=migo --option "migo_db=$work/store" \
     --user "$user" --password "$pw"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+bench_policy() {
+  for p in postfwd policyd-rate-limit; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null
+  done
+  echo "== policy: $seconds s each, 50 connections, $(nproc) cores; RCPT,RCPT,END-OF-MESSAGE per message"
+  chmod 755 "$work"
+  local m="$B/migoctl/migoctl --db $work/pstore" users="" port pid
+  $m init >/dev/null
+  $m plan set huge --max-accounts 10 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
+  for w in $(seq 1 10); do
+    $m workspace create "ws$w" --plan huge >/dev/null
+    for a in 1 2 3 4 5; do
+      users="$users,$($m --json account create "ws$w" --name "a$a" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["username"])')"
+    done
+  done
+  users=${users#,}
+  chown -R nobody "$work/pstore"
+  run_one() {  # run_one LABEL PORT
+    "$B/bench/policy_bench" --target "inet:127.0.0.1:$2" --connections 50 --seconds "$seconds" \
+      --users "$users" --label "$1" || echo "($1: errors above)"
+  }
+  port=$(free_port); "$B/bench/dunno_server" "$port" & pid=$!; sleep 0.3
+  run_one "always-DUNNO ceiling" "$port"; kill $pid; wait $pid 2>/dev/null || true
+  port=$(free_port)
+  "$B/policy-daemon/migo-policyd" --db "$work/pstore" --listen "inet:127.0.0.1:$port" --user nobody & pid=$!
+  sleep 0.5; run_one "migo-policyd" "$port"; kill $pid; wait $pid 2>/dev/null || true
+  port=$(free_port)
+  echo 'id=RATE; sasl_username=~.; action=rate(sasl_username/4000000000/3600/450 4.7.1 limit reached)' >"$work/postfwd.cf"
+  postfwd -f "$work/postfwd.cf" -i 127.0.0.1 -p "$port" -u nobody -g nogroup --cache=0 \
+    --pidfile "$work/postfwd.pid" >/dev/null 2>&1
+  sleep 1; run_one "postfwd $(dpkg-query -W -f='${Version}' postfwd)" "$port"
+  pkill -f postfwd2 || true
+  port=$(free_port)
+  mkdir -p "$work/prl"; chown policyd-rate-limit "$work/prl"
+  cat >"$work/prl.yaml" <<YAML
+debug: False
+user: "policyd-rate-limit"
+group: "policyd-rate-limit"
+pidfile: "$work/prl/pid"
+sqlite_config:
+    database: "$work/prl/db.sqlite3"
+backend: 0
+SOCKET: ["127.0.0.1", $port]
+limits:
+    - [4000000000, 3600]
+limits_by_id: {}
+limit_by_sasl: True
+limit_by_sender: False
+limit_by_ip: False
+limited_networks: []
+success_action: "dunno"
+fail_action: "defer_if_permit Rate limit reached"
+db_error_action: "dunno"
+report: False
+delay_to_close: 300
+YAML
+  policyd-rate-limit --file "$work/prl.yaml" >/dev/null 2>&1 & pid=$!
+  sleep 2; run_one "policyd-rate-limit $(dpkg-query -W -f='${Version}' policyd-rate-limit | cut -d+ -f1)" "$port"
+  kill $pid 2>/dev/null; pkill -f "policyd-rate-limit --file $work" || true
 }
 
 for b in "${which[@]}"; do "bench_$b"; done

@@ -152,9 +152,9 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
     }
     auto minutes = t.usage_minutes(a.account.workspace_id, now);
     if (!minutes.ok()) return minutes.status();
-    auto usage = t.usage(a.account.workspace_id, now);
-    if (!usage.ok()) return usage.status();
-    LimitCheck c = check_limits(a.plan, *minutes, usage->month, now, 1);
+    auto month = t.month_usage(a.account.workspace_id, now);
+    if (!month.ok()) return month.status();
+    LimitCheck c = check_limits(a.plan, *minutes, *month, now, 1);
     v = c.fits ? dunno(a.account.username + ": room for more recipients") : limit_verdict(c, a.account.username, 1);
     return {};
   });
@@ -181,9 +181,9 @@ std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<Polic
       }
       auto minutes = t.usage_minutes(a.account.workspace_id, now);
       if (!minutes.ok()) return minutes.status();
-      auto usage = t.usage(a.account.workspace_id, now);
-      if (!usage.ok()) return usage.status();
-      LimitCheck c = check_limits(a.plan, *minutes, usage->month, now, q.recipient_count);
+      auto month = t.month_usage(a.account.workspace_id, now);
+      if (!month.ok()) return month.status();
+      LimitCheck c = check_limits(a.plan, *minutes, *month, now, q.recipient_count);
       if (!c.fits) {
         out.push_back(limit_verdict(c, a.account.username, q.recipient_count));
         continue;

@@ -317,13 +317,17 @@ Result<Usage> ReadTxn::usage(uint64_t ws, int64_t now) const {
     u.day += n;
     if (bucket + 60 > minute) u.hour += n;
   }
-  auto m = get(kUsage, usage_key(ws, 'M', month_of(now)));
-  if (m.ok()) {
-    u.month = u64_value(*m);
-  } else if (m.status().code() != Code::not_found) {
-    return m.status();
-  }
+  auto month = month_usage(ws, now);
+  if (!month.ok()) return month.status();
+  u.month = *month;
   return u;
+}
+
+Result<uint64_t> ReadTxn::month_usage(uint64_t ws, int64_t now) const {
+  auto m = get(kUsage, usage_key(ws, 'M', month_of(now)));
+  if (m.ok()) return u64_value(*m);
+  if (m.status().code() == Code::not_found) return uint64_t{0};
+  return m.status();
 }
 
 Result<std::vector<AuditEntry>> ReadTxn::audit(uint64_t ws) const {

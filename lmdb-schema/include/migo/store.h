@@ -79,6 +79,8 @@ class ReadTxn {
   // Queue ids whose messages are attributed to the account.
   Result<std::vector<std::string>> queued_for(uint64_t account_id) const;
   Result<Usage> usage(uint64_t workspace_id, int64_t now) const;
+  // Recipients counted in the UTC month containing `now`.
+  Result<uint64_t> month_usage(uint64_t workspace_id, int64_t now) const;
   // The non-empty minute buckets of the last 24 hours at `now`, oldest
   // first, as (unix minute, recipients).
   Result<std::vector<std::pair<uint64_t, uint64_t>>> usage_minutes(uint64_t workspace_id, int64_t now) const;
