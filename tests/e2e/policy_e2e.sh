@@ -46,6 +46,10 @@ pf_new policy n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
 policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
 pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy"
+# A refusal that comes after smtpd's END-OF-MESSAGE policy check: cleanup's
+# body_checks answer where milters answer end-of-message.
+printf '/^REJECTME$/ REJECT refused after end of data\n' >"$PF_ETC/body_checks"
+pf_conf "body_checks = regexp:$PF_ETC/body_checks"
 pf_start || { check "postfix starts" false; report; exit 1; }
 
 send() {  # send USER PASS TO[,TO...]
@@ -101,6 +105,18 @@ PY
 )
 check_contains "AUTH succeeded before the disable" "$out" "AUTH ok"
 check_contains "disabled mid-session: refused at the next RCPT" "$out" "RCPT 554 5.7.1 <after@dest.test>: Recipient address rejected: SMTP account $C is disabled"
+
+# Which verdict comes last? The policy commits at END-OF-MESSAGE, then
+# cleanup (like a milter) refuses the same queue id.
+out=$(pf_swaks --tls --auth PLAIN --auth-user "$Z" --auth-password "$Z_PW" --from app@example.com \
+  --to late@dest.test --body "REJECTME")
+check_contains "a cleanup refusal after the policy check reaches the client" "$out" "550 5.7.1 refused after end of data"
+late_qid=$(sed -n 's/.*postfix\/cleanup\[[0-9]*\]: \([0-9A-Za-z]*\): reject: body REJECTME.*/\1/p' "$PF_DIR/maillog" | head -1)
+check "the refusal is logged with a queue id" test -n "$late_qid"
+check_contains "the policy had already counted that queue id: its verdict comes first" \
+  "$(cat "$store_parent/policyd.log")" "$late_qid: accept: END-OF-MESSAGE"
+z_total=$(m --json account show "$Z" | json_field '["statistics"]["total_sent"]')
+echo "note: Z total_sent after the late refusal is $z_total (2 accepted + 1 awaiting refund by queue id)"
 
 kill -TERM $policyd_pid; wait $policyd_pid
 check "migo-policyd stops cleanly on SIGTERM" test $? -eq 0
