@@ -71,18 +71,8 @@ struct UsageError {
 
 // ---------------------------------------------------------------- output
 
-std::string iso_time(int64_t t) {
-  if (t == 0) return "";
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-Json time_json(int64_t t) { return t == 0 ? Json() : Json(iso_time(t)); }
-std::string time_text(int64_t t) { return t == 0 ? "never" : iso_time(t); }
+Json time_json(int64_t t) { return t == 0 ? Json() : Json(rfc3339_utc(t)); }
+std::string time_text(int64_t t) { return t == 0 ? "never" : rfc3339_utc(t); }
 
 std::string hex_id(uint64_t id) {
   char buf[17];

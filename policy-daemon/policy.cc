@@ -91,21 +91,12 @@ Verdict limit_verdict(const LimitCheck& c, const std::string& account, uint64_t 
                 " can never fit it",
             account + ": " + std::to_string(needed) + " recipients exceed the " + what};
   return {Verdict::Kind::defer,
-          "451 4.7.1 Workspace " + what + " reached; room again at " + utc_time(c.room_at),
+          "451 4.7.1 Workspace " + what + " reached; room again at " + rfc3339_utc(c.room_at),
           account + ": " + what + " reached (" + std::to_string(c.used) + " used, " + std::to_string(needed) +
-              " more asked), room at " + utc_time(c.room_at)};
+              " more asked), room at " + rfc3339_utc(c.room_at)};
 }
 
 }  // namespace
-
-std::string utc_time(int64_t t) {
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 LimitCheck check_limits(const Plan& plan, const std::vector<std::pair<uint64_t, uint64_t>>& minutes,
                         uint64_t month_used, int64_t now, uint64_t needed) {

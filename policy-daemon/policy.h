@@ -62,6 +62,4 @@ std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<Polic
 // Any request: dispatches by stage (other stages: DUNNO).
 Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config);
 
-std::string utc_time(int64_t t);  // 2026-11-23T02:14:00Z
-
 }  // namespace migo

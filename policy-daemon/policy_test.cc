@@ -107,7 +107,7 @@ TEST_CASE("limit arithmetic: daily and monthly, and the window whose room return
   LimitCheck month = check_limits(kPlan, {}, 100, T0 + 3600, 1);
   CHECK(std::string(month.window) == "monthly");
   CHECK(month.room_at == T0 + 86400);  // 2027-01-01T00:00:00Z
-  CHECK(utc_time(month.room_at) == "2027-01-01T00:00:00Z");
+  CHECK(rfc3339_utc(month.room_at) == "2027-01-01T00:00:00Z");
   // Hour and month both full: the month's room comes later, so that is said.
   LimitCheck both = check_limits(kPlan, {{minute(T0), 10}}, 100, T0 + 60, 1);
   CHECK(std::string(both.window) == "monthly");

@@ -146,4 +146,13 @@ uint32_t month_of(int64_t unix_time) {
   return static_cast<uint32_t>((tm.tm_year + 1900) * 100 + tm.tm_mon + 1);
 }
 
+std::string rfc3339_utc(int64_t unix_time) {
+  time_t t = static_cast<time_t>(unix_time);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 }  // namespace migo

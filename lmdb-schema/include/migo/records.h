@@ -110,4 +110,7 @@ Status decode(std::string_view in, AuditEntry* r);
 // yyyymm of a Unix time, in UTC.
 uint32_t month_of(int64_t unix_time);
 
+// A Unix time as RFC 3339 in UTC: 2026-11-23T02:14:00Z.
+std::string rfc3339_utc(int64_t unix_time);
+
 }  // namespace migo
