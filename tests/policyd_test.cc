@@ -304,3 +304,20 @@ TEST_CASE("kill -9 under load: the store stays consistent and no acknowledged co
   PolicyClient c(again.addr);
   CHECK(c.ask(rcpt(w.users[0])) == "DUNNO");
 }
+
+TEST_CASE("hundreds of connections at once, one per smtpd process") {
+  World w;
+  Daemon d(w);
+  std::vector<std::unique_ptr<PolicyClient>> clients;
+  for (int i = 0; i < 300; i++) {
+    clients.push_back(std::make_unique<PolicyClient>(d.addr));
+    REQUIRE(clients.back()->connected());
+  }
+  // Every connection stays open and is answered, in any order.
+  int answered = 0;
+  for (int round = 0; round < 2; round++)
+    for (auto& c : clients) answered += c->ask(rcpt(w.users[static_cast<size_t>(answered % 2)])) == "DUNNO";
+  CHECK(answered == 600);
+  clients.clear();
+  CHECK(d.stop() == 0);
+}
