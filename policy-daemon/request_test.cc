@@ -5,18 +5,12 @@
 #include "request.h"
 
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
+
+#include "golden.h"
 
 using namespace migo;
 
 namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 // Renders everything a parse of `input` yields, fed `chunk` bytes at a time.
 std::string render(const std::string& input, size_t chunk) {
@@ -46,21 +40,10 @@ std::string render(const std::string& input, size_t chunk) {
 }  // namespace
 
 TEST_CASE("golden policy requests") {
-  namespace fs = std::filesystem;
-  int cases = 0;
-  for (const auto& entry : fs::directory_iterator(TESTDATA)) {
-    if (entry.path().extension() != ".in") continue;
-    cases++;
-    fs::path expected_path = entry.path();
-    expected_path.replace_extension(".out");
-    std::string input = slurp(entry.path());
-    std::string got = render(input, input.size() + 1);
-    INFO("golden file " << entry.path().filename() << " (regenerate with MIGO_GOLDEN_UPDATE=1)");
-    if (std::getenv("MIGO_GOLDEN_UPDATE")) std::ofstream(expected_path, std::ios::binary) << got;
-    REQUIRE(fs::exists(expected_path));
-    CHECK(got == slurp(expected_path));
-    for (size_t chunk : {1u, 7u, 64u}) CHECK(render(input, chunk) == got);
-  }
+  int cases = test::check_golden(TESTDATA, [](const std::string& in) { return render(in, in.size() + 1); },
+                                 [](const std::string& in, const std::string& got) {
+                                   for (size_t chunk : {1u, 7u, 64u}) CHECK(render(in, chunk) == got);
+                                 });
   CHECK(cases >= 12);
 }
 
