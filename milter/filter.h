@@ -1,0 +1,42 @@
+// filter.h — what migo-milter decides at end of message, without libmilter.
+//
+// Given the SASL login and the message's From headers, decide: pass (not
+// authenticated), reject (550 5.7.1, with the reason), temporary failure
+// (the store cannot answer), or accept with a tag. On accept the queue map
+// gets an entry for the message (if the policy daemon has not written one);
+// on a reject after the policy daemon counted the message, its count is
+// refunded here — the milter's verdict comes after the policy's.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "migo/store.h"
+#include "migo/credentials.h"
+
+namespace migo {
+
+struct MilterConfig {
+  bool reject_unauthenticated = false;  // default: pass mail without SASL login untouched
+  std::string sasl_realm;               // Postfix's smtpd_sasl_local_domain, if set
+};
+
+struct FilterDecision {
+  enum class Kind { pass, accept, reject, tempfail };
+  Kind kind = Kind::pass;
+  std::string reply;   // for reject/tempfail: "5.7.1 ..." text without the code
+  std::string tag;     // for accept: the X-Migo-Tag value
+  std::string log;     // what happened, for the log (no secrets)
+  uint32_t refunded = 0;  // recipients taken back on reject
+};
+
+// `froms` are the values of every From header, in order. `queue_id` is
+// Postfix's (macro i). `now` is Unix time.
+FilterDecision decide_message(Store& store, const Secret& key, const MilterConfig& config,
+                              const std::string& login, const std::vector<std::string>& froms,
+                              const std::string& queue_id, int64_t now);
+
+// True if `domain` (normalised) may be used in From by workspace `ws`.
+Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& domain);
+
+}  // namespace migo

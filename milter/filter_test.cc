@@ -1,0 +1,130 @@
+// filter_test.cc — the milter's decisions and tag, without an MTA.
+#include "filter.h"
+
+#include <catch2/catch.hpp>
+
+#include "migo/accounting.h"
+#include "tag.h"
+#include "temp_dir.h"
+
+using namespace migo;
+
+namespace {
+const int64_t T0 = 1798675200;
+Secret test_key() { return Secret(std::string(32, 'k')); }
+
+struct World {
+  test::TempDir tmp;
+  std::unique_ptr<Store> store;
+  Secret key = test_key();
+  MilterConfig config;
+  Account acct;
+  World() {
+    StoreOptions o;
+    o.create = true;
+    auto s = Store::open(tmp.path(), o);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    REQUIRE(store->init_schema(T0).ok());
+    acct.id = 0xabcdef0123456789ull;
+    acct.workspace_id = 1;
+    acct.username = "smtpuser_app";
+    REQUIRE(store->write([&](WriteTxn& t) {
+      MIGO_TRY(t.put(Workspace{1, "acme", "10k", T0}));
+      MIGO_TRY(t.put(acct));
+      Account off = acct;
+      off.id = 2;
+      off.username = "smtpuser_off";
+      off.status = AccountStatus::disabled;
+      MIGO_TRY(t.put(off));
+      MIGO_TRY(t.put(Domain{1, "example.com", false, true, T0, T0}));
+      MIGO_TRY(t.put(Domain{1, "corp.example", true, true, T0, T0}));
+      return t.put(Domain{1, "pending.example", false, false, T0, 0});
+    }).ok());
+  }
+  FilterDecision decide(const std::string& login, std::vector<std::string> froms, const std::string& qid = "QID1") {
+    return decide_message(*store, key, config, login, froms, qid, T0);
+  }
+};
+}  // namespace
+
+TEST_CASE("tags verify, and any change breaks them") {
+  Secret key = test_key();
+  std::string tag = make_tag(key, 0xabcdef0123456789ull, "4XkT2m1Zq8", T0);
+  CHECK_THAT(tag, Catch::StartsWith("v=1; a=abcdef0123456789; q=4XkT2m1Zq8; t=1798675200; s="));
+  auto f = verify_tag(key, tag);
+  REQUIRE(f);
+  CHECK(f->account_id == 0xabcdef0123456789ull);
+  CHECK(f->queue_id == "4XkT2m1Zq8");
+  CHECK(verify_tag(key, "v=1; a=abcdef0123456789;\r\n\tq=4XkT2m1Zq8; t=1798675200; s=" + tag.substr(tag.find("s=") + 2)));
+  std::string other = tag;
+  other[other.find("a=") + 2] = '0';  // another account
+  CHECK_FALSE(verify_tag(key, other));
+  CHECK_FALSE(verify_tag(Secret(std::string(32, 'x')), tag));
+  CHECK_FALSE(verify_tag(key, tag + "; x=1"));
+  CHECK_FALSE(verify_tag(key, "v=1; a=abcdef0123456789; q=4XkT2m1Zq8; t=1798675200"));
+  CHECK_FALSE(verify_tag(key, ""));
+  CHECK(tag.find("smtpuser") == std::string::npos);
+}
+
+TEST_CASE("From domains must be verified for the workspace") {
+  World w;
+  CHECK(w.decide("smtpuser_app", {"App <app@example.com>"}).kind == FilterDecision::Kind::accept);
+  CHECK(w.decide("smtpuser_app", {"app@EXAMPLE.com."}).kind == FilterDecision::Kind::reject);  // trailing dot is malformed in From
+  CHECK(w.decide("smtpuser_app", {"app@Example.COM"}).kind == FilterDecision::Kind::accept);
+  FilterDecision other = w.decide("smtpuser_app", {"app@other.org"});
+  CHECK(other.kind == FilterDecision::Kind::reject);
+  CHECK(other.reply == "5.7.1 From domain other.org is not verified for this account's workspace");
+  CHECK(w.decide("smtpuser_app", {"app@mail.example.com"}).kind == FilterDecision::Kind::reject);  // no subdomains
+  CHECK(w.decide("smtpuser_app", {"app@mail.corp.example"}).kind == FilterDecision::Kind::accept);
+  CHECK(w.decide("smtpuser_app", {"app@badcorp.example"}).kind == FilterDecision::Kind::reject);
+  CHECK(w.decide("smtpuser_app", {"app@pending.example"}).kind == FilterDecision::Kind::reject);  // not verified yet
+  CHECK(w.decide("smtpuser_app", {"a@example.com, b@other.org"}).reply ==
+        "5.7.1 From domain other.org is not verified for this account's workspace");
+  CHECK(w.decide("smtpuser_app", {"\"x@other.org\" <app@example.com>"}).kind == FilterDecision::Kind::accept);
+  CHECK(w.decide("smtpuser_app", {"app@[192.0.2.1]"}).kind == FilterDecision::Kind::reject);
+}
+
+TEST_CASE("exactly one From, known and active accounts, unauthenticated mail passes") {
+  World w;
+  CHECK(w.decide("smtpuser_app", {}).reply == "5.7.1 Message must have exactly one From header (it has 0)");
+  CHECK(w.decide("smtpuser_app", {"a@example.com", "a@example.com"}).kind == FilterDecision::Kind::reject);
+  CHECK(w.decide("smtpuser_app", {"\"unterminated <a@example.com>"}).reply == "5.7.1 Malformed From header");
+  CHECK(w.decide("smtpuser_off", {"a@example.com"}).reply == "5.7.1 SMTP account smtpuser_off is disabled");
+  CHECK(w.decide("smtpuser_gone", {"a@example.com"}).kind == FilterDecision::Kind::reject);
+  CHECK(w.decide("", {"a@other.org"}).kind == FilterDecision::Kind::pass);
+  w.config.reject_unauthenticated = true;
+  CHECK(w.decide("", {"a@example.com"}).kind == FilterDecision::Kind::reject);
+}
+
+TEST_CASE("the queue map gets the account; a refusal refunds the policy's count") {
+  World w;
+  // Accepted without a policy entry: the milter records the account.
+  REQUIRE(w.decide("smtpuser_app", {"a@example.com"}, "QACCEPT").kind == FilterDecision::Kind::accept);
+  REQUIRE(w.store->read([&](const ReadTxn& t) {
+    CHECK(t.queue_entry("QACCEPT")->account_id == w.acct.id);
+    return Status::Ok();
+  }).ok());
+  // Counted by the policy at END-OF-MESSAGE, then refused here: refunded.
+  REQUIRE(w.store->write([&](WriteTxn& t) { return commit_recipients(t, w.acct, "QLATE", 3, T0); }).ok());
+  FilterDecision d = w.decide("smtpuser_app", {"a@other.org"}, "QLATE");
+  CHECK(d.kind == FilterDecision::Kind::reject);
+  CHECK(d.refunded == 3);
+  REQUIRE(w.store->read([&](const ReadTxn& t) {
+    CHECK(t.usage(1, T0)->hour == 0);
+    CHECK(t.stats(w.acct.id)->total_sent == 0);
+    CHECK(t.queue_entry("QLATE").status().code() == Code::not_found);
+    return Status::Ok();
+  }).ok());
+}
+
+TEST_CASE("a store the milter cannot write is a temporary failure, never an accept") {
+  World w;
+  StoreOptions ro;
+  ro.read_only = true;
+  auto readonly = Store::open(w.tmp.path(), ro);
+  REQUIRE(readonly.ok());
+  FilterDecision d = decide_message(**readonly, w.key, w.config, "smtpuser_app", {"a@example.com"}, "Q", T0);
+  CHECK(d.kind == FilterDecision::Kind::tempfail);
+  CHECK_THAT(d.reply, Catch::StartsWith("4.3.0"));
+}

@@ -1,0 +1,259 @@
+// milter_main.cc — libmilter glue for migo-milter. One thread per MTA
+// connection (libmilter's model): per-connection state lives in
+// smfi_setpriv, per-message state is reset at MAIL FROM, abort and end of
+// message. Every callback is noexcept and turns trouble into a temporary
+// failure: no exception ever reaches libmilter.
+#include "milter_main.h"
+
+#include <grp.h>
+#include <libmilter/mfapi.h>
+#include <pwd.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filter.h"
+#include "tag.h"
+
+namespace migo {
+namespace {
+
+struct Globals {
+  std::unique_ptr<Store> store;
+  Secret key;
+  MilterConfig config;
+  bool foreground = false;
+};
+Globals* g = nullptr;
+
+void log_line(int priority, const std::string& line) {
+  const char* level = priority <= LOG_ERR ? "error: " : priority == LOG_WARNING ? "warning: " : "";
+  syslog(priority, "%s%s", level, line.c_str());
+  if (g && g->foreground) std::fprintf(stderr, "migo-milter[%d]: %s%s\n", static_cast<int>(getpid()), level, line.c_str());
+}
+
+struct Connection {
+  std::string login;
+  std::vector<std::string> froms;
+  int client_tags = 0;  // X-Migo-Tag headers the client supplied
+  void reset_message() {
+    froms.clear();
+    client_tags = 0;
+  }
+};
+
+Connection* conn(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
+
+// smfi_setreply formats its text: a '%' must be doubled.
+std::string escape_percent(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    out.push_back(c);
+    if (c == '%') out.push_back('%');
+  }
+  return out;
+}
+
+sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR*) noexcept {
+  try {
+    smfi_setpriv(ctx, new Connection);
+    return SMFIS_CONTINUE;
+  } catch (...) {
+    return SMFIS_TEMPFAIL;
+  }
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char**) noexcept {
+  Connection* c = conn(ctx);
+  if (!c) return SMFIS_TEMPFAIL;
+  try {
+    c->reset_message();
+    const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
+    c->login = login ? login : "";
+    // Not authenticated and not to be refused: pass untouched, no tag.
+    if (c->login.empty() && !g->config.reject_unauthenticated) return SMFIS_ACCEPT;
+    return SMFIS_CONTINUE;
+  } catch (...) {
+    return SMFIS_TEMPFAIL;
+  }
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) noexcept {
+  Connection* c = conn(ctx);
+  if (!c) return SMFIS_TEMPFAIL;
+  try {
+    if (strcasecmp(name, "From") == 0) c->froms.emplace_back(value ? value : "");
+    if (strcasecmp(name, std::string(kTagHeader).c_str()) == 0) c->client_tags++;
+    return SMFIS_CONTINUE;
+  } catch (...) {
+    return SMFIS_TEMPFAIL;
+  }
+}
+
+sfsistat on_eom(SMFICTX* ctx) noexcept {
+  Connection* c = conn(ctx);
+  if (!c) return SMFIS_TEMPFAIL;
+  try {
+    const char* qid_macro = smfi_getsymval(ctx, const_cast<char*>("i"));
+    std::string qid = qid_macro ? qid_macro : "";
+    std::string shown = qid.empty() ? "NOQUEUE" : qid;
+    FilterDecision d = decide_message(*g->store, g->key, g->config, c->login, c->froms, qid,
+                                      static_cast<int64_t>(time(nullptr)));
+    int client_tags = c->client_tags;
+    c->reset_message();
+    switch (d.kind) {
+      case FilterDecision::Kind::pass:
+        return SMFIS_ACCEPT;
+      case FilterDecision::Kind::reject: {
+        log_line(LOG_INFO, shown + ": reject: " + d.log +
+                               (d.refunded ? "; " + std::to_string(d.refunded) + " recipients refunded" : ""));
+        std::string text = escape_percent(d.reply.substr(6));
+        smfi_setreply(ctx, const_cast<char*>("550"), const_cast<char*>("5.7.1"), text.data());
+        return SMFIS_REJECT;
+      }
+      case FilterDecision::Kind::tempfail: {
+        log_line(LOG_WARNING, shown + ": tempfail: " + d.log);
+        std::string text = escape_percent(d.reply.substr(6));
+        smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"), text.data());
+        return SMFIS_TEMPFAIL;
+      }
+      case FilterDecision::Kind::accept:
+        break;
+    }
+    // A tag the client wrote must not survive: delete every copy (from the
+    // last, so the indexes of the others do not move), then add ours.
+    std::string header(kTagHeader);
+    for (int i = client_tags; i >= 1; i--)
+      if (smfi_chgheader(ctx, header.data(), i, nullptr) != MI_SUCCESS) return SMFIS_TEMPFAIL;
+    if (smfi_insheader(ctx, 0, header.data(), d.tag.data()) != MI_SUCCESS) return SMFIS_TEMPFAIL;
+    log_line(LOG_INFO, shown + ": accept: " + d.log +
+                           (client_tags ? "; removed " + std::to_string(client_tags) + " client-supplied tag" : ""));
+    return SMFIS_CONTINUE;
+  } catch (...) {
+    return SMFIS_TEMPFAIL;
+  }
+}
+
+sfsistat on_abort(SMFICTX* ctx) noexcept {
+  if (Connection* c = conn(ctx)) c->reset_message();
+  return SMFIS_CONTINUE;
+}
+
+sfsistat on_close(SMFICTX* ctx) noexcept {
+  delete conn(ctx);
+  smfi_setpriv(ctx, nullptr);
+  return SMFIS_CONTINUE;
+}
+
+const char* kUsage =
+    "NAME\n"
+    "  migo-milter - From-domain check and account tagging for migo-relay\n\n"
+    "SYNOPSIS\n"
+    "  migo-milter --socket unix:PATH|inet:PORT@HOST --key FILE [--db PATH] [--user USER]\n"
+    "              [--sasl-realm REALM] [--reject-unauthenticated] [--foreground]\n\n"
+    "DESCRIPTION\n"
+    "  For mail sent with a SASL login ({auth_authen}), requires exactly one From\n"
+    "  header whose every address is in a domain verified for the account's\n"
+    "  workspace (550 5.7.1 otherwise), refuses disabled accounts, removes any\n"
+    "  X-Migo-Tag the client supplied and adds a signed one naming the account\n"
+    "  by its opaque id and the queue id. A refused message's recipients are\n"
+    "  refunded to the workspace. Store trouble: 451 4.3.0. Mail without a\n"
+    "  SASL login passes untouched unless --reject-unauthenticated.\n\n"
+    "OPTIONS\n"
+    "  --socket SPEC          libmilter socket, e.g. unix:/var/spool/postfix/migo/milter\n"
+    "  --key FILE             tag key, at least 32 bytes (head -c 32 /dev/urandom)\n"
+    "  --db PATH              the store (default: $MIGO_DB, else /var/lib/migo)\n"
+    "  --user USER            when started as root: run as USER after set-up (required)\n"
+    "  --sasl-realm REALM     Postfix's smtpd_sasl_local_domain, if set\n"
+    "  --reject-unauthenticated  refuse mail without a SASL login\n"
+    "  --foreground           also log to standard error\n"
+    "  --help                 this text\n";
+
+Status drop_privileges(const std::string& user) {
+  struct passwd* pw = getpwnam(user.c_str());
+  if (!pw) return {Code::invalid, "no user named '" + user + "'"};
+  if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+    return {Code::unavailable, "cannot become user " + user + ": " + strerror(errno)};
+  if (setuid(0) == 0) return {Code::unavailable, "privileges could be regained after dropping them"};
+  return {};
+}
+
+}  // namespace
+
+int milter_main(int argc, char** argv) {
+  static Globals globals;
+  g = &globals;
+  std::string socket, key_path, db, user;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "migo-milter: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "--socket") socket = value();
+    else if (a == "--key") key_path = value();
+    else if (a == "--db") db = value();
+    else if (a == "--user") user = value();
+    else if (a == "--sasl-realm") g->config.sasl_realm = value();
+    else if (a == "--reject-unauthenticated") g->config.reject_unauthenticated = true;
+    else if (a == "--foreground") g->foreground = true;
+    else {
+      std::cerr << "migo-milter: unknown argument '" << a << "'\nTry 'migo-milter --help'.\n";
+      return 2;
+    }
+  }
+  if (db.empty()) db = std::getenv("MIGO_DB") && *std::getenv("MIGO_DB") ? std::getenv("MIGO_DB") : "/var/lib/migo";
+  openlog("migo-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+  auto fatal = [&](const std::string& msg) {
+    log_line(LOG_ERR, msg);
+    if (!g->foreground) std::cerr << "migo-milter: " << msg << "\n";
+    return 1;
+  };
+  if (socket.empty() || key_path.empty()) return fatal("--socket and --key are required (see --help)");
+  if (geteuid() == 0 && user.empty()) return fatal("refusing to run as root: give --user (e.g. --user migo-milter)");
+  auto key = read_tag_key(key_path);
+  if (!key.ok()) return fatal(key.status().message());
+  g->key = std::move(*key);
+  auto store = Store::open(db, {});
+  if (!store.ok()) return fatal("cannot open store: " + store.status().message());
+  g->store = std::move(*store);
+
+  smfiDesc desc{};
+  desc.xxfi_name = const_cast<char*>("migo-milter");
+  desc.xxfi_version = SMFI_VERSION;
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+  desc.xxfi_connect = on_connect;
+  desc.xxfi_envfrom = on_envfrom;
+  desc.xxfi_header = on_header;
+  desc.xxfi_eom = on_eom;
+  desc.xxfi_abort = on_abort;
+  desc.xxfi_close = on_close;
+  if (smfi_setconn(socket.data()) != MI_SUCCESS) return fatal("bad --socket " + socket);
+  if (smfi_register(desc) != MI_SUCCESS) return fatal("smfi_register failed");
+  umask(0117);  // a unix socket only its owner and group may use
+  if (smfi_opensocket(true) != MI_SUCCESS) return fatal("cannot open milter socket " + socket);
+  if (geteuid() == 0)
+    if (Status s = drop_privileges(user); !s.ok()) return fatal(s.message());
+  log_line(LOG_INFO, "ready: listening on " + socket);
+  int rc = smfi_main();
+  log_line(LOG_INFO, "stopped");
+  return rc == MI_SUCCESS ? 0 : 1;
+}
+
+}  // namespace migo

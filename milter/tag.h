@@ -1,0 +1,38 @@
+// tag.h — the signed header that ties a message to its SMTP account.
+//
+//   X-Migo-Tag: v=1; a=<account id, 16 hex>; q=<queue id>; t=<unix time>; s=<HMAC>
+//
+// s is HMAC-SHA256 over "v=1;a=…;q=…;t=…" with the relay's key, base64url
+// without padding. The account id is the store's random opaque id, never the
+// username. Bounces and complaints quote the original headers, so whoever
+// holds the key can attribute them (issue 6) — and a tag the client forged
+// or altered does not verify.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "migo/credentials.h"
+#include "migo/status.h"
+
+namespace migo {
+
+inline constexpr std::string_view kTagHeader = "X-Migo-Tag";
+inline constexpr size_t kMinKeyBytes = 32;
+
+// Reads the key file: at least 32 bytes, used as they are.
+Result<Secret> read_tag_key(const std::string& path);
+
+std::string make_tag(const Secret& key, uint64_t account_id, std::string_view queue_id, int64_t time);
+
+struct TagFields {
+  uint64_t account_id = 0;
+  std::string queue_id;
+  int64_t time = 0;
+};
+// The fields of a tag header value whose signature verifies, or nullopt.
+std::optional<TagFields> verify_tag(const Secret& key, std::string_view value);
+
+}  // namespace migo

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# milter_e2e.sh — migo-milter (with migo-policyd and the SASL plugin) behind
+# a real Postfix smtpd, driven by swaks; delivered messages read at smtp-sink.
+#   milter_e2e.sh MIGOCTL MIGO_MILTER MIGO_POLICYD LIBMIGO_SO
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/postfix/assert.sh"
+source "$here/postfix/harness.sh"
+
+MIGOCTL=$1
+MILTER=$2
+POLICYD=$3
+PLUGIN=$4
+[ "$(id -u)" -eq 0 ] || { echo "milter_e2e: needs root (skipped)"; exit 77; }
+install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+
+base=$(mktemp -d /tmp/migo-e2e-milter-XXXXXX)
+chmod 755 "$base"
+store=$base/store
+PF_INSTANCES+=("$base")
+m() { "$MIGOCTL" --db "$store" "$@"; }
+m init >/dev/null
+m workspace create acme --plan 10k >/dev/null
+m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
+m domain add acme corp.example --include-subdomains >/dev/null && m domain verify acme corp.example >/dev/null
+m domain add acme pending.example >/dev/null
+read -r A A_PW < <(m --json account create acme --name "App" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])')
+A_ID=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+head -c 32 /dev/urandom >"$base/tag.key"
+chmod 600 "$base/tag.key"; chown nobody "$base/tag.key"
+chown -R nobody "$store"
+
+milter_port=$(pf_free_port)
+policy_port=$(pf_free_port)
+"$MILTER" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$base/tag.key" --user nobody \
+  --foreground 2>"$base/milter.log" &
+milter_pid=$!
+"$POLICYD" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
+  2>"$base/policyd.log" &
+policyd_pid=$!
+trap 'kill $milter_pid $policyd_pid 2>/dev/null; pf_cleanup' EXIT
+
+pf_new milter n
+pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
+pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
+  "smtpd_milters = inet:127.0.0.1:$milter_port" "milter_default_action = tempfail" \
+  "local_header_rewrite_clients ="
+# (Postfix adds a missing From for clients matching local_header_rewrite_clients,
+# by default those on its own interfaces: our loopback client. Production
+# clients are remote, so the test must not be "local" either.)
+pf_start || { check "postfix starts" false; report; exit 1; }
+
+send() {  # send FROM [swaks args...]
+  local from=$1; shift
+  pf_swaks --tls --auth PLAIN --auth-user "$A" --auth-password "$A_PW" --from "$from" \
+    --to rcpt@dest.test --header "From: $from" "$@"
+}
+qid_of() { sed -n 's/.*250 2.0.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$1" | head -1; }
+sink_file_of() { grep -l "$1" "$PF_DIR"/sink/* 2>/dev/null | head -1; }
+verify_tag() {  # verify_tag FILE -> prints "ok <account id> <queue id>" or "bad"
+  python3 - "$1" "$base/tag.key" <<'PY'
+import base64, hashlib, hmac, re, sys
+msg = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+head = msg.split("\n\n", 1)[0]
+tags = re.findall(r"^X-Migo-Tag:(.*(?:\n[ \t].*)*)", head, re.M | re.I)
+if len(tags) != 1: print("bad: %d tags" % len(tags)); sys.exit()
+f = dict(p.strip().split("=", 1) for p in re.sub(r"\s+", "", tags[0]).split(";") if p)
+data = "v=%s;a=%s;q=%s;t=%s" % (f["v"], f["a"], f["q"], f["t"])
+key = open(sys.argv[2], "rb").read()
+mac = base64.urlsafe_b64encode(hmac.new(key, data.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+print("ok %s %s" % (f["a"], f["q"]) if hmac.compare_digest(mac, f["s"]) else "bad: signature")
+PY
+}
+
+out=$(send app@example.com --header "Subject: verified")
+check_contains "verified From: queued" "$out" "<~  250 2.0.0 Ok: queued"
+qid=$(qid_of "$out")
+check "delivered to the sink" pf_wait_sink 1
+f=$(sink_file_of "Subject: verified")
+check_contains "the tag reaches the sink and verifies, naming the account id and queue id" \
+  "$(verify_tag "$f")" "ok $A_ID $qid"
+check_lacks "the tag never names the username" "$(cat "$f")" "$A"
+check "the queue map holds the message" sh -c "mdb_dump -p -s queue '$store' | grep -q '$qid'"
+
+out=$(send app@other.org --header "Subject: unverified")
+check_contains "unverified From: 550 naming the domain" "$out" \
+  "550 5.7.1 From domain other.org is not verified for this account's workspace"
+out=$(send app@pending.example)
+check_contains "added but unverified domain: 550" "$out" "550 5.7.1 From domain pending.example"
+out=$(send app@mail.corp.example --header "Subject: subdomain")
+check_contains "subdomain of a domain added with --include-subdomains: queued" "$out" "Ok: queued"
+out=$(send app@mail.example.com)
+check_contains "subdomain of an exact-only domain: 550" "$out" "550 5.7.1 From domain mail.example.com"
+out=$(send app@example.com --add-header "From: boss@example.com")
+check_contains "two From headers: 550" "$out" "550 5.7.1 Message must have exactly one From header (it has 2)"
+out=$(pf_swaks --tls --auth PLAIN --auth-user "$A" --auth-password "$A_PW" --from app@example.com \
+  --to rcpt@dest.test --data $'Subject: no from\r\n\r\nbody\r\n')
+check_contains "no From header: 550" "$out" "550 5.7.1 Message must have exactly one From header (it has 0)"
+out=$(send '"boss@other.org" <app@example.com>' --header "Subject: tricky display")
+check_contains "an address-like display name does not count as an address" "$out" "Ok: queued"
+
+forged="X-Migo-Tag: v=1; a=0000000000000001; q=FORGED; t=1; s=AAAA"
+out=$(send app@example.com --header "Subject: forged" --add-header "$forged" --add-header "$forged")
+check_contains "client-supplied tags: message queued" "$out" "Ok: queued"
+check "forged message delivered" pf_wait_sink 4
+f=$(sink_file_of "Subject: forged")
+check_contains "client-supplied tags removed, ours alone verifies" "$(verify_tag "$f")" "ok $A_ID"
+check_lacks "no forged tag survives" "$(cat "$f")" "q=FORGED"
+
+# Counts: the policy counted every message at END-OF-MESSAGE; the milter's
+# refusals came after and refunded theirs. 4 messages were accepted.
+hour=$(m --json workspace show acme | python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["hour"]["used"])')
+check "workspace usage counts exactly the 4 accepted messages" test "$hour" = 4
+total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
+check "account total sent is exactly 4" test "$total" = 4
+
+# The milter down: Postfix's milter_default_action = tempfail answers 451.
+kill $milter_pid; wait $milter_pid 2>/dev/null
+out=$(send app@example.com)
+check "milter down: a temporary (4xx) refusal" grep -qE '^<\*\* 4[0-9][0-9] ' <<<"$out"
+check_lacks "milter down: nothing queued" "$out" "Ok: queued"
+
+mlog=$(cat "$base/milter.log")
+check_contains "the milter logs its refusals with the queue id" "$mlog" ": reject: $A: From domain other.org not verified; 1 recipients refunded"
+check_contains "the milter logs removed client tags" "$mlog" "removed 2 client-supplied tag"
+check_lacks "no key material in the log" "$mlog" "$(head -c 32 "$base/tag.key" | base64)"
+pf_stop
+report
