@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh — the benchmarks, each against its baseline in the same run.
-#   bench/run.sh [auth] [policy] [--seconds S]
+#   bench/run.sh [auth] [policy] [milter] [--seconds S]
 # auth:   sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
 #         salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
 #         DB file, plaintext userPassword), same process setup, same machine.
@@ -10,6 +10,10 @@
 #         commits), postfwd and policyd-rate-limit (Debian packages, each
 #         limiting per sasl_username, limits set never to trigger). Installs
 #         postfwd and policyd-rate-limit if missing (benchmark only).
+# milter: messages/s end to end through a private Postfix (SASL AUTH via
+#         libmigo.so, 8 persistent sessions, small messages, smtp-sink as
+#         next hop) without and then with migo-milter, and then with
+#         migo-milter and migo-policyd together; plus the daemons' peak RSS.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -19,11 +23,11 @@ which=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
-    auth|policy) which+=("$1"); shift ;;
+    auth|policy|milter) which+=("$1"); shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#which[@]} -gt 0 ] || which=(auth policy)
+[ ${#which[@]} -gt 0 ] || which=(auth policy milter)
 
 bash scripts/install-deps.sh >/dev/null
 cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -117,6 +121,56 @@ YAML
   policyd-rate-limit --file "$work/prl.yaml" >/dev/null 2>&1 & pid=$!
   sleep 2; run_one "policyd-rate-limit $(dpkg-query -W -f='${Version}' policyd-rate-limit | cut -d+ -f1)" "$port"
   kill $pid 2>/dev/null; pkill -f "policyd-rate-limit --file $work" || true
+}
+
+bench_milter() {
+  echo "== milter: $seconds s each, 8 authenticated sessions (AUTH PLAIN, no TLS), 400-byte messages, $(nproc) cores"
+  source tests/postfix/harness.sh
+  local m="$B/migoctl/migoctl --db $work/mstore" creds="" mport pport mpid ppid
+  chmod 755 "$work"
+  $m init >/dev/null
+  $m plan set huge --max-accounts 10 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
+  $m workspace create ws --plan huge >/dev/null
+  $m domain add ws example.com >/dev/null && $m domain verify ws example.com >/dev/null
+  for i in 1 2 3 4 5 6 7 8; do
+    creds="$creds $($m --json account create ws --name "s$i" |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"] + ":" + d["password"])')"
+  done
+  head -c 32 /dev/urandom >"$work/key"
+  chown -R nobody "$work/mstore" "$work/key"
+  install -m 0644 "$B/sasl-plugin/libmigo.so" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+  mport=$(free_port); pport=$(free_port)
+  mkdir -p "$work/msock"; chown nobody "$work/msock"
+  "$B/milter/migo-milter" --db "$work/mstore" --key "$work/key" --socket "unix:$work/msock/milter" --user nobody &
+  mpid=$!
+  "$B/milter/migo-milter" --db "$work/mstore" --key "$work/key" --socket "inet:$mport@127.0.0.1" --user nobody &
+  local mpid_inet=$!
+  "$B/policy-daemon/migo-policyd" --db "$work/mstore" --listen "inet:127.0.0.1:$pport" --user nobody &
+  ppid=$!
+  sleep 0.5
+  # The unix socket is 0660 for its owner's group (postfix, in production);
+  # here smtpd's user must reach nobody's socket.
+  chmod 0666 "$work/msock/milter"
+  run_relay() {  # run_relay LABEL [main.cf settings...]
+    local label=$1; shift
+    pf_new bench n
+    pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $work/mstore"
+    pf_conf "smtpd_tls_auth_only = no" "smtpd_client_connection_rate_limit = 0" "default_process_limit = 100" "$@"
+    pf_start >/dev/null || { echo "$label: postfix did not start"; return; }
+    read -r rate n bad < <(python3 bench/smtp_load.py "$PF_PORT" "$seconds" $creds)
+    printf '%-40s %6s messages/s  (%s accepted, %s refused)\n' "$label" "$rate" "$n" "$bad"
+    pf_stop
+  }
+  local unix_milter="smtpd_milters = unix:$work/msock/milter" tempfail="milter_default_action = tempfail"
+  local policy="check_policy_service { inet:127.0.0.1:$pport, default_action=DEFER }"
+  run_relay "Postfix + SASL plugin (baseline)"
+  run_relay "  + migo-milter (unix socket)" "$unix_milter" "$tempfail"
+  run_relay "  + migo-milter (inet socket)" "smtpd_milters = inet:127.0.0.1:$mport" "$tempfail"
+  run_relay "  + migo-milter (unix) + migo-policyd" "$unix_milter" "$tempfail" \
+    "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy"
+  printf 'peak RSS: migo-milter %s kB, migo-policyd %s kB\n' \
+    "$(awk '/VmHWM/ {print $2}' /proc/$mpid/status)" "$(awk '/VmHWM/ {print $2}' /proc/$ppid/status)"
+  kill $mpid $mpid_inet $ppid; wait $mpid $mpid_inet $ppid 2>/dev/null || true
 }
 
 for b in "${which[@]}"; do "bench_$b"; done

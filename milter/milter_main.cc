@@ -43,6 +43,7 @@ void log_line(int priority, const std::string& line) {
 }
 
 struct Connection {
+  bool header_no_reply = false;  // SMFIP_NR_HDR negotiated: headers get no reply
   std::string login;
   std::vector<std::string> froms;
   int client_tags = 0;  // X-Migo-Tag headers the client supplied
@@ -64,9 +65,32 @@ std::string escape_percent(const std::string& s) {
   return out;
 }
 
+// Ask the MTA for only what we use, and no reply to each header: every
+// milter event is a round trip, and a message has many headers. Called
+// before on_connect, once per MTA connection.
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
+                      unsigned long* want_actions, unsigned long* want_steps, unsigned long* want2,
+                      unsigned long* want3) noexcept {
+  try {
+    const unsigned long needed = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+    if ((actions & needed) != needed) return SMFIS_REJECT;  // the MTA cannot let us tag
+    *want_actions = needed;
+    const unsigned long skip = SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH | SMFIP_NOUNKNOWN |
+                               SMFIP_NODATA | SMFIP_NR_HDR;
+    *want_steps = steps & skip;
+    *want2 = *want3 = 0;
+    auto* c = new Connection;
+    c->header_no_reply = (*want_steps & SMFIP_NR_HDR) != 0;
+    smfi_setpriv(ctx, c);
+    return SMFIS_CONTINUE;
+  } catch (...) {
+    return SMFIS_TEMPFAIL;
+  }
+}
+
 sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR*) noexcept {
   try {
-    smfi_setpriv(ctx, new Connection);
+    if (!conn(ctx)) smfi_setpriv(ctx, new Connection);  // an MTA that skipped negotiation
     return SMFIS_CONTINUE;
   } catch (...) {
     return SMFIS_TEMPFAIL;
@@ -94,7 +118,7 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) noexcept {
   try {
     if (strcasecmp(name, "From") == 0) c->froms.emplace_back(value ? value : "");
     if (strcasecmp(name, std::string(kTagHeader).c_str()) == 0) c->client_tags++;
-    return SMFIS_CONTINUE;
+    return c->header_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
   } catch (...) {
     return SMFIS_TEMPFAIL;
   }
@@ -244,6 +268,7 @@ int milter_main(int argc, char** argv) {
   desc.xxfi_eom = on_eom;
   desc.xxfi_abort = on_abort;
   desc.xxfi_close = on_close;
+  desc.xxfi_negotiate = on_negotiate;
   if (smfi_setconn(socket.data()) != MI_SUCCESS) return fatal("bad --socket " + socket);
   if (smfi_register(desc) != MI_SUCCESS) return fatal("smfi_register failed");
   umask(0117);  // a unix socket only its owner and group may use
