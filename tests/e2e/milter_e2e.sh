@@ -116,6 +116,28 @@ check "workspace usage counts exactly the 4 accepted messages" test "$hour" = 4
 total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
 check "account total sent is exactly 4" test "$total" = 4
 
+# Clients that quit: after RCPT (nothing may be counted), and right after
+# the final dot without waiting for the reply (counted only if queued).
+python3 - "$PF_PORT" "$A" "$A_PW" <<'PY'
+import smtplib, socket, sys, time
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def session():
+    s = smtplib.SMTP("127.0.0.1", port, timeout=20); s.ehlo("client.test")
+    import ssl; ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+    s.starttls(context=ctx); s.ehlo("client.test"); s.login(user, pw); return s
+s = session(); s.mail("app@example.com"); s.rcpt("quit1@dest.test"); s.rcpt("quit2@dest.test")
+s.sock.close()                      # gone after RCPT
+s = session(); s.mail("app@example.com"); s.rcpt("dot@dest.test"); s.docmd("DATA")
+s.send(b"From: app@example.com\r\nSubject: quit after dot\r\n\r\nbye\r\n.\r\n")
+s.sock.close()                      # gone right after the dot
+time.sleep(2)
+PY
+pf_wait_sink 5
+delivered=$(grep -l "^Subject: quit after dot" "$PF_DIR"/sink/* 2>/dev/null | wc -l)
+total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
+check "a client quitting after RCPT is not counted; one quitting after the dot is counted iff queued ($delivered)" \
+  test "$total" = $((4 + delivered))
+
 # The milter down: Postfix's milter_default_action = tempfail answers 451.
 kill $milter_pid; wait $milter_pid 2>/dev/null
 out=$(send app@example.com)
