@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/daemon.h"
 #include "admin.h"
 #include "json.h"
 #include "migo/domain.h"
@@ -30,8 +31,6 @@
 
 namespace migo::cli {
 namespace {
-
-constexpr const char* kDefaultDb = "/var/lib/migo";
 
 // ------------------------------------------------------------- arguments
 
@@ -975,9 +974,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (args.pos.size() > cmd->max_pos) return usage("unexpected argument '" + args.pos[cmd->max_pos] + "'");
 
   Context ctx{out, err, "", args.has("json"), static_cast<int64_t>(time(nullptr)), nullptr};
-  if (const std::string* db = args.get("db")) ctx.db = *db;
-  else if (const char* env = std::getenv("MIGO_DB"); env && *env) ctx.db = env;
-  else ctx.db = kDefaultDb;
+  ctx.db = store_path(args.get("db") ? *args.get("db") : "");
   try {
     return cmd->handler(ctx, args);
   } catch (const UsageError& e) {

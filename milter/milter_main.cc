@@ -5,9 +5,7 @@
 // failure: no exception ever reaches libmilter.
 #include "milter_main.h"
 
-#include <grp.h>
 #include <libmilter/mfapi.h>
-#include <pwd.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -22,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/daemon.h"
 #include "filter.h"
 #include "tag.h"
 
@@ -32,15 +31,11 @@ struct Globals {
   std::unique_ptr<Store> store;
   Secret key;
   MilterConfig config;
-  bool foreground = false;
+  std::unique_ptr<DaemonLog> log;
 };
 Globals* g = nullptr;
 
-void log_line(int priority, const std::string& line) {
-  const char* level = priority <= LOG_ERR ? "error: " : priority == LOG_WARNING ? "warning: " : "";
-  syslog(priority, "%s%s", level, line.c_str());
-  if (g && g->foreground) std::fprintf(stderr, "migo-milter[%d]: %s%s\n", static_cast<int>(getpid()), level, line.c_str());
-}
+void log_line(int priority, const std::string& line) { (*g->log)(priority, line); }
 
 struct Connection {
   bool header_no_reply = false;  // SMFIP_NR_HDR negotiated: headers get no reply
@@ -203,21 +198,13 @@ const char* kUsage =
     "  --foreground           also log to standard error\n"
     "  --help                 this text\n";
 
-Status drop_privileges(const std::string& user) {
-  struct passwd* pw = getpwnam(user.c_str());
-  if (!pw) return {Code::invalid, "no user named '" + user + "'"};
-  if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-    return {Code::unavailable, "cannot become user " + user + ": " + strerror(errno)};
-  if (setuid(0) == 0) return {Code::unavailable, "privileges could be regained after dropping them"};
-  return {};
-}
-
 }  // namespace
 
 int milter_main(int argc, char** argv) {
   static Globals globals;
   g = &globals;
   std::string socket, key_path, db, user;
+  bool foreground = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -236,17 +223,17 @@ int milter_main(int argc, char** argv) {
     else if (a == "--user") user = value();
     else if (a == "--sasl-realm") g->config.sasl_realm = value();
     else if (a == "--reject-unauthenticated") g->config.reject_unauthenticated = true;
-    else if (a == "--foreground") g->foreground = true;
+    else if (a == "--foreground") foreground = true;
     else {
       std::cerr << "migo-milter: unknown argument '" << a << "'\nTry 'migo-milter --help'.\n";
       return 2;
     }
   }
-  if (db.empty()) db = std::getenv("MIGO_DB") && *std::getenv("MIGO_DB") ? std::getenv("MIGO_DB") : "/var/lib/migo";
-  openlog("migo-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+  db = store_path(db);
+  g->log = std::make_unique<DaemonLog>("migo-milter", foreground);
   auto fatal = [&](const std::string& msg) {
     log_line(LOG_ERR, msg);
-    if (!g->foreground) std::cerr << "migo-milter: " << msg << "\n";
+    if (!foreground) std::cerr << "migo-milter: " << msg << "\n";
     return 1;
   };
   if (socket.empty() || key_path.empty()) return fatal("--socket and --key are required (see --help)");

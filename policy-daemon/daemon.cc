@@ -1,8 +1,8 @@
 // daemon.cc — see daemon.h.
 #include "daemon.h"
 
-#include <grp.h>
-#include <pwd.h>
+#include "../common/daemon.h"
+
 #include <syslog.h>
 #include <unistd.h>
 
@@ -67,15 +67,6 @@ std::string trim(const std::string& s) {
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
-Status drop_privileges(const std::string& user) {
-  struct passwd* pw = getpwnam(user.c_str());
-  if (!pw) return {Code::invalid, "no user named '" + user + "'"};
-  if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-    return {Code::unavailable, "cannot become user " + user + ": " + strerror(errno)};
-  if (setuid(0) == 0) return {Code::unavailable, "privileges could be regained after dropping them"};
-  return {};
-}
-
 }  // namespace
 
 Status read_policy_config(const std::string& path, PolicyConfig* config, ServerOptions* options) {
@@ -131,17 +122,8 @@ int policyd_main(int argc, char** argv) {
       return 2;
     }
   }
-  if (db.empty()) db = std::getenv("MIGO_DB") && *std::getenv("MIGO_DB") ? std::getenv("MIGO_DB") : "/var/lib/migo";
-
-  openlog("migo-policyd", LOG_PID | LOG_NDELAY, LOG_MAIL);
-  auto log = [foreground](int priority, const std::string& line) {
-    const char* level = priority <= LOG_ERR ? "error: " : priority == LOG_WARNING ? "warning: " : "";
-    syslog(priority, "%s%s", level, line.c_str());
-    if (foreground) {
-      std::fprintf(stderr, "migo-policyd[%d]: %s%s\n", static_cast<int>(getpid()), level, line.c_str());
-      std::fflush(stderr);
-    }
-  };
+  db = store_path(db);
+  DaemonLog log("migo-policyd", foreground);
   auto fatal = [&](const std::string& msg) {
     log(LOG_ERR, msg);
     if (!foreground) std::cerr << "migo-policyd: " << msg << "\n";

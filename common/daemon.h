@@ -1,0 +1,34 @@
+// daemon.h — process set-up shared by migo's programs (migoctl,
+// migo-policyd, migo-milter): where the store is, dropping root, and
+// logging in Postfix's style. Not linked into the SASL plugin, which lives
+// inside someone else's process.
+#pragma once
+
+#include <string>
+
+#include "migo/status.h"
+
+namespace migo {
+
+// The store directory: `flag` if given, else $MIGO_DB, else /var/lib/migo.
+std::string store_path(const std::string& flag);
+
+// Becomes `user` (its uid, gid and supplementary groups) for good; refuses
+// if root could be regained afterwards.
+Status drop_privileges(const std::string& user);
+
+// Syslog (facility mail, the program's name, its pid), with the level as
+// Postfix writes it ("warning: …", "error: …"); with foreground, the same
+// line on stderr too.
+class DaemonLog {
+ public:
+  DaemonLog(const char* ident, bool foreground);
+  void operator()(int priority, const std::string& line) const;
+  bool foreground() const { return foreground_; }
+
+ private:
+  const char* ident_;
+  bool foreground_;
+};
+
+}  // namespace migo
