@@ -93,6 +93,7 @@ bench_policy() {
   postfwd -f "$work/postfwd.cf" -i 127.0.0.1 -p "$port" -u nobody -g nogroup --cache=0 \
     --pidfile "$work/postfwd.pid" >/dev/null 2>&1
   sleep 1; run_one "postfwd $(dpkg-query -W -f='${Version}' postfwd)" "$port"
+  pkill -f "postfwd -f $work/postfwd.cf" || true  # the parent; its children follow
   pkill -f postfwd2 || true
   port=$(free_port)
   mkdir -p "$work/prl"; chown policyd-rate-limit "$work/prl"
