@@ -56,18 +56,6 @@ Status not_found(const Status& s, const std::string& what) {
   return s;
 }
 
-Result<Workspace> find_workspace(const ReadTxn& t, const std::string& name) {
-  auto w = t.workspace_by_name(name);
-  if (!w.ok()) return not_found(w.status(), "no workspace named '" + name + "'");
-  return w;
-}
-
-Result<Account> find_account(const ReadTxn& t, const std::string& username) {
-  auto a = t.account_by_username(username);
-  if (!a.ok()) return not_found(a.status(), "no SMTP account '" + username + "'");
-  return a;
-}
-
 Result<Plan> find_plan(const ReadTxn& t, const std::string& name) {
   auto p = t.plan(name);
   if (!p.ok()) return not_found(p.status(), "no plan named '" + name + "' (see: migoctl plan list)");
@@ -88,6 +76,18 @@ Status label_taken(const ReadTxn& t, uint64_t ws, const std::string& label, uint
 }
 
 }  // namespace
+
+Result<Workspace> find_workspace(const ReadTxn& t, const std::string& name) {
+  auto w = t.workspace_by_name(name);
+  if (!w.ok()) return not_found(w.status(), "no workspace named '" + name + "'");
+  return w;
+}
+
+Result<Account> find_account(const ReadTxn& t, const std::string& username) {
+  auto a = t.account_by_username(username);
+  if (!a.ok()) return not_found(a.status(), "no SMTP account '" + username + "'");
+  return a;
+}
 
 Status Admin::audit(WriteTxn& t, uint64_t ws, const std::string& action, const std::string& detail) {
   return t.append_audit(AuditEntry{0, now_, actor_.uid, actor_.name, ws, action, detail});

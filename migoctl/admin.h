@@ -34,6 +34,10 @@ struct NewCredentials {
   Secret password;  // shown once, never stored
 };
 
+// Lookups whose "not found" says, for a person, what was not found.
+Result<Workspace> find_workspace(const ReadTxn& t, const std::string& name);
+Result<Account> find_account(const ReadTxn& t, const std::string& username);
+
 // Workspace and plan names: 1-64 of [a-z0-9._-], starting alphanumeric.
 bool is_valid_name(std::string_view s);
 // Labels: 1-100 bytes of UTF-8 text without control characters.

@@ -352,10 +352,8 @@ int cmd_workspace_show(Context& c, const Args& a) {
   std::string text;
   const uint32_t month = month_of(c.now);
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
-    auto w = t.workspace_by_name(a.pos[0]);
-    if (!w.ok())
-      return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
-                                                  : w.status();
+    auto w = find_workspace(t, a.pos[0]);
+    if (!w.ok()) return w.status();
     auto p = t.plan(w->plan);
     if (!p.ok()) return p.status();
     auto u = t.usage(w->id, c.now);
@@ -463,10 +461,8 @@ int cmd_domain_list(Context& c, const Args& a) {
   Json j = Json::array();
   std::vector<std::vector<std::string>> rows{{"DOMAIN", "SUBDOMAINS", "VERIFIED", "ADDED"}};
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
-    auto w = t.workspace_by_name(a.pos[0]);
-    if (!w.ok())
-      return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
-                                                  : w.status();
+    auto w = find_workspace(t, a.pos[0]);
+    if (!w.ok()) return w.status();
     auto ds = t.domains(w->id);
     if (!ds.ok()) return ds.status();
     for (const Domain& d : *ds) {
@@ -516,10 +512,8 @@ int cmd_account_list(Context& c, const Args& a) {
   Json j = Json::array();
   std::vector<std::vector<std::string>> rows{{"LABEL", "USERNAME", "STATUS", "TOTAL SENT", "CREATED", "LAST USED"}};
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
-    auto w = t.workspace_by_name(a.pos[0]);
-    if (!w.ok())
-      return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
-                                                  : w.status();
+    auto w = find_workspace(t, a.pos[0]);
+    if (!w.ok()) return w.status();
     auto accounts = t.accounts(w->id);
     if (!accounts.ok()) return accounts.status();
     std::sort(accounts->begin(), accounts->end(),
@@ -549,10 +543,8 @@ int cmd_account_show(Context& c, const Args& a) {
   Json j;
   std::string text;
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
-    auto acct = t.account_by_username(a.pos[0]);
-    if (!acct.ok())
-      return acct.status().code() == Code::not_found ? Status(Code::not_found, "no SMTP account '" + a.pos[0] + "'")
-                                                     : acct.status();
+    auto acct = find_account(t, a.pos[0]);
+    if (!acct.ok()) return acct.status();
     auto w = t.workspace(acct->workspace_id);
     if (!w.ok()) return w.status();
     auto st = t.stats(acct->id);
@@ -631,10 +623,8 @@ int cmd_audit(Context& c, const Args& a) {
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
     uint64_t filter = 0;
     if (!a.pos.empty()) {
-      auto w = t.workspace_by_name(a.pos[0]);
-      if (!w.ok())
-        return w.status().code() == Code::not_found ? Status(Code::not_found, "no workspace named '" + a.pos[0] + "'")
-                                                    : w.status();
+      auto w = find_workspace(t, a.pos[0]);
+      if (!w.ok()) return w.status();
       filter = w->id;
     }
     auto entries = t.audit(filter);
