@@ -131,6 +131,17 @@ LimitCheck check_limits(const Plan& plan, const std::vector<std::pair<uint64_t, 
   return worst;
 }
 
+namespace {
+// Whether the account's workspace has room for `needed` more recipients now.
+Result<LimitCheck> room_for(const ReadTxn& t, const AccountLookup& a, int64_t now, uint64_t needed) {
+  auto minutes = t.usage_minutes(a.account.workspace_id, now);
+  if (!minutes.ok()) return minutes.status();
+  auto month = t.month_usage(a.account.workspace_id, now);
+  if (!month.ok()) return month.status();
+  return check_limits(a.plan, *minutes, *month, now, needed);
+}
+}  // namespace
+
 Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config) {
   if (q.sasl_username.empty()) return {Verdict::Kind::dunno, config.unauthenticated_action, "not authenticated"};
   Verdict v;
@@ -141,12 +152,9 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
       v = a.verdict;
       return error;
     }
-    auto minutes = t.usage_minutes(a.account.workspace_id, now);
-    if (!minutes.ok()) return minutes.status();
-    auto month = t.month_usage(a.account.workspace_id, now);
-    if (!month.ok()) return month.status();
-    LimitCheck c = check_limits(a.plan, *minutes, *month, now, 1);
-    v = c.fits ? dunno(a.account.username + ": room for more recipients") : limit_verdict(c, a.account.username, 1);
+    auto c = room_for(t, a, now, 1);
+    if (!c.ok()) return c.status();
+    v = c->fits ? dunno(a.account.username + ": room for more recipients") : limit_verdict(*c, a.account.username, 1);
     return {};
   });
   if (!s.ok()) return tempfail(config, s);
@@ -170,13 +178,10 @@ std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<Polic
         out.push_back(a.verdict);
         continue;
       }
-      auto minutes = t.usage_minutes(a.account.workspace_id, now);
-      if (!minutes.ok()) return minutes.status();
-      auto month = t.month_usage(a.account.workspace_id, now);
-      if (!month.ok()) return month.status();
-      LimitCheck c = check_limits(a.plan, *minutes, *month, now, q.recipient_count);
-      if (!c.fits) {
-        out.push_back(limit_verdict(c, a.account.username, q.recipient_count));
+      auto c = room_for(t, a, now, q.recipient_count);
+      if (!c.ok()) return c.status();
+      if (!c->fits) {
+        out.push_back(limit_verdict(*c, a.account.username, q.recipient_count));
         continue;
       }
       MIGO_TRY(commit_recipients(t, a.account, q.queue_id, q.recipient_count, now));
