@@ -20,3 +20,24 @@ function(migo_add_test name)
   endif()
   add_test(NAME ${name} COMMAND ${name})
 endfunction()
+
+# migo_add_fuzzer(NAME SOURCES... SEEDS DIR MAX_LEN N [INCLUDES ...]) — a
+# libFuzzer target (clang only), registered with CTest for a short run from
+# the seed corpus in DIR; run it longer by hand. libFuzzer adds new inputs
+# to the FIRST corpus directory it is given, so that is a directory in the
+# build tree and the seeds in the source tree are only read.
+function(migo_add_fuzzer name)
+  if(NOT BUILD_TESTING OR NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    return()
+  endif()
+  cmake_parse_arguments(F "" "SEEDS;MAX_LEN" "SOURCES;INCLUDES" ${ARGN})
+  add_executable(${name} ${F_SOURCES})
+  target_include_directories(${name} PRIVATE ${F_INCLUDES})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  set(corpus ${CMAKE_CURRENT_BINARY_DIR}/${name}-corpus)
+  file(MAKE_DIRECTORY ${corpus})
+  add_test(NAME ${name}
+           COMMAND ${name} -max_total_time=20 -rss_limit_mb=1024 -max_len=${F_MAX_LEN}
+                   -artifact_prefix=${CMAKE_CURRENT_BINARY_DIR}/ ${corpus} ${F_SEEDS})
+endfunction()
