@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "fresh_store.h"
 #include "temp_dir.h"
 
 using namespace migo;
@@ -11,12 +12,7 @@ struct Fixture {
   test::TempDir tmp;
   std::unique_ptr<Store> store;
   Fixture() {
-    StoreOptions o;
-    o.create = true;
-    auto s = Store::open(tmp.path(), o);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->init_schema(1700000000).ok());
+    store = test::fresh_store(tmp.path(), 1700000000);
   }
   Admin admin(int64_t now = 1700000000) { return Admin(*store, Actor{0, "tester"}, now); }
 };

@@ -5,6 +5,7 @@
 
 #include "migo/accounting.h"
 #include "tag.h"
+#include "fresh_store.h"
 #include "temp_dir.h"
 
 using namespace migo;
@@ -20,12 +21,7 @@ struct World {
   MilterConfig config;
   Account acct;
   World() {
-    StoreOptions o;
-    o.create = true;
-    auto s = Store::open(tmp.path(), o);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->init_schema(T0).ok());
+    store = test::fresh_store(tmp.path(), T0);
     acct.id = 0xabcdef0123456789ull;
     acct.workspace_id = 1;
     acct.username = "smtpuser_app";

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "migo/accounting.h"
+#include "fresh_store.h"
 #include "temp_dir.h"
 
 using namespace migo;
@@ -26,12 +27,7 @@ struct World {
   std::unique_ptr<Store> store;
   PolicyConfig config;
   World() {
-    StoreOptions o;
-    o.create = true;
-    auto s = Store::open(tmp.path(), o);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->init_schema(T0).ok());
+    store = test::fresh_store(tmp.path(), T0);
     REQUIRE(store->write([](WriteTxn& t) {
       MIGO_TRY(t.put(kPlan));
       MIGO_TRY(t.put(Workspace{1, "acme", "p", T0}));

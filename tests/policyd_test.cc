@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "policy_client.h"
+#include "fresh_store.h"
 #include "temp_dir.h"
 
 using namespace migo;
@@ -45,12 +46,7 @@ struct World {
   std::vector<std::string> users;
 
   explicit World(Plan plan = {"test", 10, 100000, 100000, 100000}) {
-    StoreOptions o;
-    o.create = true;
-    auto s = Store::open(db, o);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->init_schema(time(nullptr)).ok());
+    store = test::fresh_store(db, time(nullptr));
     Admin admin(*store, Actor{0, "test"}, time(nullptr));
     REQUIRE(store->write([&](WriteTxn& t) { return t.put(plan); }).ok());
     REQUIRE(admin.create_workspace("acme", plan.name).ok());

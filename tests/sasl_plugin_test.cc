@@ -16,6 +16,7 @@
 #include "migo/codec.h"
 #include "run.h"
 #include "sasl_session.h"
+#include "fresh_store.h"
 #include "temp_dir.h"
 
 using namespace migo;
@@ -31,12 +32,7 @@ struct World {
   std::vector<std::string> logs;
 
   World() {
-    StoreOptions o;
-    o.create = true;
-    auto s = Store::open(tmp.path(), o);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->init_schema(time(nullptr)).ok());
+    store = test::fresh_store(tmp.path(), time(nullptr));
     REQUIRE(admin().create_workspace("acme", "30k").ok());
     SaslConfig config;
     config.plugin_path = PLUGIN_DIR;

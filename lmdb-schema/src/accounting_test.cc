@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "fresh_store.h"
 #include "temp_dir.h"
 
 using namespace migo;
@@ -12,12 +13,7 @@ struct Fixture {
   std::unique_ptr<Store> store;
   Account acct;
   Fixture() {
-    StoreOptions o;
-    o.create = true;
-    auto s = Store::open(tmp.path(), o);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    REQUIRE(store->init_schema(0).ok());
+    store = test::fresh_store(tmp.path(), 0);
     acct.id = 5;
     acct.workspace_id = 9;
     acct.username = "smtpuser_acct";

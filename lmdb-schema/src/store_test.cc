@@ -8,18 +8,13 @@
 #include <thread>
 
 #include "migo/codec.h"
+#include "fresh_store.h"
 #include "temp_dir.h"
 
 using namespace migo;
 using migo::test::TempDir;
 
-static std::unique_ptr<Store> fresh_store(const std::string& dir, StoreOptions opt = {}) {
-  opt.create = true;
-  auto s = Store::open(dir, opt);
-  REQUIRE(s.ok());
-  REQUIRE((*s)->init_schema(1700000000).ok());
-  return std::move(*s);
-}
+using migo::test::fresh_store;
 
 static std::unique_ptr<Store> reopen(const std::string& dir) {
   auto s = Store::open(dir, {});
@@ -176,7 +171,7 @@ TEST_CASE("a full map grows and the write goes through") {
   TempDir tmp;
   StoreOptions opt;
   opt.map_size = 256 * 1024;
-  auto store = fresh_store(tmp.path(), opt);
+  auto store = fresh_store(tmp.path(), 1700000000, opt);
   size_t before = store->map_size();
   for (int i = 0; i < 200; i++) {
     REQUIRE(store->write([&](WriteTxn& t) {
@@ -199,7 +194,7 @@ TEST_CASE("a map that may not grow further is a clean temporary error") {
   StoreOptions opt;
   opt.map_size = 128 * 1024;
   opt.max_map_size = 128 * 1024;
-  auto store = fresh_store(tmp.path(), opt);
+  auto store = fresh_store(tmp.path(), 1700000000, opt);
   Status s;
   for (int i = 0; i < 100 && s.ok(); i++) {
     s = store->write([&](WriteTxn& t) {
