@@ -24,8 +24,7 @@ m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
 m domain add acme corp.example --include-subdomains >/dev/null && m domain verify acme corp.example >/dev/null
 m domain add acme pending.example >/dev/null
-read -r A A_PW < <(m --json account create acme --name "App" |
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])')
+migo_new_account "$MIGOCTL" "$store" acme "App" A A_PW
 A_ID=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 head -c 32 /dev/urandom >"$base/tag.key"
 chmod 600 "$base/tag.key"; chown nobody "$base/tag.key"

@@ -25,15 +25,10 @@ m init >/dev/null
 m plan set tiny --max-accounts 5 --monthly 1000 --daily 100 --hourly 5 >/dev/null
 m workspace create acme --plan tiny >/dev/null
 m workspace create other --plan 10k >/dev/null
-new_account() {
-  local out
-  out=$(m --json account create "$1" --name "$2") || { echo "account create failed: $out" >&2; exit 1; }
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])' <<<"$out"
-}
-read -r A A_PW < <(new_account acme "App A")
-read -r B B_PW < <(new_account acme "App B")
-read -r C C_PW < <(new_account acme "App C")
-read -r Z Z_PW < <(new_account other "App Z")
+migo_new_account "$MIGOCTL" "$store" acme "App A" A A_PW
+migo_new_account "$MIGOCTL" "$store" acme "App B" B B_PW
+migo_new_account "$MIGOCTL" "$store" acme "App C" C C_PW
+migo_new_account "$MIGOCTL" "$store" other "App Z" Z Z_PW
 chown -R nobody "$store"  # the daemon runs as nobody (production: group migo)
 
 policy_port=$(pf_free_port)

@@ -19,11 +19,7 @@ PF_INSTANCES+=("$store")
 m() { "$MIGOCTL" --db "$store" "$@"; }
 m init >/dev/null
 m workspace create acme --plan 30k >/dev/null  # 7 accounts below
-new_account() {
-  local out
-  out=$(m --json account create acme --name "$1") || { echo "account create failed: $out" >&2; exit 1; }
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])' <<<"$out"
-}
+new_account() { migo_new_account "$MIGOCTL" "$store" acme "$@"; }  # LABEL USERVAR PASSVAR
 
 auth() {  # auth MECH USER PASS -> swaks transcript of a full send
   pf_swaks --tls --auth "$1" --auth-user "$2" --auth-password "$3" \
@@ -32,9 +28,9 @@ auth() {  # auth MECH USER PASS -> swaks transcript of a full send
 
 for chroot in n y; do
   echo "--- smtpd chroot=$chroot"
-  read -r good good_pw < <(new_account "good-$chroot")
-  read -r dis dis_pw < <(new_account "disabled-$chroot")
-  read -r rst rst_pw < <(new_account "reset-$chroot")
+  new_account "good-$chroot" good good_pw
+  new_account "disabled-$chroot" dis dis_pw
+  new_account "reset-$chroot" rst rst_pw
   m account disable "$dis" >/dev/null
 
   pf_new "sasl-$chroot" "$chroot"
@@ -84,7 +80,7 @@ for chroot in n y; do
 done
 
 # A store that cannot be read: temporary failure, never an accept.
-read -r tmp_user tmp_pw < <(new_account "broken")
+new_account "broken" tmp_user tmp_pw
 pf_new "sasl-broken" y
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
 pf_start

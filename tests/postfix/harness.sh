@@ -11,6 +11,8 @@
 #   pf_start / pf_stop        start or stop Postfix and the sink
 #   pf_swaks ARGS...          swaks against the instance (TLS, EHLO client.test)
 #   pf_wait_sink N            wait (bounded) until the sink has N messages
+#   migo_new_account MIGOCTL STORE WS LABEL USERVAR PASSVAR
+#                             create an SMTP account; set the two variables
 # Everything is removed by pf_cleanup, which the harness traps on EXIT.
 # Needs root (Postfix's master runs as root), postfix, swaks, python3.
 
@@ -140,6 +142,17 @@ pf_wait_sink() {
     sleep 0.1
   done
   return 1
+}
+
+# Runs in the caller's shell (sets variables by name) so that a failure ends
+# the test at once instead of leaving empty credentials behind.
+migo_new_account() {
+  local out user pass
+  out=$("$1" --db "$2" --json account create "$3" --name "$4") || {
+    echo "migo_new_account: account create failed: $out" >&2; exit 1; }
+  read -r user pass < <(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])' <<<"$out")
+  printf -v "$5" '%s' "$user"
+  printf -v "$6" '%s' "$pass"
 }
 
 pf_cleanup() {
