@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "policy_client.h"
+#include "run.h"
 #include "fresh_store.h"
 #include "temp_dir.h"
 
@@ -90,17 +91,11 @@ struct Daemon {
     std::vector<std::string> args = {MIGO_POLICYD, "--db", w.db, "--listen", addr, "--foreground"};
     if (!config.empty()) args.insert(args.end(), {"--config", config});
     if (geteuid() == 0) args.insert(args.end(), {"--user", "nobody"});
-    pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    pid = test::spawn(args, {}, -1, -1, fd);
+    close(fd);
+    REQUIRE(pid > 0);
   }
   int stop(int sig = SIGTERM) {
     if (pid < 0) return -1;
