@@ -27,6 +27,7 @@
 #include "admin.h"
 #include "json.h"
 #include "migo/domain.h"
+#include "migo/outcomes.h"
 #include "migo/store.h"
 
 namespace migo::cli {
@@ -77,12 +78,6 @@ std::string hex_id(uint64_t id) {
   char buf[17];
   snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
   return buf;
-}
-
-std::optional<double> delivery_rate(const AccountStats& s) {
-  uint64_t denom = s.delivered + s.bounced;
-  if (denom == 0) return std::nullopt;
-  return static_cast<double>(s.delivered) / static_cast<double>(denom);
 }
 
 std::string rate_text(const AccountStats& s) {

@@ -4,7 +4,7 @@
 #include "from_header.h"
 #include "migo/accounting.h"
 #include "migo/domain.h"
-#include "tag.h"
+#include "migo/tag.h"
 
 namespace migo {
 

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "migo/accounting.h"
-#include "tag.h"
+#include "migo/tag.h"
 #include "fresh_store.h"
 #include "temp_dir.h"
 

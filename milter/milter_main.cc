@@ -22,7 +22,7 @@
 
 #include "../common/daemon.h"
 #include "filter.h"
-#include "tag.h"
+#include "migo/tag.h"
 
 namespace migo {
 namespace {

@@ -118,6 +118,12 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
+std::string sha256(std::string_view in) {
+  unsigned char md[32];
+  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), md);
+  return std::string(reinterpret_cast<char*>(md), sizeof md);
+}
+
 Result<std::string> scram_sha256_verifier(std::string_view password, std::string_view salt,
                                           uint32_t iterations) {
   unsigned char salted[32], client_key[32], stored_key[32], server_key[32];

@@ -112,7 +112,8 @@ Status decode(std::string_view in, AccountStats* r) {
 }
 
 std::string encode(const QueueEntry& r) {
-  return Encoder().u8(kV1).u64(r.account_id).i64(r.queued_at).u32(r.recipients).bytes();
+  return Encoder().u8(kV1).u64(r.account_id).i64(r.queued_at).u32(r.recipients).u32(r.delivered)
+      .u32(r.bounced).bytes();
 }
 Status decode(std::string_view in, QueueEntry* r) {
   Decoder d(in, "queue");
@@ -120,6 +121,21 @@ Status decode(std::string_view in, QueueEntry* r) {
   r->account_id = d.u64();
   r->queued_at = d.i64();
   r->recipients = d.u32();
+  r->delivered = d.u32();
+  r->bounced = d.u32();
+  return d.finish();
+}
+
+std::string encode(const FollowPosition& r) {
+  return Encoder().u8(kV1).u64(r.inode).u64(r.offset).str(r.fingerprint).i64(r.updated).bytes();
+}
+Status decode(std::string_view in, FollowPosition* r) {
+  Decoder d(in, "follow");
+  MIGO_TRY(check_version(d, "follow"));
+  r->inode = d.u64();
+  r->offset = d.u64();
+  r->fingerprint = d.str();
+  r->updated = d.i64();
   return d.finish();
 }
 

@@ -36,7 +36,8 @@ TEST_CASE("every record encoding round-trips and rejects damage") {
   a.scram_verifier = "SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5";
   round_trip(a);
   round_trip(AccountStats{10, 202611, 3, 8, 1, 2, 1, 1700000000});
-  round_trip(QueueEntry{7, 1700000000, 3});
+  round_trip(QueueEntry{7, 1700000000, 3, 1, 1});
+  round_trip(FollowPosition{1234, 99999, std::string(32, '\x7f'), 1700000000});
   round_trip(AuditEntry{0, 1700000000, 0, "root", 42, "account.create", "label=Production App"});
 }
 

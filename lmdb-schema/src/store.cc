@@ -26,11 +26,11 @@ namespace migo {
 // Sub-database names; SCHEMA.md documents each one's keys and values.
 enum Table : unsigned {
   kMeta, kPlans, kWorkspaces, kWorkspaceNames, kDomains, kAccounts, kUsernames,
-  kWorkspaceAccounts, kUsage, kStats, kQueue, kAudit, kTableCount
+  kWorkspaceAccounts, kUsage, kStats, kQueue, kAudit, kFollow, kCounters, kReports, kTableCount
 };
 constexpr std::array<const char*, kTableCount> kTableNames = {
     "meta", "plans", "workspaces", "workspace_names", "domains", "accounts", "usernames",
-    "workspace_accounts", "usage", "stats", "queue", "audit"};
+    "workspace_accounts", "usage", "stats", "queue", "audit", "follow", "counters", "reports"};
 
 class Dbis {
  public:
@@ -330,6 +330,36 @@ Result<uint64_t> ReadTxn::month_usage(uint64_t ws, int64_t now) const {
   return m.status();
 }
 
+Result<FollowPosition> ReadTxn::follow_position(std::string_view path) const {
+  return decoded<FollowPosition>(get(kFollow, path));
+}
+
+Result<uint64_t> ReadTxn::counter(std::string_view name) const {
+  auto v = get(kCounters, name);
+  if (!v.ok()) return v.status().code() == Code::not_found ? Result<uint64_t>(uint64_t{0}) : v.status();
+  if (v->size() != 8) return Status(Code::corrupt, "counter " + std::string(name) + " is damaged");
+  return u64_value(*v);
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> ReadTxn::counters() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  bool bad = false;
+  MIGO_TRY(scan(kCounters, "", [&](std::string_view k, std::string_view v) {
+    if (v.size() != 8) return !(bad = true);
+    out.emplace_back(std::string(k), u64_value(v));
+    return true;
+  }));
+  if (bad) return Status(Code::corrupt, "a counter is damaged");
+  return out;
+}
+
+Result<bool> ReadTxn::report_seen(std::string_view key) const {
+  auto v = get(kReports, key);
+  if (v.ok()) return true;
+  if (v.status().code() == Code::not_found) return false;
+  return v.status();
+}
+
 Result<std::vector<AuditEntry>> ReadTxn::audit(uint64_t ws) const {
   std::vector<AuditEntry> out;
   Status bad;
@@ -449,6 +479,21 @@ Status WriteTxn::remove_usage(uint64_t ws, int64_t at, uint64_t n) {
     MIGO_TRY(count ? put_raw(kUsage, key, Encoder().u64(count).bytes()) : del_raw(kUsage, key));
   }
   return {};
+}
+
+Status WriteTxn::put_follow_position(std::string_view path, const FollowPosition& p) {
+  return put_raw(kFollow, path, encode(p));
+}
+
+Status WriteTxn::add_counter(std::string_view name, uint64_t n) {
+  if (n == 0) return {};
+  auto cur = counter(name);
+  if (!cur.ok()) return cur.status();
+  return put_raw(kCounters, name, Encoder().u64(*cur + n).bytes());
+}
+
+Status WriteTxn::mark_report(std::string_view key, int64_t now) {
+  return put_raw(kReports, key, Encoder().i64(now).bytes());
 }
 
 Status WriteTxn::append_audit(const AuditEntry& entry) {

@@ -74,5 +74,7 @@ Result<std::string> scram_sha256_verifier(std::string_view password, std::string
                                           uint32_t iterations);
 
 std::string base64_encode(std::string_view in);
+// The 32 raw bytes of SHA-256(in).
+std::string sha256(std::string_view in);
 
 }  // namespace migo

@@ -77,7 +77,22 @@ struct QueueEntry {
   uint64_t account_id = 0;
   int64_t queued_at = 0;
   uint32_t recipients = 0;
+  // Final outcomes the statistics follower has counted so far: when Postfix
+  // gives up on a message ("status=expired") the rest are bounced.
+  uint32_t delivered = 0;
+  uint32_t bounced = 0;
   bool operator==(const QueueEntry&) const = default;
+};
+
+// Where the statistics follower stopped in one log file. Written in the same
+// transaction as the counts of the lines before `offset`, so a restart
+// neither skips nor repeats a line.
+struct FollowPosition {
+  uint64_t inode = 0;
+  uint64_t offset = 0;       // just after the last line counted
+  std::string fingerprint;   // SHA-256 of the file's first line (empty: none yet)
+  int64_t updated = 0;
+  bool operator==(const FollowPosition&) const = default;
 };
 
 struct AuditEntry {
@@ -98,6 +113,7 @@ std::string encode(const Account& r);
 std::string encode(const AccountStats& r);
 std::string encode(const QueueEntry& r);
 std::string encode(const AuditEntry& r);
+std::string encode(const FollowPosition& r);
 
 Status decode(std::string_view in, Plan* r);
 Status decode(std::string_view in, Workspace* r);
@@ -106,6 +122,7 @@ Status decode(std::string_view in, Account* r);
 Status decode(std::string_view in, AccountStats* r);
 Status decode(std::string_view in, QueueEntry* r);
 Status decode(std::string_view in, AuditEntry* r);
+Status decode(std::string_view in, FollowPosition* r);
 
 // yyyymm of a Unix time, in UTC.
 uint32_t month_of(int64_t unix_time);

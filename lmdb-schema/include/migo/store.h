@@ -84,6 +84,14 @@ class ReadTxn {
   // The non-empty minute buckets of the last 24 hours at `now`, oldest
   // first, as (unix minute, recipients).
   Result<std::vector<std::pair<uint64_t, uint64_t>>> usage_minutes(uint64_t workspace_id, int64_t now) const;
+  // Where the statistics follower stopped in the log file `path`.
+  Result<FollowPosition> follow_position(std::string_view path) const;
+  // Store-wide event counters (log lines seen, malformed, unattributed, …);
+  // an absent counter is 0.
+  Result<uint64_t> counter(std::string_view name) const;
+  Result<std::vector<std::pair<std::string, uint64_t>>> counters() const;
+  // Whether a delivery outcome with this dedup key was already counted.
+  Result<bool> report_seen(std::string_view key) const;
   // Audit entries, oldest first; workspace_id 0 means all.
   Result<std::vector<AuditEntry>> audit(uint64_t workspace_id) const;
 
@@ -121,6 +129,9 @@ class WriteTxn : public ReadTxn {
   // Takes back n recipients counted at `at` (never below zero; a minute
   // bucket that has already left the day is not touched).
   Status remove_usage(uint64_t workspace_id, int64_t at, uint64_t n);
+  Status put_follow_position(std::string_view path, const FollowPosition& p);
+  Status add_counter(std::string_view name, uint64_t n);
+  Status mark_report(std::string_view key, int64_t now);
   // Appends with the next sequence number; entry.seq is ignored.
   Status append_audit(const AuditEntry& entry);
   // A random non-zero id not yet used as a key of the accounts (or

@@ -1,5 +1,5 @@
 // tag.cc — see tag.h.
-#include "tag.h"
+#include "migo/tag.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

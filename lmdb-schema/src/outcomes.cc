@@ -1,0 +1,136 @@
+// outcomes.cc — see outcomes.h.
+#include "migo/outcomes.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "migo/credentials.h"
+
+namespace migo {
+namespace {
+
+// Dedup key of one outcome: a kind byte and SHA-256 of queue id and
+// recipient (recipients are unbounded text; LMDB keys are not). Addresses
+// compare without case: receivers and Postfix disagree on it freely.
+std::string outcome_key(char kind, std::string_view queue_id, std::string_view recipient) {
+  std::string r(recipient);
+  std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::string(1, kind) + sha256(std::string(queue_id) + '\0' + r);
+}
+
+uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+// Marks the outcome key; duplicate if it was there already.
+Result<bool> first_time(WriteTxn& t, const std::string& key, int64_t now) {
+  auto seen = t.report_seen(key);
+  if (!seen.ok()) return seen.status();
+  if (*seen) return false;
+  MIGO_TRY(t.mark_report(key, now));
+  return true;
+}
+
+// Whether the account still exists (it may have been deleted with --force).
+Result<bool> account_exists(WriteTxn& t, uint64_t id) {
+  auto a = t.account(id);
+  if (a.ok()) return true;
+  if (a.status().code() == Code::not_found) return false;
+  return a.status();
+}
+
+}  // namespace
+
+const char* attribution_name(Attribution a) noexcept {
+  switch (a) {
+    case Attribution::counted: return "counted";
+    case Attribution::duplicate: return "duplicate";
+    case Attribution::unattributed: return "unattributed";
+  }
+  return "?";
+}
+
+Result<Attribution> record_delivery(WriteTxn& t, std::string_view queue_id, std::string_view recipient,
+                                    Delivery d, int64_t now, uint64_t* account) {
+  auto e = t.queue_entry(queue_id);
+  if (!e.ok()) return e.status().code() == Code::not_found ? Result<Attribution>(Attribution::unattributed) : e.status();
+  if (account) *account = e->account_id;
+  auto exists = account_exists(t, e->account_id);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return Attribution::unattributed;  // deleted with --force
+  auto s = t.stats(e->account_id);
+  if (!s.ok()) return s.status();
+  if (d == Delivery::deferred) {
+    s->deferred++;
+  } else {
+    // A final outcome: the queue entry remembers it for "status=expired".
+    (d == Delivery::sent ? e->delivered : e->bounced)++;
+    MIGO_TRY(t.put_queue(queue_id, *e));
+    if (d == Delivery::sent) {
+      s->delivered++;
+    } else {
+      auto first = first_time(t, outcome_key('b', queue_id, recipient), now);
+      if (!first.ok()) return first.status();
+      if (!*first) return Attribution::duplicate;  // a DSN for it was fed in first
+      s->bounced++;
+    }
+  }
+  MIGO_TRY(t.put_stats(e->account_id, *s));
+  return Attribution::counted;
+}
+
+Result<Attribution> record_expired(WriteTxn& t, std::string_view queue_id, int64_t, uint64_t* account) {
+  auto e = t.queue_entry(queue_id);
+  if (!e.ok()) return e.status().code() == Code::not_found ? Result<Attribution>(Attribution::unattributed) : e.status();
+  if (account) *account = e->account_id;
+  auto exists = account_exists(t, e->account_id);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return Attribution::unattributed;
+  uint64_t pending = minus(e->recipients, uint64_t{e->delivered} + e->bounced);
+  if (pending == 0) return Attribution::duplicate;  // nothing left, or seen before
+  auto s = t.stats(e->account_id);
+  if (!s.ok()) return s.status();
+  s->bounced += pending;
+  e->bounced += static_cast<uint32_t>(pending);
+  MIGO_TRY(t.put_stats(e->account_id, *s));
+  MIGO_TRY(t.put_queue(queue_id, *e));
+  return Attribution::counted;
+}
+
+Status record_removed(WriteTxn& t, std::string_view queue_id) { return t.erase_queue(queue_id); }
+
+Result<Attribution> record_async_bounce(WriteTxn& t, const TagFields& tag, std::string_view recipient,
+                                        int64_t now) {
+  auto exists = account_exists(t, tag.account_id);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return Attribution::unattributed;
+  auto first = first_time(t, outcome_key('b', tag.queue_id, recipient), now);
+  if (!first.ok()) return first.status();
+  if (!*first) return Attribution::duplicate;
+  auto s = t.stats(tag.account_id);
+  if (!s.ok()) return s.status();
+  s->bounced++;
+  s->delivered = minus(s->delivered, 1);  // it had been handed over: counted delivered then
+  MIGO_TRY(t.put_stats(tag.account_id, *s));
+  return Attribution::counted;
+}
+
+Result<Attribution> record_complaint(WriteTxn& t, const TagFields& tag, std::string_view recipient, int64_t now) {
+  auto exists = account_exists(t, tag.account_id);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return Attribution::unattributed;
+  auto first = first_time(t, outcome_key('c', tag.queue_id, recipient), now);
+  if (!first.ok()) return first.status();
+  if (!*first) return Attribution::duplicate;
+  auto s = t.stats(tag.account_id);
+  if (!s.ok()) return s.status();
+  s->complaints++;
+  MIGO_TRY(t.put_stats(tag.account_id, *s));
+  return Attribution::counted;
+}
+
+std::optional<double> delivery_rate(const AccountStats& s) {
+  uint64_t denom = s.delivered + s.bounced;
+  if (denom == 0) return std::nullopt;
+  return static_cast<double>(s.delivered) / static_cast<double>(denom);
+}
+
+}  // namespace migo

@@ -1,0 +1,130 @@
+#include "migo/outcomes.h"
+
+#include <catch2/catch.hpp>
+
+#include "fresh_store.h"
+#include "migo/accounting.h"
+#include "temp_dir.h"
+
+using namespace migo;
+
+namespace {
+const int64_t kNow = 1798675200;  // 2026-12-31 00:00 UTC
+
+struct Fixture {
+  test::TempDir tmp;
+  std::unique_ptr<Store> store;
+  Account acct;
+  Fixture() {
+    store = test::fresh_store(tmp.path(), 0);
+    acct.id = 5;
+    acct.workspace_id = 9;
+    acct.username = "smtpuser_acct";
+    REQUIRE(store->write([&](WriteTxn& t) {
+      MIGO_TRY(t.put(acct));
+      return commit_recipients(t, acct, "QID1", 3, kNow);
+    }).ok());
+  }
+  Attribution delivery(std::string_view qid, std::string_view rcpt, Delivery d) {
+    Attribution a{};
+    REQUIRE(store->write([&](WriteTxn& t) {
+      auto r = record_delivery(t, qid, rcpt, d, kNow);
+      if (r.ok()) a = *r;
+      return r.status();
+    }).ok());
+    return a;
+  }
+  Attribution with_tag(bool complaint, const TagFields& tag, std::string_view rcpt) {
+    Attribution a{};
+    REQUIRE(store->write([&](WriteTxn& t) {
+      auto r = complaint ? record_complaint(t, tag, rcpt, kNow) : record_async_bounce(t, tag, rcpt, kNow);
+      if (r.ok()) a = *r;
+      return r.status();
+    }).ok());
+    return a;
+  }
+  Attribution expired(std::string_view qid) {
+    Attribution a{};
+    REQUIRE(store->write([&](WriteTxn& t) {
+      auto r = record_expired(t, qid, kNow);
+      if (r.ok()) a = *r;
+      return r.status();
+    }).ok());
+    return a;
+  }
+  AccountStats stats() {
+    AccountStats s;
+    REQUIRE(store->read([&](const ReadTxn& t) {
+      auto r = t.stats(5);
+      if (r.ok()) s = *r;
+      return r.status();
+    }).ok());
+    return s;
+  }
+};
+}  // namespace
+
+TEST_CASE("log outcomes count per recipient for the queue id's account") {
+  Fixture f;
+  CHECK(f.delivery("QID1", "a@x.test", Delivery::deferred) == Attribution::counted);
+  CHECK(f.delivery("QID1", "a@x.test", Delivery::sent) == Attribution::counted);
+  CHECK(f.delivery("QID1", "b@x.test", Delivery::bounced) == Attribution::counted);
+  CHECK(f.delivery("OTHER", "c@x.test", Delivery::sent) == Attribution::unattributed);
+  AccountStats s = f.stats();
+  CHECK(s.total_sent == 3);
+  CHECK(s.delivered == 1);
+  CHECK(s.bounced == 1);
+  CHECK(s.deferred == 1);
+  CHECK(delivery_rate(s).value() == Approx(0.5));
+  // Expiry bounces the one recipient still pending, once.
+  CHECK(f.expired("QID1") == Attribution::counted);
+  CHECK(f.expired("QID1") == Attribution::duplicate);
+  CHECK(f.stats().bounced == 2);
+  REQUIRE(f.store->write([&](WriteTxn& t) { return record_removed(t, "QID1"); }).ok());
+  CHECK(f.delivery("QID1", "a@x.test", Delivery::sent) == Attribution::unattributed);
+  CHECK(delivery_rate(AccountStats{}) == std::nullopt);
+}
+
+TEST_CASE("a bounce is counted once, from the log or from a DSN, whichever comes first") {
+  Fixture f;
+  TagFields tag{5, "QID1", kNow};
+  CHECK(f.delivery("QID1", "a@x.test", Delivery::sent) == Attribution::counted);
+  // An asynchronous bounce moves a delivered recipient to bounced.
+  CHECK(f.with_tag(false, tag, "A@X.test") == Attribution::counted);
+  CHECK(f.with_tag(false, tag, "a@x.test") == Attribution::duplicate);
+  AccountStats s = f.stats();
+  CHECK(s.delivered == 0);
+  CHECK(s.bounced == 1);
+  // A DSN fed in before the follower reads our own bounce line.
+  CHECK(f.with_tag(false, tag, "b@x.test") == Attribution::counted);
+  CHECK(f.delivery("QID1", "b@x.test", Delivery::bounced) == Attribution::duplicate);
+  CHECK(f.stats().bounced == 2);
+}
+
+TEST_CASE("complaints count once per message and recipient; unknown accounts are nobody's") {
+  Fixture f;
+  TagFields tag{5, "QID1", kNow};
+  CHECK(f.with_tag(true, tag, "") == Attribution::counted);
+  CHECK(f.with_tag(true, tag, "") == Attribution::duplicate);
+  CHECK(f.with_tag(true, tag, "r@x.test") == Attribution::counted);
+  CHECK(f.stats().complaints == 2);
+  CHECK(f.with_tag(true, TagFields{6, "QID1", kNow}, "") == Attribution::unattributed);
+  CHECK(f.with_tag(false, TagFields{6, "QID1", kNow}, "r@x.test") == Attribution::unattributed);
+}
+
+TEST_CASE("counters, positions and report keys round-trip through the store") {
+  Fixture f;
+  REQUIRE(f.store->write([&](WriteTxn& t) {
+    MIGO_TRY(t.add_counter("log.lines", 5));
+    MIGO_TRY(t.add_counter("log.lines", 2));
+    return t.put_follow_position("/var/log/mail.log", FollowPosition{7, 100, "fp", kNow});
+  }).ok());
+  REQUIRE(f.store->read([&](const ReadTxn& t) {
+    CHECK(t.counter("log.lines").value() == 7);
+    CHECK(t.counter("absent").value() == 0);
+    CHECK(t.counters().value().size() == 1);
+    CHECK(t.follow_position("/var/log/mail.log").value().offset == 100);
+    CHECK(t.follow_position("/other").status().code() == Code::not_found);
+    return Status();
+  }).ok());
+}
