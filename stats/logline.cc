@@ -1,0 +1,198 @@
+// logline.cc — see logline.h.
+#include "logline.h"
+
+namespace migo {
+namespace {
+
+bool is_alnum(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The message part after "<name>/<service>[<pid>]: ", or npos when the line
+// is not from a Postfix daemon.
+size_t message_start(std::string_view line) {
+  for (size_t p = line.find("]: "); p != std::string_view::npos; p = line.find("]: ", p + 1)) {
+    size_t tok = line.rfind(' ', p);
+    tok = tok == std::string_view::npos ? 0 : tok + 1;
+    std::string_view t = line.substr(tok, p - tok);  // name/service[pid
+    size_t open = t.find('[');
+    if (open == std::string_view::npos || open + 1 == t.size()) continue;
+    std::string_view name = t.substr(0, open), pid = t.substr(open + 1);
+    if (name.find('/') == std::string_view::npos || name.front() == '/' || name.back() == '/') continue;
+    bool digits = true;
+    for (char c : pid) digits = digits && c >= '0' && c <= '9';
+    if (digits) return p + 3;
+  }
+  return std::string_view::npos;
+}
+
+// A `name=value` list as Postfix writes it: ", " between items; values in
+// <> may hold quoted strings with anything inside. Reads one item.
+struct Fields {
+  std::string_view rest;
+  std::string error;
+
+  // Reads "name=" and returns the name, or empty at the end / on error.
+  std::string_view name() {
+    size_t eq = rest.find('=');
+    if (eq == std::string_view::npos || eq == 0) return {};
+    std::string_view n = rest.substr(0, eq);
+    for (char c : n)
+      if (!(is_alnum(c) || c == '_')) return {};
+    rest.remove_prefix(eq + 1);
+    return n;
+  }
+  // A <…> value; false (with error) when unterminated.
+  bool angle(std::string* out) {
+    if (rest.empty() || rest.front() != '<') return fail("address does not start with <");
+    bool quoted = false;
+    for (size_t i = 1; i < rest.size(); i++) {
+      char c = rest[i];
+      if (quoted && c == '\\' && i + 1 < rest.size()) {
+        i++;
+        continue;
+      }
+      if (c == '"') quoted = !quoted;
+      else if (c == '>' && !quoted) {
+        *out = std::string(rest.substr(1, i - 1));
+        rest.remove_prefix(i + 1);
+        return true;
+      }
+    }
+    return fail("unterminated <address>");
+  }
+  // A plain value: up to ", " or " (" or the end.
+  std::string_view plain() {
+    size_t end = std::min(rest.find(", "), rest.find(" ("));
+    std::string_view v = rest.substr(0, end);
+    rest.remove_prefix(v.size());
+    return v;
+  }
+  // Consumes the ", " separator; false at the end (or " (" text).
+  bool next() {
+    if (!starts_with(rest, ", ")) return false;
+    rest.remove_prefix(2);
+    return true;
+  }
+  bool fail(std::string why) {
+    error = std::move(why);
+    return false;
+  }
+};
+
+Status malformed(std::string why) { return {Code::invalid, std::move(why)}; }
+
+// "to=<…>, …, status=…": one recipient's delivery.
+Result<LogEvent> delivery_line(std::string_view qid, std::string_view text) {
+  LogEvent e;
+  e.kind = LogEvent::Kind::delivery;
+  e.queue_id = qid;
+  Fields f{text, {}};
+  bool have_to = false;
+  for (;;) {
+    std::string_view n = f.name();
+    if (n.empty()) return malformed("delivery line without status=");
+    if (n == "to" || n == "orig_to") {
+      std::string addr;
+      if (!f.angle(&addr)) return malformed(f.error);
+      if (n == "to") {
+        e.recipient = std::move(addr);
+        have_to = true;
+      }
+    } else if (n == "status") {
+      std::string_view s = f.plain();
+      if (!have_to) return malformed("status= before to=");
+      if (s == "sent") e.status = Delivery::sent;
+      else if (s == "bounced") e.status = Delivery::bounced;
+      else if (s == "deferred") e.status = Delivery::deferred;
+      else if (s == "deliverable" || s == "undeliverable" || s == "SOFTBOUNCE") return LogEvent{};  // probes
+      else return malformed("unknown status '" + std::string(s.substr(0, 40)) + "'");
+      // Whatever follows is the reply text: not ours to interpret.
+      return e;
+    } else if (n == "dsn") {
+      e.dsn = f.plain();
+    } else {
+      f.plain();
+    }
+    if (!f.next()) return malformed("delivery line without status=");
+  }
+}
+
+// "from=<…>, status=expired, returned to sender" (qmgr); other from= lines
+// (size, nrcpt) are ignored.
+Result<LogEvent> from_line(std::string_view qid, std::string_view text) {
+  Fields f{text, {}};
+  for (;;) {
+    std::string_view n = f.name();
+    if (n.empty()) return LogEvent{};
+    if (n == "from") {
+      std::string addr;
+      if (!f.angle(&addr)) return malformed(f.error);
+    } else if (n == "status") {
+      if (f.plain() != "expired") return LogEvent{};
+      LogEvent e;
+      e.kind = LogEvent::Kind::expired;
+      e.queue_id = qid;
+      return e;
+    } else {
+      f.plain();
+    }
+    if (!f.next()) return LogEvent{};
+  }
+}
+
+// "reject: <STAGE> from …" from smtpd, "reject: header …" from cleanup.
+bool refuses_whole_message(std::string_view what) {
+  for (std::string_view stage : {"END-OF-MESSAGE ", "DATA ", "header ", "body ", "mime-header ",
+                                 "nested-header ", "content "})
+    if (starts_with(what, stage)) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<LogEvent> parse_log_line(std::string_view line) {
+  if (line.size() > kMaxLogLine) return malformed("line longer than " + std::to_string(kMaxLogLine) + " bytes");
+  if (line.find('\0') != std::string_view::npos) return malformed("NUL byte in line");
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  size_t at = message_start(line);
+  if (at == std::string_view::npos) return LogEvent{};
+  std::string_view msg = line.substr(at);
+  size_t q = 0;
+  while (q < msg.size() && is_alnum(msg[q])) q++;
+  if (q < 5 || q > 32 || msg.substr(q, 2) != ": ") return LogEvent{};  // NOQUEUE: too, via "removed" etc. below
+  std::string_view qid = msg.substr(0, q), text = msg.substr(q + 2);
+  if (qid == "NOQUEUE") return LogEvent{};
+  LogEvent e;
+  e.queue_id = qid;
+  if (text == "removed") {
+    e.kind = LogEvent::Kind::removed;
+    return e;
+  }
+  if (starts_with(text, "to=")) return delivery_line(qid, text);
+  if (starts_with(text, "from=")) return from_line(qid, text);
+  for (std::string_view verb : {"reject: ", "milter-reject: "}) {
+    if (starts_with(text, verb)) {
+      if (!refuses_whole_message(text.substr(verb.size()))) return LogEvent{};
+      e.kind = LogEvent::Kind::refused;
+      return e;
+    }
+  }
+  return LogEvent{};
+}
+
+std::string describe(const LogEvent& e) {
+  switch (e.kind) {
+    case LogEvent::Kind::ignored: return "ignored";
+    case LogEvent::Kind::delivery: {
+      const char* s = e.status == Delivery::sent ? "sent" : e.status == Delivery::bounced ? "bounced" : "deferred";
+      return "delivery qid=" + e.queue_id + " rcpt=<" + e.recipient + "> status=" + s + " dsn=" + e.dsn;
+    }
+    case LogEvent::Kind::expired: return "expired qid=" + e.queue_id;
+    case LogEvent::Kind::removed: return "removed qid=" + e.queue_id;
+    case LogEvent::Kind::refused: return "refused qid=" + e.queue_id;
+  }
+  return "?";
+}
+
+}  // namespace migo

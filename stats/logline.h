@@ -1,0 +1,46 @@
+// logline.h — the Postfix log lines the statistics follower acts on.
+//
+// Postfix writes one line per event, through syslog or its own postlogd
+// (maillog_file); both start with a time stamp and a host name, then
+//   <syslog_name>/<service>[<pid>]: <queue id>: <text>
+// Only these texts matter here (everything else is ignored, not an error):
+//   to=<rcpt>, [orig_to=<..>,] relay=.., …, dsn=X.Y.Z, status=sent|bounced|deferred (…)
+//   from=<sender>, status=expired, returned to sender        (qmgr)
+//   removed                                                  (qmgr)
+//   reject: / milter-reject: at END-OF-MESSAGE or DATA, or a header/body
+//   rule in cleanup: the whole message was refused after the policy
+//   daemon counted it, so the count is refunded by queue id.
+// A line that has the shape of one of these but is damaged (an unterminated
+// address, a missing or unknown status, a NUL byte, an absurd length) is
+// malformed: Code::invalid with the reason.
+//
+// The parse is structured left to right, so text a remote server put in
+// the parenthesised reply, or a quoted recipient that contains ", status=",
+// cannot change what is counted.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "migo/outcomes.h"
+#include "migo/status.h"
+
+namespace migo {
+
+inline constexpr size_t kMaxLogLine = 64 * 1024;
+
+struct LogEvent {
+  enum class Kind { ignored, delivery, expired, removed, refused };
+  Kind kind = Kind::ignored;
+  std::string queue_id;
+  std::string recipient;  // delivery: as Postfix logged it, without <>
+  Delivery status = Delivery::sent;
+  std::string dsn;        // delivery: the enhanced status code, informative
+};
+
+Result<LogEvent> parse_log_line(std::string_view line);
+
+// One line of text for golden files and logs: "delivery qid=… rcpt=<…> status=… dsn=…".
+std::string describe(const LogEvent& e);
+
+}  // namespace migo
