@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,8 +28,10 @@
 #include "../common/daemon.h"
 #include "admin.h"
 #include "json.h"
+#include "ingest.h"
 #include "migo/domain.h"
 #include "migo/outcomes.h"
+#include "migo/tag.h"
 #include "migo/store.h"
 
 namespace migo::cli {
@@ -399,6 +403,7 @@ int cmd_workspace_show(Context& c, const Args& a) {
            "Total sent:     " + std::to_string(sum.total_sent) + "\n" +
            "Delivered:      " + std::to_string(sum.delivered) + "\n" +
            "Bounced:        " + std::to_string(sum.bounced) + "\n" +
+           "Deferred:       " + std::to_string(sum.deferred) + "\n" +
            "Complaints:     " + std::to_string(sum.complaints) + "\n" +
            "Delivery rate:  " + rate_text(sum) + "\n" +
            "Last used:      " + time_text(sum.last_used) + "\n" +
@@ -653,6 +658,105 @@ int cmd_audit(Context& c, const Args& a) {
   return kExitOk;
 }
 
+// Reads a report from FILE, or standard input for "-" or no FILE, at most
+// one byte more than a report may be (parse_report refuses that).
+Result<std::string> read_report(const Args& a) {
+  std::string name = a.pos.empty() ? "-" : a.pos[0];
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (name != "-") {
+    file.open(name, std::ios::binary);
+    if (!file) return Status(Code::invalid, "cannot read " + name + ": " + strerror(errno));
+    in = &file;
+  }
+  std::string data(kMaxReportBytes + 1, '\0');
+  in->read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in->gcount()));
+  return data;
+}
+
+int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
+  auto message = read_report(a);
+  if (!message.ok()) return c.fail(message.status());
+  std::string key_path = a.get("key") ? *a.get("key") : kDefaultTagKeyPath;
+  auto key = read_tag_key(key_path);
+  if (!key.ok()) return c.fail(key.status());
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto r = ingest_report(*c.store, *key, *message, kind, c.now);
+  if (!r.ok()) return c.fail(r.status());
+  const char* what = kind == Report::Kind::dsn ? "dsn" : "arf";
+  if (r->malformed) {
+    Json j = Json::object().set("kind", what).set("malformed", true).set("error", r->error);
+    if (c.json) c.out << j.dump() << "\n";
+    c.err << "migoctl: " << (kind == Report::Kind::dsn ? "DSN" : "feedback report") << " not counted: " << r->error
+          << "\n";
+    return a.has("accept-malformed") ? kExitOk : kExitRefused;
+  }
+  Json items = Json::array();
+  std::vector<std::vector<std::string>> rows{{"RECIPIENT", kind == Report::Kind::dsn ? "ACTION" : "FEEDBACK-TYPE",
+                                              "STATUS", "RESULT"}};
+  for (const auto& i : r->items) {
+    items.push(Json::object()
+                   .set("recipient", i.recipient)
+                   .set(kind == Report::Kind::dsn ? "action" : "feedback_type", i.action)
+                   .set("status", i.status.empty() ? Json() : Json(i.status))
+                   .set("result", i.result));
+    rows.push_back({i.recipient.empty() ? "-" : i.recipient, i.action, i.status.empty() ? "-" : i.status, i.result});
+  }
+  Json j = Json::object()
+               .set("kind", what)
+               .set("malformed", false)
+               .set("tag", r->tag)
+               .set("account", r->username.empty() ? Json() : Json(r->username))
+               .set("account_id", r->account_id ? Json(hex_id(r->account_id)) : Json())
+               .set("queue_id", r->queue_id.empty() ? Json() : Json(r->queue_id))
+               .set("items", items);
+  if (c.json) return c.emit(j, "");
+  std::string head = std::string(kind == Report::Kind::dsn ? "DSN" : "Feedback report") + ": tag " + r->tag;
+  if (r->tag == "verified")
+    head += ", account " + (r->username.empty() ? hex_id(r->account_id) + " (deleted)" : r->username) +
+            ", message " + r->queue_id;
+  c.out << head << "\n";
+  print_table(c.out, rows);
+  return kExitOk;
+}
+int cmd_ingest_dsn(Context& c, const Args& a) { return cmd_ingest(c, a, Report::Kind::dsn); }
+int cmd_ingest_arf(Context& c, const Args& a) { return cmd_ingest(c, a, Report::Kind::arf); }
+
+int cmd_stats(Context& c, const Args&) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  Json counters = Json::object(), logs = Json::array();
+  std::string text;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto cs = t.counters();
+    if (!cs.ok()) return cs.status();
+    auto ps = t.follow_positions();
+    if (!ps.ok()) return ps.status();
+    text = "Log files followed by migo-statd:\n";
+    if (ps->empty()) text += "  none yet\n";
+    for (const auto& [path, p] : *ps) {
+      logs.push(Json::object()
+                    .set("path", path)
+                    .set("inode", p.inode)
+                    .set("offset", p.offset)
+                    .set("updated", time_json(p.updated)));
+      text += "  " + path + "  offset " + std::to_string(p.offset) + " (inode " + std::to_string(p.inode) +
+              "), updated " + time_text(p.updated) + "\n";
+    }
+    text += "Counters:\n";
+    if (cs->empty()) text += "  none yet\n";
+    for (const auto& [name, n] : *cs) {
+      counters.set(name, n);
+      text += "  " + name + std::string(name.size() < 30 ? 30 - name.size() : 1, ' ') + std::to_string(n) + "\n";
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  return c.emit(Json::object().set("logs", logs).set("counters", counters), text);
+}
+
 // ---------------------------------------------------------- the table
 
 const std::vector<Command>& commands() {
@@ -746,6 +850,33 @@ const std::vector<Command>& commands() {
        "--confirm repeats its label exactly, and while messages it sent are\n"
        "still in Postfix's queue (per the queue map) unless --force.",
        cmd_account_delete},
+      {"ingest-dsn", "[FILE]", 0, 1,
+       {{"key", "FILE", "the tag key (default /etc/migo/tag.key, as migo-milter)"},
+        {"accept-malformed", nullptr, "exit 0 for a report that is not a DSN (pipe transports)"}},
+       "count a receiver's bounce (RFC 3464 DSN)",
+       "Reads one delivery status notification from FILE (or standard input)\n"
+       "and finds the X-Migo-Tag of the message it returns. When the tag's\n"
+       "signature verifies, every recipient with Action: failed is counted as\n"
+       "bounced for the tagged account (and leaves delivered, where the relay\n"
+       "had counted it). A bounce already counted, from this or Postfix's log,\n"
+       "is not counted again. Reports without a verifying tag are counted as\n"
+       "unattributed (migoctl stats), never against an account. Exit 1 (or 0\n"
+       "with --accept-malformed) when the input is not a DSN.",
+       cmd_ingest_dsn},
+      {"ingest-arf", "[FILE]", 0, 1,
+       {{"key", "FILE", "the tag key (default /etc/migo/tag.key, as migo-milter)"},
+        {"accept-malformed", nullptr, "exit 0 for a report that is not ARF (pipe transports)"}},
+       "count a complaint (RFC 5965 feedback report)",
+       "Reads one ARF report from FILE (or standard input). With a verifying\n"
+       "tag in the reported message, Feedback-Type abuse, fraud, virus or other\n"
+       "adds one complaint to the tagged account, once per message and\n"
+       "Original-Rcpt-To; not-spam and auth-failure are shown, not counted.",
+       cmd_ingest_arf},
+      {"stats", "", 0, 0, {}, "show the statistics pipeline's own counters",
+       "Shows where migo-statd stands in each log file it follows, and the\n"
+       "store-wide counters: log lines read, malformed, attributed and\n"
+       "unattributed outcomes, refunds, and reports ingested by result.",
+       cmd_stats},
       {"audit", "[WS]", 0, 1, {}, "show the audit log",
        "Shows every administrative change, oldest first: when, by which OS\n"
        "user, in which workspace, what. Never a password or verifier.",

@@ -178,7 +178,7 @@ const char* kUsage =
     "NAME\n"
     "  migo-milter - From-domain check and account tagging for migo-relay\n\n"
     "SYNOPSIS\n"
-    "  migo-milter --socket unix:PATH|inet:PORT@HOST --key FILE [--db PATH] [--user USER]\n"
+    "  migo-milter --socket unix:PATH|inet:PORT@HOST [--key FILE] [--db PATH] [--user USER]\n"
     "              [--sasl-realm REALM] [--reject-unauthenticated] [--foreground]\n\n"
     "DESCRIPTION\n"
     "  For mail sent with a SASL login ({auth_authen}), requires exactly one From\n"
@@ -190,7 +190,9 @@ const char* kUsage =
     "  SASL login passes untouched unless --reject-unauthenticated.\n\n"
     "OPTIONS\n"
     "  --socket SPEC          libmilter socket, e.g. unix:/var/spool/postfix/migo/milter\n"
-    "  --key FILE             tag key, at least 32 bytes (head -c 32 /dev/urandom)\n"
+    "  --key FILE             tag key, at least 32 bytes (default /etc/migo/tag.key;\n"
+    "                         make one: head -c 32 /dev/urandom); migoctl ingest-dsn\n"
+    "                         and ingest-arf verify tags with the same key\n"
     "  --db PATH              the store (default: $MIGO_DB, else /var/lib/migo)\n"
     "  --user USER            when started as root: run as USER after set-up (required)\n"
     "  --sasl-realm REALM     Postfix's smtpd_sasl_local_domain, if set\n"
@@ -203,7 +205,7 @@ const char* kUsage =
 int milter_main(int argc, char** argv) {
   static Globals globals;
   g = &globals;
-  std::string socket, key_path, db, user;
+  std::string socket, key_path = kDefaultTagKeyPath, db, user;
   bool foreground = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -236,7 +238,7 @@ int milter_main(int argc, char** argv) {
     if (!foreground) std::cerr << "migo-milter: " << msg << "\n";
     return 1;
   };
-  if (socket.empty() || key_path.empty()) return fatal("--socket and --key are required (see --help)");
+  if (socket.empty()) return fatal("--socket is required (see --help)");
   if (geteuid() == 0 && user.empty()) return fatal("refusing to run as root: give --user (e.g. --user migo-milter)");
   auto key = read_tag_key(key_path);
   if (!key.ok()) return fatal(key.status().message());

@@ -334,6 +334,19 @@ Result<FollowPosition> ReadTxn::follow_position(std::string_view path) const {
   return decoded<FollowPosition>(get(kFollow, path));
 }
 
+Result<std::vector<std::pair<std::string, FollowPosition>>> ReadTxn::follow_positions() const {
+  std::vector<std::pair<std::string, FollowPosition>> out;
+  Status bad;
+  MIGO_TRY(scan(kFollow, "", [&](std::string_view k, std::string_view v) {
+    FollowPosition p;
+    bad = decode(v, &p);
+    if (bad.ok()) out.emplace_back(std::string(k), p);
+    return bad.ok();
+  }));
+  if (!bad.ok()) return bad;
+  return out;
+}
+
 Result<uint64_t> ReadTxn::counter(std::string_view name) const {
   auto v = get(kCounters, name);
   if (!v.ok()) return v.status().code() == Code::not_found ? Result<uint64_t>(uint64_t{0}) : v.status();

@@ -86,6 +86,7 @@ class ReadTxn {
   Result<std::vector<std::pair<uint64_t, uint64_t>>> usage_minutes(uint64_t workspace_id, int64_t now) const;
   // Where the statistics follower stopped in the log file `path`.
   Result<FollowPosition> follow_position(std::string_view path) const;
+  Result<std::vector<std::pair<std::string, FollowPosition>>> follow_positions() const;
   // Store-wide event counters (log lines seen, malformed, unattributed, …);
   // an absent counter is 0.
   Result<uint64_t> counter(std::string_view name) const;

@@ -21,6 +21,8 @@ namespace migo {
 
 inline constexpr std::string_view kTagHeader = "X-Migo-Tag";
 inline constexpr size_t kMinKeyBytes = 32;
+// Where migo-milter and migoctl's report ingest find the key by default.
+inline constexpr const char* kDefaultTagKeyPath = "/etc/migo/tag.key";
 
 // Reads the key file: at least 32 bytes, used as they are.
 Result<Secret> read_tag_key(const std::string& path);
