@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# stats_e2e.sh — per-account statistics end to end: two accounts send through
+# a real Postfix (SASL plugin, policy daemon, milter); transport_maps sends
+# bounce.test to an smtp-sink that refuses every recipient (5xx) and
+# defer.test to one that defers (4xx); migo-statd follows Postfix's log; a
+# crafted ARF report and an asynchronous DSN are fed to migoctl.
+#   stats_e2e.sh MIGOCTL MIGO_MILTER MIGO_POLICYD LIBMIGO_SO MIGO_STATD
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/postfix/assert.sh"
+source "$here/postfix/harness.sh"
+
+MIGOCTL=$1
+MILTER=$2
+POLICYD=$3
+PLUGIN=$4
+STATD=$5
+[ "$(id -u)" -eq 0 ] || { echo "stats_e2e: needs root (skipped)"; exit 77; }
+install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+
+base=$(mktemp -d /tmp/migo-e2e-stats-XXXXXX)
+chmod 755 "$base"
+store=$base/store
+PF_INSTANCES+=("$base")
+m() { "$MIGOCTL" --db "$store" "$@"; }
+stat_of() {  # stat_of USERNAME FIELD
+  m --json account show "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['statistics']['$2'])"
+}
+m init >/dev/null
+m workspace create acme --plan 10k >/dev/null
+m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
+migo_new_account "$MIGOCTL" "$store" acme "Production App" A A_PW
+migo_new_account "$MIGOCTL" "$store" acme "Newsletter" B B_PW
+m workspace create idle --plan 10k >/dev/null
+migo_new_account "$MIGOCTL" "$store" idle "Idle" C C_PW
+head -c 32 /dev/urandom >"$base/tag.key"
+chmod 600 "$base/tag.key"; chown nobody "$base/tag.key"
+chown -R nobody "$store"
+
+milter_port=$(pf_free_port)
+policy_port=$(pf_free_port)
+bounce_port=$(pf_free_port)
+defer_port=$(pf_free_port)
+"$MILTER" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$base/tag.key" --user nobody \
+  --foreground 2>"$base/milter.log" &
+milter_pid=$!
+"$POLICYD" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
+  2>"$base/policyd.log" &
+policyd_pid=$!
+/usr/sbin/smtp-sink -u nobody -f RCPT "127.0.0.1:$bounce_port" 100 >"$base/bounce-sink.log" 2>&1 &
+bounce_sink=$!
+/usr/sbin/smtp-sink -u nobody -r RCPT "127.0.0.1:$defer_port" 100 >"$base/defer-sink.log" 2>&1 &
+defer_sink=$!
+statd_pid=
+trap 'kill $milter_pid $policyd_pid $bounce_sink $defer_sink $statd_pid 2>/dev/null; pf_cleanup' EXIT
+
+pf_new stats n
+pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
+printf 'bounce.test smtp:[127.0.0.1]:%s\ndefer.test smtp:[127.0.0.1]:%s\n' "$bounce_port" "$defer_port" \
+  >"$PF_ETC/transport"
+printf '/^Subject: forbidden/ REJECT no thanks\n' >"$PF_ETC/header_checks"
+# maximal_queue_lifetime = 0: a deferred message is tried once, then
+# expires — so "status=expired" happens within the test.
+pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
+  "smtpd_milters = inet:127.0.0.1:$milter_port" "milter_default_action = tempfail" \
+  "local_header_rewrite_clients =" "transport_maps = texthash:$PF_ETC/transport" \
+  "maximal_queue_lifetime = 0" "bounce_queue_lifetime = 0" "notify_classes =" \
+  "header_checks = regexp:$PF_ETC/header_checks"
+pf_start || { check "postfix starts" false; report; exit 1; }
+
+# The follower, running as a daemon from before the first message.
+touch "$PF_DIR/maillog"; chmod 644 "$PF_DIR/maillog"
+"$STATD" --db "$store" --log "$PF_DIR/maillog" --user nobody --interval 1 --foreground 2>"$base/statd.log" &
+statd_pid=$!
+
+send() {  # send USER PASS SUBJECT RCPT...
+  local user=$1 pass=$2 subject=$3; shift 3
+  local to; to=$(IFS=,; echo "$*")
+  pf_swaks --tls --auth PLAIN --auth-user "$user" --auth-password "$pass" --from app@example.com \
+    --to "$to" --header "From: App <app@example.com>" --header "Subject: $subject"
+}
+for i in 1 2 3; do
+  out=$(send "$A" "$A_PW" "a-good-$i" "good$i@dest.test")
+  check_contains "A's message $i queued" "$out" "Ok: queued"
+done
+out=$(send "$A" "$A_PW" "a-mixed" ok@dest.test nobody@bounce.test)
+check_contains "A's two-recipient message queued" "$out" "Ok: queued"
+for i in 1 2; do
+  out=$(send "$B" "$B_PW" "b-bounce-$i" "x$i@bounce.test")
+  check_contains "B's message to a refusing domain queued" "$out" "Ok: queued"
+done
+out=$(send "$B" "$B_PW" "b-defer" later@defer.test)
+check_contains "B's message to a deferring domain queued" "$out" "Ok: queued"
+out=$(pf_swaks --tls --auth PLAIN --auth-user "$B" --auth-password "$B_PW" --from app@example.com \
+  --to z@dest.test --header "From: app@unverified.example")
+check_contains "B's unverified From: refused (not counted)" "$out" "550 5.7.1"
+# Refused by Postfix's own header_checks in cleanup, after the policy service
+# counted it at END-OF-MESSAGE: the follower refunds it from cleanup's log line.
+out=$(send "$B" "$B_PW" "forbidden" y@dest.test)
+check_contains "B's message refused by header_checks" "$out" "550 5.7.1 no thanks"
+
+# Wait (bounded) until Postfix's queue is empty and the follower caught up.
+for i in $(seq 1 150); do
+  postqueue -c "$PF_ETC" -p 2>/dev/null | grep -q "Mail queue is empty" &&
+    [ -z "$(mdb_dump -p -s queue "$store" | sed -n '/^HEADER=END/,/^DATA=END/p' | grep -v '=END')" ] && break
+  sleep 0.2
+done
+check "Postfix's queue drained and every queue map entry was forgotten on 'removed'" \
+  sh -c "[ -z \"\$(mdb_dump -p -s queue '$store' | sed -n '/^HEADER=END/,/^DATA=END/p' | grep -v '=END')\" ]"
+
+check "A: total sent 5 (3 + a two-recipient message)" test "$(stat_of "$A" total_sent)" = 5
+check "A: sent this month 5" test "$(stat_of "$A" sent_this_month)" = 5
+check "A: delivered 4" test "$(stat_of "$A" delivered)" = 4
+check "A: bounced 1" test "$(stat_of "$A" bounced)" = 1
+check "A: delivery rate 0.8" test "$(stat_of "$A" delivery_rate)" = 0.8
+check "B: total sent 3 (refused messages are not counted, or refunded)" test "$(stat_of "$B" total_sent)" = 3
+check "B: delivered 0" test "$(stat_of "$B" delivered)" = 0
+check "B: bounced 3 (two refused, one expired after deferral)" test "$(stat_of "$B" bounced)" = 3
+check "B: deferred 1" test "$(stat_of "$B" deferred)" = 1
+check "B: delivery rate 0" test "$(stat_of "$B" delivery_rate)" = 0.0
+check "C (another workspace, sent nothing): all zero" \
+  test "$(stat_of "$C" total_sent)/$(stat_of "$C" delivered)/$(stat_of "$C" bounced)" = 0/0/0
+ws=$(m --json workspace show acme)
+check "workspace show sums its accounts" test \
+  "$(python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"], s["bounced"])' <<<"$ws")" = "8 4 4"
+
+# Stopping and running again over the same log counts nothing twice.
+kill $statd_pid; wait $statd_pid 2>/dev/null; statd_pid=
+before=$(m --json account show "$A"; m --json account show "$B")
+"$STATD" --db "$store" --log "$PF_DIR/maillog" --once 2>"$base/statd-once.log"
+check "a second pass (--once) exits 0" test $? = 0
+check "a second pass over the same log changes no statistic" \
+  test "$before" = "$(m --json account show "$A"; m --json account show "$B")"
+check_contains "migoctl stats shows the follower's position" "$(m stats)" "$PF_DIR/maillog  offset"
+check "migoctl stats counts the header_checks refund" \
+  sh -c "'$MIGOCTL' --db '$store' --json stats | grep -q '\"log.refunded\": 1'"
+
+# A complaint (ARF) about one of A's delivered messages, quoting it as the
+# receiver got it (with our tag), then the same report with the tag altered.
+f=$(grep -l "^Subject: a-good-1" "$PF_DIR"/sink/* | head -1)
+check "A's message reached the sink" test -n "$f"
+arf() {  # arf MESSAGE_FILE
+  printf 'From: fbl@mailbox.test\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; boundary="arf"\n\n'
+  printf -- '--arf\nContent-Type: text/plain\n\nThis is an abuse report.\n'
+  printf -- '--arf\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\nOriginal-Rcpt-To: <good1@dest.test>\n\n'
+  printf -- '--arf\nContent-Type: message/rfc822\n\n'; tr -d '\r' <"$1"; printf -- '\n--arf--\n'
+}
+out=$(arf "$f" | m ingest-arf --key "$base/tag.key")
+check_contains "the ARF report is attributed to A" "$out" "tag verified, account $A"
+check "A: complaints 1" test "$(stat_of "$A" complaints)" = 1
+check "B: complaints 0" test "$(stat_of "$B" complaints)" = 0
+arf "$f" | m ingest-arf --key "$base/tag.key" >/dev/null
+check "the same report again: still 1 complaint" test "$(stat_of "$A" complaints)" = 1
+forged=$(arf "$f" | sed -E 's/^(X-Migo-Tag: .*a=)([0-9a-f])/\1f/')
+out=$(m ingest-arf --key "$base/tag.key" <<<"$forged")
+check_contains "an altered tag is unattributed" "$out" "tag forged"
+check "A: still 1 complaint after the forged report" test "$(stat_of "$A" complaints)" = 1
+check "the forged report is counted as unattributed" \
+  sh -c "'$MIGOCTL' --db '$store' --json stats | grep -q '\"reports.arf.unattributed\": 1'"
+
+# An asynchronous bounce (DSN) from the receiver of another delivered message.
+f2=$(grep -l "^Subject: a-good-2" "$PF_DIR"/sink/* | head -1)
+dsn() {
+  printf 'From: MAILER-DAEMON@dest.test\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary="d"\n\n'
+  printf -- '--d\nContent-Type: text/plain\n\nMailbox full.\n'
+  printf -- '--d\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; dest.test\n\nFinal-Recipient: rfc822; good2@dest.test\nAction: failed\nStatus: 5.2.2\n\n'
+  printf -- '--d\nContent-Type: text/rfc822-headers\n\n'; tr -d '\r' <"$f2" | sed '/^$/q'; printf -- '--d--\n'
+}
+out=$(dsn | m ingest-dsn --key "$base/tag.key")
+check_contains "the DSN is attributed to A and counted" "$out" "counted"
+dsn | m ingest-dsn --key "$base/tag.key" >/dev/null
+check "A: after an async bounce, bounced 2 and delivered 3 (counted once)" \
+  test "$(stat_of "$A" bounced)/$(stat_of "$A" delivered)" = 2/3
+out=$(echo "not a report" | m ingest-dsn --key "$base/tag.key" 2>&1)
+check "a non-report is refused (exit 1)" test $? -ne 0 -o -n "$out"
+check_contains "a non-report says why" "$out" "not counted"
+
+slog=$(cat "$base/statd.log")
+check_contains "migo-statd logs in Postfix's style" "$slog" "migo-statd"
+check_lacks "migo-statd logs no password" "$slog" "$A_PW"
+pf_stop
+report
