@@ -18,6 +18,13 @@ getent group migo >/dev/null || groupadd --system migo
 db=${MIGO_DB:-/var/lib/migo}
 echo "=== store"
 migoctl --db "$db" init --group migo
+# The tag key the milter signs with and migoctl ingest-dsn/-arf verify with:
+# made once, never replaced (old tags would stop verifying).
+install -d -m 0750 -g migo /etc/migo
+if [ ! -s /etc/migo/tag.key ]; then
+  (umask 027; head -c 32 /dev/urandom >/etc/migo/tag.key)
+  chgrp migo /etc/migo/tag.key
+fi
 
 cat <<MSG
 

@@ -352,3 +352,33 @@ TEST_CASE("no plaintext password is ever written to the store's files") {
     }
   }
 }
+
+TEST_CASE("ingest-dsn, ingest-arf and stats: refusals, exit codes and --json") {
+  Cli cli;
+  cli.ok({"init"});
+  std::string key = cli.tmp / "tag.key", report = cli.tmp / "not-a-report.eml";
+  std::ofstream(key) << std::string(32, 'k');
+  std::ofstream(report) << "Subject: hello\n\nnot a report\n";
+  // No key: the report cannot be judged, so try again later (a pipe defers).
+  RunResult nokey = cli({"ingest-dsn", "--key", cli.tmp / "absent.key", report});
+  CHECK(nokey.rc == 75);
+  CHECK_THAT(nokey.err, Catch::Contains("cannot read tag key"));
+  std::ofstream(cli.tmp / "short.key") << "short";
+  CHECK(cli({"ingest-arf", "--key", cli.tmp / "short.key", report}).rc == 1);
+  // Not a report: refused, or accepted (and counted) for pipe transports.
+  RunResult bad = cli.json({"ingest-dsn", "--key", key, report});
+  CHECK(bad.rc == 1);
+  CHECK_THAT(bad.out, Catch::Contains("\"malformed\": true"));
+  CHECK_THAT(bad.err, Catch::Contains("not counted"));
+  CHECK(cli({"ingest-arf", "--key", key, "--accept-malformed", report}).rc == 0);
+  CHECK(cli({"ingest-arf", "--key", key, cli.tmp / "absent.eml"}).rc == 1);
+  CHECK(cli({"ingest-arf", "a", "b"}).rc == 2);
+  // Standard input works as a file.
+  RunResult in = test::run({MIGOCTL, "--db", cli.db, "ingest-dsn", "--key", key, "-"}, {}, "garbage");
+  CHECK(in.rc == 1);
+  RunResult st = cli.json({"stats"});
+  CHECK(st.rc == 0);
+  CHECK_THAT(st.out, Catch::Contains("\"reports.dsn.malformed\": 2"));
+  CHECK_THAT(st.out, Catch::Contains("\"reports.arf.malformed\": 1"));
+  CHECK_THAT(cli({"stats"}).out, Catch::Contains("none yet"));
+}
