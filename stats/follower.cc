@@ -128,6 +128,18 @@ Status Follower::open_file() {
   return {};
 }
 
+Status Follower::open_from_start() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = open(opt_.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) return errno == ENOENT ? Status() : errno_status("open " + opt_.path);  // mid-rotation
+  struct stat st;
+  fstat(fd_, &st);
+  inode_ = st.st_ino;
+  offset_ = 0;
+  fingerprint_ = log_fingerprint(fd_);
+  return {};
+}
+
 Status Follower::poll(FollowTotals* totals) {
   FollowTotals local;
   if (!totals) totals = &local;
@@ -139,17 +151,8 @@ Status Follower::poll(FollowTotals* totals) {
     MIGO_TRY(read_batches(totals));
     if (draining_rotated_) {  // the old generation is done: now the new file
       note(LOG_INFO, "finished rotated " + opt_.path + ".1; now reading " + opt_.path);
-      close(fd_);
-      fd_ = -1;
       draining_rotated_ = false;
-      int fd = open(opt_.path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return errno == ENOENT ? Status() : errno_status("open " + opt_.path);
-      struct stat st;
-      fstat(fd, &st);
-      fd_ = fd;
-      inode_ = st.st_ino;
-      offset_ = 0;
-      fingerprint_ = log_fingerprint(fd_);
+      MIGO_TRY(open_from_start());
       continue;
     }
     struct stat st;
@@ -159,16 +162,7 @@ Status Follower::poll(FollowTotals* totals) {
       // it reopened has been read above; now the new file from its start.
       MIGO_TRY(read_batches(totals));
       note(LOG_INFO, opt_.path + " was rotated; reading the new file from the start");
-      close(fd_);
-      fd_ = -1;
-      int fd = open(opt_.path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return errno == ENOENT ? Status() : errno_status("open " + opt_.path);
-      struct stat nst;
-      fstat(fd, &nst);
-      fd_ = fd;
-      inode_ = nst.st_ino;
-      offset_ = 0;
-      fingerprint_ = log_fingerprint(fd_);
+      MIGO_TRY(open_from_start());
       continue;
     }
     if (static_cast<uint64_t>(st.st_size) < offset_) {

@@ -60,6 +60,8 @@ class Follower {
 
  private:
   Status open_file();
+  // PATH from offset 0 (after a rotation); no file yet is not an error.
+  Status open_from_start();
   Status read_batches(FollowTotals* totals);
   // Counts `lines` (complete lines) and moves the position to end_offset;
   // `oversized` counts that many skipped, over-long lines as malformed.

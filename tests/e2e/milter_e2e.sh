@@ -11,15 +11,7 @@ MIGOCTL=$1
 MILTER=$2
 POLICYD=$3
 PLUGIN=$4
-[ "$(id -u)" -eq 0 ] || { echo "milter_e2e: needs root (skipped)"; exit 77; }
-install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
-
-base=$(mktemp -d /tmp/migo-e2e-milter-XXXXXX)
-chmod 755 "$base"
-store=$base/store
-PF_INSTANCES+=("$base")
-m() { "$MIGOCTL" --db "$store" "$@"; }
-m init >/dev/null
+migo_e2e_begin milter "$PLUGIN" "$MIGOCTL"
 m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
 m domain add acme corp.example --include-subdomains >/dev/null && m domain verify acme corp.example >/dev/null
@@ -28,17 +20,7 @@ migo_new_account "$MIGOCTL" "$store" acme "App" A A_PW
 A_ID=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 head -c 32 /dev/urandom >"$base/tag.key"
 chmod 600 "$base/tag.key"; chown nobody "$base/tag.key"
-chown -R nobody "$store"
-
-milter_port=$(pf_free_port)
-policy_port=$(pf_free_port)
-"$MILTER" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$base/tag.key" --user nobody \
-  --foreground 2>"$base/milter.log" &
-milter_pid=$!
-"$POLICYD" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
-  2>"$base/policyd.log" &
-policyd_pid=$!
-trap 'kill $milter_pid $policyd_pid 2>/dev/null; pf_cleanup' EXIT
+migo_start_modules "$MILTER" "$POLICYD" "$base/tag.key"
 
 pf_new milter n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"

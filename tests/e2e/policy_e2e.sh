@@ -13,15 +13,7 @@ source "$here/postfix/harness.sh"
 MIGOCTL=$1
 POLICYD=$2
 PLUGIN=$3
-[ "$(id -u)" -eq 0 ] || { echo "policy_e2e: needs root (skipped)"; exit 77; }
-install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
-
-store_parent=$(mktemp -d /tmp/migo-e2e-policy-XXXXXX)
-chmod 755 "$store_parent"
-store=$store_parent/store
-PF_INSTANCES+=("$store_parent")
-m() { "$MIGOCTL" --db "$store" "$@"; }
-m init >/dev/null
+migo_e2e_begin policy "$PLUGIN" "$MIGOCTL"
 m plan set tiny --max-accounts 5 --monthly 1000 --daily 100 --hourly 5 >/dev/null
 m workspace create acme --plan tiny >/dev/null
 m workspace create other --plan 10k >/dev/null
@@ -33,9 +25,9 @@ chown -R nobody "$store"  # the daemon runs as nobody (production: group migo)
 
 policy_port=$(pf_free_port)
 "$POLICYD" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
-  2>"$store_parent/policyd.log" &
+  2>"$base/policyd.log" &
 policyd_pid=$!
-trap 'kill $policyd_pid 2>/dev/null; pf_cleanup' EXIT
+MIGO_PIDS+=($policyd_pid)
 
 pf_new policy n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
@@ -109,7 +101,7 @@ check_contains "a cleanup refusal after the policy check reaches the client" "$o
 late_qid=$(sed -n 's/.*postfix\/cleanup\[[0-9]*\]: \([0-9A-Za-z]*\): reject: body REJECTME.*/\1/p' "$PF_DIR/maillog" | head -1)
 check "the refusal is logged with a queue id" test -n "$late_qid"
 check_contains "the policy had already counted that queue id: its verdict comes first" \
-  "$(cat "$store_parent/policyd.log")" "$late_qid: accept: END-OF-MESSAGE"
+  "$(cat "$base/policyd.log")" "$late_qid: accept: END-OF-MESSAGE"
 z_total=$(m --json account show "$Z" | json_field '["statistics"]["total_sent"]')
 # Not a milter: nothing refunds a cleanup refusal until the log follower
 # (issue 6) reads its reject line; migo-milter's refusals are refunded
@@ -118,7 +110,7 @@ echo "note: Z total_sent after the cleanup refusal is $z_total (2 accepted + 1 a
 
 kill -TERM $policyd_pid; wait $policyd_pid
 check "migo-policyd stops cleanly on SIGTERM" test $? -eq 0
-plog=$(cat "$store_parent/policyd.log")
+plog=$(cat "$base/policyd.log")
 check_contains "policyd logs the deferral" "$plog" "defer: RCPT from 127.0.0.1"
 check_contains "policyd logs the commit with the queue id" "$plog" ": accept: END-OF-MESSAGE from 127.0.0.1"
 pf_stop

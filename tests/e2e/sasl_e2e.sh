@@ -11,13 +11,7 @@ source "$here/postfix/harness.sh"
 
 MIGOCTL=$1
 PLUGIN=$2
-[ "$(id -u)" -eq 0 ] || { echo "sasl_e2e: needs root (skipped)"; exit 77; }
-install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
-
-store=$(mktemp -d /tmp/migo-e2e-store-XXXXXX)
-PF_INSTANCES+=("$store")
-m() { "$MIGOCTL" --db "$store" "$@"; }
-m init >/dev/null
+migo_e2e_begin sasl "$PLUGIN" "$MIGOCTL"
 m workspace create acme --plan 30k >/dev/null  # 7 accounts below
 new_account() { migo_new_account "$MIGOCTL" "$store" acme "$@"; }  # LABEL USERVAR PASSVAR
 

@@ -15,18 +15,10 @@ MILTER=$2
 POLICYD=$3
 PLUGIN=$4
 STATD=$5
-[ "$(id -u)" -eq 0 ] || { echo "stats_e2e: needs root (skipped)"; exit 77; }
-install -m 0644 "$PLUGIN" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
-
-base=$(mktemp -d /tmp/migo-e2e-stats-XXXXXX)
-chmod 755 "$base"
-store=$base/store
-PF_INSTANCES+=("$base")
-m() { "$MIGOCTL" --db "$store" "$@"; }
+migo_e2e_begin stats "$PLUGIN" "$MIGOCTL"
 stat_of() {  # stat_of USERNAME FIELD
   m --json account show "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['statistics']['$2'])"
 }
-m init >/dev/null
 m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
 migo_new_account "$MIGOCTL" "$store" acme "Production App" A A_PW
@@ -35,24 +27,13 @@ m workspace create idle --plan 10k >/dev/null
 migo_new_account "$MIGOCTL" "$store" idle "Idle" C C_PW
 head -c 32 /dev/urandom >"$base/tag.key"
 chmod 600 "$base/tag.key"; chown nobody "$base/tag.key"
-chown -R nobody "$store"
-
-milter_port=$(pf_free_port)
-policy_port=$(pf_free_port)
+migo_start_modules "$MILTER" "$POLICYD" "$base/tag.key"
 bounce_port=$(pf_free_port)
 defer_port=$(pf_free_port)
-"$MILTER" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$base/tag.key" --user nobody \
-  --foreground 2>"$base/milter.log" &
-milter_pid=$!
-"$POLICYD" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
-  2>"$base/policyd.log" &
-policyd_pid=$!
 /usr/sbin/smtp-sink -u nobody -f RCPT "127.0.0.1:$bounce_port" 100 >"$base/bounce-sink.log" 2>&1 &
-bounce_sink=$!
+MIGO_PIDS+=($!)
 /usr/sbin/smtp-sink -u nobody -r RCPT "127.0.0.1:$defer_port" 100 >"$base/defer-sink.log" 2>&1 &
-defer_sink=$!
-statd_pid=
-trap 'kill $milter_pid $policyd_pid $bounce_sink $defer_sink $statd_pid 2>/dev/null; pf_cleanup' EXIT
+MIGO_PIDS+=($!)
 
 pf_new stats n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
@@ -73,6 +54,7 @@ pf_start || { check "postfix starts" false; report; exit 1; }
 touch "$PF_DIR/maillog"; chmod 644 "$PF_DIR/maillog"
 "$STATD" --db "$store" --log "$PF_DIR/maillog" --user nobody --interval 1 --foreground 2>"$base/statd.log" &
 statd_pid=$!
+MIGO_PIDS+=($statd_pid)
 
 send() {  # send USER PASS SUBJECT RCPT...
   local user=$1 pass=$2 subject=$3; shift 3
@@ -126,7 +108,7 @@ check "workspace show sums its accounts" test \
   "$(python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"], s["bounced"])' <<<"$ws")" = "8 4 4"
 
 # Stopping and running again over the same log counts nothing twice.
-kill $statd_pid; wait $statd_pid 2>/dev/null; statd_pid=
+kill $statd_pid; wait $statd_pid 2>/dev/null
 before=$(m --json account show "$A"; m --json account show "$B")
 "$STATD" --db "$store" --log "$PF_DIR/maillog" --once 2>"$base/statd-once.log"
 check "a second pass (--once) exits 0" test $? = 0

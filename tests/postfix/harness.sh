@@ -13,10 +13,17 @@
 #   pf_wait_sink N            wait (bounded) until the sink has N messages
 #   migo_new_account MIGOCTL STORE WS LABEL USERVAR PASSVAR
 #                             create an SMTP account; set the two variables
+#   migo_e2e_begin NAME LIBMIGO_SO MIGOCTL
+#                             skip (77) unless root; install the plugin; a fresh
+#                             store in $store (under $base); m() runs migoctl on it
+#   migo_start_modules MIGO_MILTER MIGO_POLICYD KEYFILE
+#                             both daemons as nobody on loopback: $milter_port,
+#                             $policy_port, $milter_pid, $policyd_pid
 # Everything is removed by pf_cleanup, which the harness traps on EXIT.
 # Needs root (Postfix's master runs as root), postfix, swaks, python3.
 
 PF_INSTANCES=()
+MIGO_PIDS=()
 
 pf_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -155,8 +162,36 @@ migo_new_account() {
   printf -v "$6" '%s' "$pass"
 }
 
+migo_e2e_begin() {
+  [ "$(id -u)" -eq 0 ] || { echo "$1: needs root (skipped)"; exit 77; }
+  # Postfix registers no SASL plugin path: the plugin under test goes where
+  # libsasl2 looks, as in production.
+  install -m 0644 "$2" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+  base=$(mktemp -d "/tmp/migo-e2e-$1-XXXXXX")
+  chmod 755 "$base"
+  store=$base/store
+  PF_INSTANCES+=("$base")
+  MIGO_E2E_CTL=$3
+  m() { "$MIGO_E2E_CTL" --db "$store" "$@"; }
+  m init >/dev/null
+}
+
+migo_start_modules() {
+  chown -R nobody "$store"  # the daemons run as nobody (production: group migo)
+  milter_port=$(pf_free_port)
+  policy_port=$(pf_free_port)
+  "$1" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$3" --user nobody \
+    --foreground 2>"$base/milter.log" &
+  milter_pid=$!
+  "$2" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
+    2>"$base/policyd.log" &
+  policyd_pid=$!
+  MIGO_PIDS+=("$milter_pid" "$policyd_pid")
+}
+
 pf_cleanup() {
   local d
+  [ ${#MIGO_PIDS[@]} -eq 0 ] || kill "${MIGO_PIDS[@]}" 2>/dev/null
   for d in "${PF_INSTANCES[@]}"; do
     PF_DIR=$d pf_stop
     [ -n "${KEEP_PF:-}" ] || rm -rf "$d"
