@@ -56,20 +56,10 @@ struct Fixture {
     return *r;
   }
   AccountStats stats() {
-    AccountStats s;
-    REQUIRE(store->read([&](const ReadTxn& t) {
-      s = t.stats(acct.id).value();
-      return Status();
-    }).ok());
-    return s;
+    return test::read_ok<AccountStats>(*store, [&](const ReadTxn& t) { return t.stats(acct.id); });
   }
   uint64_t counter(const std::string& name) {
-    uint64_t n = 0;
-    REQUIRE(store->read([&](const ReadTxn& t) {
-      n = t.counter(name).value();
-      return Status();
-    }).ok());
-    return n;
+    return test::read_ok<uint64_t>(*store, [&](const ReadTxn& t) { return t.counter(name); });
   }
 };
 }  // namespace

@@ -21,22 +21,10 @@ struct Fixture {
   }
   Status write(const std::function<Status(WriteTxn&)>& fn) { return store->write(fn); }
   Usage usage(int64_t now) {
-    Usage u;
-    REQUIRE(store->read([&](const ReadTxn& t) {
-      auto r = t.usage(9, now);
-      if (r.ok()) u = *r;
-      return r.status();
-    }).ok());
-    return u;
+    return test::read_ok<Usage>(*store, [&](const ReadTxn& t) { return t.usage(9, now); });
   }
   AccountStats stats() {
-    AccountStats s;
-    REQUIRE(store->read([&](const ReadTxn& t) {
-      auto r = t.stats(5);
-      if (r.ok()) s = *r;
-      return r.status();
-    }).ok());
-    return s;
+    return test::read_ok<AccountStats>(*store, [](const ReadTxn& t) { return t.stats(5); });
   }
 };
 const int64_t kNow = 1798675200;  // 2026-12-31 00:00 UTC

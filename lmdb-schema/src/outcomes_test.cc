@@ -26,40 +26,18 @@ struct Fixture {
     }).ok());
   }
   Attribution delivery(std::string_view qid, std::string_view rcpt, Delivery d) {
-    Attribution a{};
-    REQUIRE(store->write([&](WriteTxn& t) {
-      auto r = record_delivery(t, qid, rcpt, d, kNow);
-      if (r.ok()) a = *r;
-      return r.status();
-    }).ok());
-    return a;
+    return test::write_ok<Attribution>(*store, [&](WriteTxn& t) { return record_delivery(t, qid, rcpt, d, kNow); });
   }
   Attribution with_tag(bool complaint, const TagFields& tag, std::string_view rcpt) {
-    Attribution a{};
-    REQUIRE(store->write([&](WriteTxn& t) {
-      auto r = complaint ? record_complaint(t, tag, rcpt, kNow) : record_async_bounce(t, tag, rcpt, kNow);
-      if (r.ok()) a = *r;
-      return r.status();
-    }).ok());
-    return a;
+    return test::write_ok<Attribution>(*store, [&](WriteTxn& t) {
+      return complaint ? record_complaint(t, tag, rcpt, kNow) : record_async_bounce(t, tag, rcpt, kNow);
+    });
   }
   Attribution expired(std::string_view qid) {
-    Attribution a{};
-    REQUIRE(store->write([&](WriteTxn& t) {
-      auto r = record_expired(t, qid, kNow);
-      if (r.ok()) a = *r;
-      return r.status();
-    }).ok());
-    return a;
+    return test::write_ok<Attribution>(*store, [&](WriteTxn& t) { return record_expired(t, qid, kNow); });
   }
   AccountStats stats() {
-    AccountStats s;
-    REQUIRE(store->read([&](const ReadTxn& t) {
-      auto r = t.stats(5);
-      if (r.ok()) s = *r;
-      return r.status();
-    }).ok());
-    return s;
+    return test::read_ok<AccountStats>(*store, [](const ReadTxn& t) { return t.stats(5); });
   }
 };
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,34 @@ inline std::unique_ptr<Store> fresh_store(const std::string& dir, int64_t now = 
   REQUIRE(s.ok());
   REQUIRE((*s)->init_schema(now).ok());
   return std::move(*s);
+}
+
+// What fn reads in one read transaction; the test stops if it cannot.
+template <typename T>
+T read_ok(const Store& store, const std::function<Result<T>(const ReadTxn&)>& fn) {
+  T out{};
+  Status s = store.read([&](const ReadTxn& t) {
+    auto r = fn(t);
+    if (r.ok()) out = std::move(*r);
+    return r.status();
+  });
+  INFO(s.message());
+  REQUIRE(s.ok());
+  return out;
+}
+
+// What fn returns from one write transaction, committed; the test stops if it cannot.
+template <typename T>
+T write_ok(Store& store, const std::function<Result<T>(WriteTxn&)>& fn) {
+  T out{};
+  Status s = store.write([&](WriteTxn& t) {
+    auto r = fn(t);
+    if (r.ok()) out = std::move(*r);
+    return r.status();
+  });
+  INFO(s.message());
+  REQUIRE(s.ok());
+  return out;
 }
 
 }  // namespace migo::test
