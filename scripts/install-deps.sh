@@ -13,6 +13,8 @@ packages=(
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   miltertest openssl python3
+  # the ansible role and its checks
+  ansible-core ansible-lint ssl-cert
 )
 
 missing=()

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# role_test.sh — the ansible role against a private Postfix instance: lint,
+# apply twice (the second run changes nothing), --check --diff (no drift),
+# then mail through the submission and SMTPS services the role configured.
+#   role_test.sh BUILD_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$here/.." && pwd)
+source "$here/postfix/assert.sh"
+source "$here/postfix/harness.sh"
+BUILD=$(cd "$1" && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "role_test: needs root (skipped)"; exit 77; }
+command -v ansible-playbook >/dev/null || { echo "role_test: ansible-playbook missing"; exit 1; }
+
+cd "$repo/ansible"
+lint=$(ansible-lint --offline --profile production . 2>&1)
+lint_rc=$?
+check "ansible-lint --offline --profile production is clean" test $lint_rc = 0
+[ $lint_rc = 0 ] || echo "$lint" | tail -30
+
+pf_new role n
+base=$PF_DIR/migo
+mkdir -p "$base/prefix/sbin"
+sub_port=$(pf_free_port)
+smtps_port=$(pf_free_port)
+cat >"$base/vars.yml" <<VARS
+migo_postfix_config_dir: $PF_ETC
+migo_postfix_queue_dir: $PF_DIR/queue
+migo_postfix_manage_base: false
+migo_postfix_maillog_file: $PF_DIR/maillog
+migo_init: none
+migo_build_dir: $BUILD
+migo_prefix: $base/prefix
+migo_db: $base/store
+migo_etc: $base/etc
+migo_tag_key: $base/etc/tag.key
+migo_run_dir: $base/run
+migo_submission_service: 127.0.0.1:$sub_port
+migo_smtps_service: 127.0.0.1:$smtps_port
+migo_tls_cert_file: $PF_ETC/cert.pem
+migo_tls_key_file: $PF_ETC/key.pem
+VARS
+play() { ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local site.yml -e "@$base/vars.yml" "$@" 2>&1; }
+stop_daemons() {
+  local p
+  for p in "$base"/run/*.pid; do [ -f "$p" ] && start-stop-daemon --stop --quiet --retry 5 --pidfile "$p"; done
+  postfix -c "$PF_ETC" stop >/dev/null 2>&1 || true
+}
+# The sink the instance relays to (pf_start would also start Postfix: the
+# role does that here).
+/usr/sbin/smtp-sink -u nobody -d "$PF_DIR/sink/%M." "127.0.0.1:$PF_SINK_PORT" 100 >"$PF_DIR/sink.log" 2>&1 &
+MIGO_PIDS+=($!)
+trap 'stop_daemons; pf_cleanup' EXIT
+
+first=$(play)
+check_contains "first run succeeds" "$first" "failed=0"
+[ -n "$(grep -o 'failed=[1-9]' <<<"$first")" ] && echo "$first" | tail -40
+second=$(play)
+check_contains "second run changes nothing" "$second" "changed=0"
+check_contains "second run succeeds" "$second" "failed=0"
+grep -q "changed=0" <<<"$second" || grep -B2 -A8 "^changed:" <<<"$second" | head -40
+drift=$(play --check --diff)
+check_contains "--check --diff: no drift" "$drift" "changed=0"
+grep -q "changed=0" <<<"$drift" || echo "$drift" | grep -B3 -A12 "^changed:" | head -40
+
+check "postfix check passes on what the role wrote" postfix -c "$PF_ETC" check
+check_contains "main.cf has the policy service" "$(postconf -c "$PF_ETC" -h migo_policy)" \
+  "check_policy_service { unix:private/migo-policy, default_action=DEFER }"
+check_contains "master.cf has the submission service" "$(postconf -c "$PF_ETC" -M "127.0.0.1:$sub_port/inet")" \
+  "smtpd_tls_security_level=encrypt"
+check_contains "sasl/smtpd.conf names the plugin and the store" "$(cat "$PF_ETC/sasl/smtpd.conf")" "migo_db: $base/store"
+check "the tag key is 0640 root:migo" test "$(stat -c '%a %U:%G' "$base/etc/tag.key")" = "640 root:migo"
+check "the store is group migo" test "$(stat -c '%G' "$base/store/data.mdb")" = migo
+for d in migo-policyd migo-milter migo-statd; do
+  check "$d runs" start-stop-daemon --status --pidfile "$base/run/$d.pid"
+  check "$d runs unprivileged" test "$(ps -o user= -p "$(cat "$base/run/$d.pid")")" = "$d"
+done
+
+m() { "$base/prefix/sbin/migoctl" --db "$base/store" "$@"; }
+m workspace create acme --plan 10k >/dev/null
+m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
+migo_new_account "$base/prefix/sbin/migoctl" "$base/store" acme "Role App" U U_PW
+send() {  # send PORT [swaks args]
+  local port=$1; shift
+  swaks --server 127.0.0.1 --port "$port" --ehlo client.test --timeout 20 --auth PLAIN \
+    --auth-user "$U" --from app@example.com --to rcpt@dest.test "$@" 2>&1
+}
+out=$(send "$sub_port" --tls --auth-password "$U_PW" --header "From: app@example.com" --header "Subject: via 587")
+check_contains "submission: STARTTLS + AUTH 235" "$out" "235 2.7.0 Authentication successful"
+check_contains "submission: queued" "$out" "Ok: queued"
+out=$(send "$smtps_port" --tlsc --auth-password "$U_PW" --header "From: app@example.com" --header "Subject: via 465")
+check_contains "smtps: TLS on connect + AUTH, queued" "$out" "Ok: queued"
+out=$(send "$sub_port" --tls --auth-password wrong-password)
+check_contains "submission: a wrong password is 535" "$out" "535 5.7.8"
+out=$(swaks --server 127.0.0.1 --port "$sub_port" --ehlo client.test --quit-after EHLO 2>&1)
+check_lacks "submission: no AUTH offered before STARTTLS" "$out" "250-AUTH"
+out=$(send "$sub_port" --tls --auth-password "$U_PW" --header "From: app@other.org")
+check_contains "submission: an unverified From is refused by the milter" "$out" "550 5.7.1 From domain other.org"
+out=$(swaks --server 127.0.0.1 --port "$sub_port" --ehlo client.test --tls --from a@example.com --to rcpt@dest.test 2>&1)
+check_contains "submission: no relaying without AUTH" "$out" "554 5.7.1"
+check "both messages reach the sink" pf_wait_sink 2
+check_contains "the delivered message carries the signed tag" "$(cat "$PF_DIR"/sink/*)" "X-Migo-Tag: v=1;"
+for i in $(seq 1 50); do
+  [ "$(m --json account show "$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["delivered"])')" = 2 ] && break
+  sleep 0.2
+done
+stats=$(m --json account show "$U")
+check_contains "migo-statd counted both deliveries" "$stats" '"delivered": 2'
+check_contains "the policy daemon counted both messages" "$stats" '"total_sent": 2'
+report
