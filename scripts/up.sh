@@ -1,36 +1,100 @@
 #!/usr/bin/env bash
-# up.sh — the README's main command: on Debian 12, as root, install what is
-# needed, build migo-relay, install it into the system paths and bring the
-# store up. Safe to run again.
+# up.sh — the README's main command. On a fresh Debian 12 machine, as root:
+# install what is needed, build migo-relay, apply the ansible role to this
+# machine (Postfix on loopback, submission 587 and SMTPS 465, relaying to a
+# local smtp-sink that stands in for the internet), create a demo workspace
+# with a verified domain and one SMTP account, print its credentials once,
+# send a message through 587 with STARTTLS + AUTH, show it delivered to the
+# sink and counted. Safe to run again: the role changes nothing the second
+# time, and the demo account gets a fresh password (the old one is never
+# shown again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 
 bash scripts/install-deps.sh
 
 echo "=== build"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
 cmake --build build/release
-echo "=== install"
+echo "=== install (docs, units, migoctl for this shell)"
 cmake --install build/release --prefix /usr >/dev/null
 
-# The daemons run as their own users; group migo may read and write the store.
-getent group migo >/dev/null || groupadd --system migo
-db=${MIGO_DB:-/var/lib/migo}
-echo "=== store"
-migoctl --db "$db" init --group migo
-# The tag key the milter signs with and migoctl ingest-dsn/-arf verify with:
-# made once, never replaced (old tags would stop verifying).
-install -d -m 0750 -g migo /etc/migo
-if [ ! -s /etc/migo/tag.key ]; then
-  (umask 027; head -c 32 /dev/urandom >/etc/migo/tag.key)
-  chgrp migo /etc/migo/tag.key
+# The stand-in for the internet: an SMTP sink on loopback that keeps every
+# message it receives in /var/lib/migo-demo/sink.
+sink_dir=/var/lib/migo-demo/sink
+install -d -o nobody -m 0755 "$sink_dir"
+install -d -m 0755 /run/migo
+start-stop-daemon --start --quiet --oknodo --background --make-pidfile --pidfile /run/migo/demo-sink.pid \
+  --exec /usr/sbin/smtp-sink -- -u nobody -d "$sink_dir/%Y%m%d%H/%M." 127.0.0.1:2525 100
+
+if [ -d /run/systemd/system ]; then init=systemd; else init=none; fi
+echo "=== ansible role (init system: $init)"
+cd "$repo/ansible"
+log=/var/log/migo-up-ansible.log
+if ! ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local site.yml \
+  -e migo_build_dir="$repo/build/release" -e migo_init="$init" \
+  -e migo_postfix_hostname=relay.localhost -e migo_postfix_inet_interfaces=loopback-only \
+  -e "migo_postfix_relayhost=[127.0.0.1]:2525" -e migo_postfix_maillog_file=/var/log/postfix.log \
+  -e migo_tls_self_signed=true -e migo_tls_cert_file=/etc/migo/tls/cert.pem \
+  -e migo_tls_key_file=/etc/migo/tls/key.pem >"$log" 2>&1; then
+  tail -40 "$log" >&2
+  echo "up.sh: the ansible role failed; the whole run is in $log" >&2
+  exit 1
 fi
+grep -A1 '^PLAY RECAP' "$log" | tail -1 | sed 's/^/  /'
+echo "  (the whole run: $log)"
+cd "$repo"
 
-cat <<MSG
+echo "=== demo workspace and account"
+m() { migoctl "$@"; }
+m workspace show demo >/dev/null 2>&1 || m workspace create demo --plan 10k
+m domain list demo 2>/dev/null | grep -q '^example.com ' || m domain add demo example.com
+m domain verify demo example.com >/dev/null
+user=$(m --json account list demo | python3 -c '
+import json, sys
+for a in json.load(sys.stdin)["accounts"]:
+    if a["label"] == "Demo App": print(a["username"]); break')
+if [ -n "$user" ]; then
+  out=$(m --json account reset-password "$user")
+else
+  out=$(m --json account create demo --name "Demo App")
+fi
+read -r user pass < <(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])' <<<"$out")
+cat <<CRED
 
-migo-relay is installed. Next:
-  migoctl workspace create acme --plan 10k
-  migoctl domain add acme example.com && migoctl domain verify acme example.com
-  migoctl account create acme --name "Production App"
-See README.md for wiring Postfix.
-MSG
+  SMTP server:  127.0.0.1, port 587 (STARTTLS) or 465 (TLS)
+  Username:     $user
+  Password:     $pass
+  (shown once: it is stored only as a verifier; reset it with
+   migoctl account reset-password $user)
+
+CRED
+
+echo "=== a test message through port 587 (STARTTLS + AUTH PLAIN)"
+subject="migo-relay demo $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+swaks --server 127.0.0.1 --port 587 --tls --auth PLAIN --auth-user "$user" --auth-password "$pass" \
+  --from app@example.com --to someone@example.net --header "From: Demo App <app@example.com>" \
+  --header "Subject: $subject" --body "Sent by scripts/up.sh." 2>&1 |
+  grep -E '^(<~? *(235|250 2\.0\.0)|===.*TLS started|\*\*\*)' | sed 's/^/  /'
+unset pass
+
+delivered=
+for i in $(seq 1 100); do
+  delivered=$(grep -rl "^Subject: $subject" "$sink_dir" 2>/dev/null | head -1) && [ -n "$delivered" ] && break
+  sleep 0.1
+done
+if [ -z "$delivered" ]; then
+  echo "up.sh: the message did not reach the sink; see /var/log/postfix.log" >&2
+  exit 1
+fi
+echo "  delivered to the local sink: $delivered"
+grep -m1 '^X-Migo-Tag:' "$delivered" | sed 's/^/  /'
+
+# migo-statd counts the delivery from Postfix's log within a second or two.
+for i in $(seq 1 50); do
+  m --json account show "$user" | grep -q '"delivered": [1-9]' && break
+  sleep 0.2
+done
+echo "=== migoctl account show $user"
+m account show "$user"
