@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh — the benchmarks, each against its baseline in the same run.
-#   bench/run.sh [auth] [policy] [milter] [--seconds S]
+#   bench/run.sh [auth] [policy] [milter] [relay] [--seconds S]
 # auth:   sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
 #         salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
 #         DB file, plaintext userPassword), same process setup, same machine.
@@ -14,6 +14,13 @@
 #         libmigo.so, 8 persistent sessions, small messages, smtp-sink as
 #         next hop) without and then with migo-milter, and then with
 #         migo-milter and migo-policyd together; plus the daemons' peak RSS.
+# relay:  the whole relay as applications use it: a fresh session per
+#         message (STARTTLS, AUTH PLAIN, one 400-byte message, QUIT), 16
+#         concurrent clients, through Postfix with every module (SASL plugin,
+#         migo-policyd at RCPT and END-OF-MESSAGE, migo-milter, migo-statd
+#         following the log) against the same Postfix with libsasl's sasldb
+#         and no policy service or milter; each twice, interleaved; plus the
+#         daemons' peak RSS.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -23,11 +30,11 @@ which=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
-    auth|policy|milter) which+=("$1"); shift ;;
+    auth|policy|milter|relay) which+=("$1"); shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#which[@]} -gt 0 ] || which=(auth policy milter)
+[ ${#which[@]} -gt 0 ] || which=(auth policy milter relay)
 
 bash scripts/install-deps.sh >/dev/null
 cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -172,6 +179,86 @@ bench_milter() {
   printf 'peak RSS: migo-milter %s kB, migo-policyd %s kB\n' \
     "$(awk '/VmHWM/ {print $2}' /proc/$mpid/status)" "$(awk '/VmHWM/ {print $2}' /proc/$ppid/status)"
   kill $mpid $mpid_inet $ppid; wait $mpid $mpid_inet $ppid 2>/dev/null || true
+}
+
+# CPU time (user + system, ms) each process has used so far.
+cpu_ms() {
+  local p
+  for p in "$@"; do awk -v hz="$(getconf CLK_TCK)" '{printf "%d ", ($14 + $15) * 1000 / hz}' "/proc/$p/stat"; done
+}
+
+bench_relay() {
+  local clients=${MIGO_BENCH_CLIENTS:-16}
+  echo "== relay: $seconds s each, $clients clients, a session per message (STARTTLS + AUTH PLAIN), 400-byte messages, $(nproc) cores"
+  source tests/postfix/harness.sh
+  trap 'pf_cleanup; rm -rf "$work"' EXIT
+  local m="$B/migoctl/migoctl --db $work/rstore" creds="" u p pport pid mpid ppid spid
+  chmod 755 "$work"
+  $m init >/dev/null
+  $m plan set huge --max-accounts 100 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
+  $m workspace create ws --plan huge >/dev/null
+  $m domain add ws example.com >/dev/null && $m domain verify ws example.com >/dev/null
+  for i in $(seq 1 $clients); do
+    read -r u p < <($m --json account create ws --name "c$i" |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])')
+    creds="$creds $u:$p"
+    echo "$p" | saslpasswd2 -p -c -f "$work/rsasldb2" -u mx.test "$u"  # the same users for sasldb
+  done
+  chmod 644 "$work/rsasldb2"
+  head -c 32 /dev/urandom >"$work/rkey"
+  chown -R nobody "$work/rstore" "$work/rkey"
+  install -m 0644 "$B/sasl-plugin/libmigo.so" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+  mkdir -p "$work/rsock"; chown nobody "$work/rsock"
+  "$B/milter/migo-milter" --db "$work/rstore" --key "$work/rkey" --socket "unix:$work/rsock/milter" --user nobody &
+  mpid=$!
+  "$B/policy-daemon/migo-policyd" --db "$work/rstore" --listen "unix:$work/rsock/policy" --user nobody &
+  ppid=$!
+  sleep 0.5
+  chmod 0666 "$work/rsock/milter" "$work/rsock/policy"  # (production: group postfix)
+  local policy="check_policy_service { unix:$work/rsock/policy, default_action=DEFER }"
+  # Both instances: no anvil limits (one client address makes all the load).
+  local common=("smtpd_client_connection_rate_limit = 0" "smtpd_client_auth_rate_limit = 0"
+                "default_process_limit = 100")
+  relay_run() {  # relay_run LABEL migo|sasldb
+    pf_new relay n
+    if [ "$2" = migo ]; then
+      pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $work/rstore"
+      pf_conf "${common[@]}" "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
+        "smtpd_milters = unix:$work/rsock/milter" "milter_default_action = tempfail" "local_header_rewrite_clients ="
+      touch "$PF_DIR/maillog"; chmod 644 "$PF_DIR/maillog"
+      "$B/stats/migo-statd" --db "$work/rstore" --log "$PF_DIR/maillog" --user nobody 2>/dev/null &
+      spid=$!
+    else
+      pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: sasldb" "mech_list: PLAIN LOGIN" "sasldb_path: $work/rsasldb2"
+      pf_conf "${common[@]}"
+    fi
+    pf_start >/dev/null || { echo "$1: postfix did not start"; return; }
+    local before; before=$(cpu_ms $ppid $mpid)
+    read -r rate n bad < <(python3 bench/smtp_load.py --tls --session-per-message "$PF_PORT" "$seconds" $creds)
+    printf '%-52s %6s messages/s  (%s accepted, %s refused)\n' "$1" "$rate" "$n" "$bad"
+    if [ "$2" = migo ]; then
+      local after; after=$(cpu_ms $ppid $mpid)
+      python3 -c 'import sys; a=sys.argv[1].split(); b=sys.argv[2].split(); n=max(int(sys.argv[3]),1)
+print("    CPU per message: migo-policyd %.2f ms, migo-milter %.2f ms" % ((int(a[0])-int(b[0]))/n, (int(a[1])-int(b[1]))/n))' \
+        "$after" "$before" "$n"
+    fi
+    pf_stop
+    if [ "$2" = migo ]; then
+      sleep 1.5  # let migo-statd read the last lines
+      statd_rss=$(awk '/VmHWM/ {print $2}' /proc/$spid/status)
+      kill $spid; wait $spid 2>/dev/null || true
+    fi
+  }
+  for round in 1 2; do
+    relay_run "Postfix + sasldb, no policy, no milter (baseline) #$round" sasldb
+    relay_run "Postfix + all migo modules #$round" migo
+  done
+  printf 'peak RSS: migo-policyd %s kB, migo-milter %s kB, migo-statd %s kB\n' \
+    "$(awk '/VmHWM/ {print $2}' /proc/$ppid/status)" "$(awk '/VmHWM/ {print $2}' /proc/$mpid/status)" "$statd_rss"
+  local sent delivered
+  sent=$($m --json workspace show ws | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"])')
+  echo "counted by the modules (total sent, delivered): $sent"
+  kill $mpid $ppid; wait $mpid $ppid 2>/dev/null || true
 }
 
 for b in "${which[@]}"; do "bench_$b"; done
