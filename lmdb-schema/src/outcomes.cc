@@ -97,34 +97,35 @@ Result<Attribution> record_expired(WriteTxn& t, std::string_view queue_id, int64
 
 Status record_removed(WriteTxn& t, std::string_view queue_id) { return t.erase_queue(queue_id); }
 
-Result<Attribution> record_async_bounce(WriteTxn& t, const TagFields& tag, std::string_view recipient,
-                                        int64_t now) {
+namespace {
+// A reported outcome for the tagged message's account: counted by `apply`
+// unless the account is gone or the (kind, queue id, recipient) was counted.
+Result<Attribution> record_reported(WriteTxn& t, const TagFields& tag, char kind, std::string_view recipient,
+                                    int64_t now, void (*apply)(AccountStats&)) {
   auto exists = account_exists(t, tag.account_id);
   if (!exists.ok()) return exists.status();
   if (!*exists) return Attribution::unattributed;
-  auto first = first_time(t, outcome_key('b', tag.queue_id, recipient), now);
+  auto first = first_time(t, outcome_key(kind, tag.queue_id, recipient), now);
   if (!first.ok()) return first.status();
   if (!*first) return Attribution::duplicate;
   auto s = t.stats(tag.account_id);
   if (!s.ok()) return s.status();
-  s->bounced++;
-  s->delivered = minus(s->delivered, 1);  // it had been handed over: counted delivered then
+  apply(*s);
   MIGO_TRY(t.put_stats(tag.account_id, *s));
   return Attribution::counted;
 }
+}  // namespace
+
+Result<Attribution> record_async_bounce(WriteTxn& t, const TagFields& tag, std::string_view recipient,
+                                        int64_t now) {
+  return record_reported(t, tag, 'b', recipient, now, [](AccountStats& s) {
+    s.bounced++;
+    s.delivered = minus(s.delivered, 1);  // it had been handed over: counted delivered then
+  });
+}
 
 Result<Attribution> record_complaint(WriteTxn& t, const TagFields& tag, std::string_view recipient, int64_t now) {
-  auto exists = account_exists(t, tag.account_id);
-  if (!exists.ok()) return exists.status();
-  if (!*exists) return Attribution::unattributed;
-  auto first = first_time(t, outcome_key('c', tag.queue_id, recipient), now);
-  if (!first.ok()) return first.status();
-  if (!*first) return Attribution::duplicate;
-  auto s = t.stats(tag.account_id);
-  if (!s.ok()) return s.status();
-  s->complaints++;
-  MIGO_TRY(t.put_stats(tag.account_id, *s));
-  return Attribution::counted;
+  return record_reported(t, tag, 'c', recipient, now, [](AccountStats& s) { s.complaints++; });
 }
 
 std::optional<double> delivery_rate(const AccountStats& s) {
