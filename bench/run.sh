@@ -21,6 +21,7 @@
 #         following the log) against the same Postfix with libsasl's sasldb
 #         and no policy service or milter; each twice, interleaved; plus the
 #         daemons' peak RSS.
+#         MIGO_BENCH_PERF=PREFIX records the machine with perf during each.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -234,7 +235,15 @@ bench_relay() {
     fi
     pf_start >/dev/null || { echo "$1: postfix did not start"; return; }
     local before; before=$(cpu_ms $ppid $mpid)
+    # MIGO_BENCH_PERF=PREFIX: also record the whole machine with perf, to
+    # PREFIX.sasldb and PREFIX.migo (perf report -i … --sort comm).
+    local perf_pid=
+    if [ -n "${MIGO_BENCH_PERF:-}" ]; then
+      perf record -a -g -F 499 -o "$MIGO_BENCH_PERF.$2" -- sleep "$seconds" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
     read -r rate n bad < <(python3 bench/smtp_load.py --tls --session-per-message "$PF_PORT" "$seconds" $creds)
+    [ -z "$perf_pid" ] || wait "$perf_pid"
     printf '%-52s %6s messages/s  (%s accepted, %s refused)\n' "$1" "$rate" "$n" "$bad"
     if [ "$2" = migo ]; then
       local after; after=$(cpu_ms $ppid $mpid)
