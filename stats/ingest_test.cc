@@ -33,18 +33,10 @@ std::string arf(const std::string& tag, const std::string& type = "abuse") {
          "--f\nContent-Type: message/rfc822\n\nX-Migo-Tag: " + tag + "\nFrom: app@example.com\n\nspam\n--f--\n";
 }
 
-struct Fixture {
-  test::TempDir tmp;
-  std::unique_ptr<Store> store;
+struct Fixture : test::OneAccountStore {
   Secret key{std::string(32, 'k')};
-  Account acct;
-  Fixture() {
-    store = test::fresh_store(tmp.path(), 0);
-    acct.id = 0xaa;
-    acct.workspace_id = 9;
-    acct.username = "smtpuser_acct";
+  Fixture() : OneAccountStore(0xaa) {
     REQUIRE(store->write([&](WriteTxn& t) {
-      MIGO_TRY(t.put(acct));
       MIGO_TRY(commit_recipients(t, acct, "4QUEUEz", 2, kNow));
       return record_delivery(t, "4QUEUEz", "alice@receiver.test", Delivery::sent, kNow).status();
     }).ok());

@@ -8,17 +8,8 @@
 using namespace migo;
 
 namespace {
-struct Fixture {
-  test::TempDir tmp;
-  std::unique_ptr<Store> store;
-  Account acct;
-  Fixture() {
-    store = test::fresh_store(tmp.path(), 0);
-    acct.id = 5;
-    acct.workspace_id = 9;
-    acct.username = "smtpuser_acct";
-    REQUIRE(store->write([&](WriteTxn& t) { return t.put(acct); }).ok());
-  }
+struct Fixture : test::OneAccountStore {
+  Fixture() : OneAccountStore(5) {}
   Status write(const std::function<Status(WriteTxn&)>& fn) { return store->write(fn); }
   Usage usage(int64_t now) {
     return test::read_ok<Usage>(*store, [&](const ReadTxn& t) { return t.usage(9, now); });

@@ -11,19 +11,9 @@ using namespace migo;
 namespace {
 const int64_t kNow = 1798675200;  // 2026-12-31 00:00 UTC
 
-struct Fixture {
-  test::TempDir tmp;
-  std::unique_ptr<Store> store;
-  Account acct;
-  Fixture() {
-    store = test::fresh_store(tmp.path(), 0);
-    acct.id = 5;
-    acct.workspace_id = 9;
-    acct.username = "smtpuser_acct";
-    REQUIRE(store->write([&](WriteTxn& t) {
-      MIGO_TRY(t.put(acct));
-      return commit_recipients(t, acct, "QID1", 3, kNow);
-    }).ok());
+struct Fixture : test::OneAccountStore {
+  Fixture() : OneAccountStore(5) {
+    REQUIRE(store->write([&](WriteTxn& t) { return commit_recipients(t, acct, "QID1", 3, kNow); }).ok());
   }
   Attribution delivery(std::string_view qid, std::string_view rcpt, Delivery d) {
     return test::write_ok<Attribution>(*store, [&](WriteTxn& t) { return record_delivery(t, qid, rcpt, d, kNow); });

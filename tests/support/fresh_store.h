@@ -7,6 +7,7 @@
 #include <string>
 
 #include "migo/store.h"
+#include "temp_dir.h"
 
 namespace migo::test {
 
@@ -17,6 +18,21 @@ inline std::unique_ptr<Store> fresh_store(const std::string& dir, int64_t now = 
   REQUIRE((*s)->init_schema(now).ok());
   return std::move(*s);
 }
+
+// A fresh store holding one account (workspace 9, smtpuser_acct), for the
+// tests of the counting rules.
+struct OneAccountStore {
+  TempDir tmp;
+  std::unique_ptr<Store> store;
+  Account acct;
+  explicit OneAccountStore(uint64_t id) {
+    store = fresh_store(tmp.path(), 0);
+    acct.id = id;
+    acct.workspace_id = 9;
+    acct.username = "smtpuser_acct";
+    REQUIRE(store->write([&](WriteTxn& t) { return t.put(acct); }).ok());
+  }
+};
 
 // What fn reads in one read transaction; the test stops if it cannot.
 template <typename T>
