@@ -14,7 +14,7 @@ packages=(
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   miltertest openssl python3
   # the ansible role and its checks
-  ansible-core ansible-lint ssl-cert
+  ansible-core ansible-lint ssl-cert python3-apt
 )
 
 missing=()
