@@ -39,7 +39,7 @@ void log_line(int priority, const std::string& line) { (*g->log)(priority, line)
 
 struct Connection {
   bool header_no_reply = false;  // SMFIP_NR_HDR negotiated: headers get no reply
-  std::string login;
+  bool mail_no_reply = false;    // SMFIP_NR_MAIL negotiated
   std::vector<std::string> froms;
   int client_tags = 0;  // X-Migo-Tag headers the client supplied
   void reset_message() {
@@ -60,22 +60,33 @@ std::string escape_percent(const std::string& s) {
   return out;
 }
 
-// Ask the MTA for only what we use, and no reply to each header: every
-// milter event is a round trip, and a message has many headers. Called
-// before on_connect, once per MTA connection.
+// Ask the MTA for only what we use. Every event with a reply is a round
+// trip, and Postfix opens a milter connection per SMTP session, so with
+// applications that send one message per session the events per session are
+// what the milter costs (context switches, not our code: see the README's
+// relay benchmark). When the MTA lets us name the macros we want
+// (SMFIF_SETSYMLIST; Postfix and Sendmail do), {auth_authen} comes with END-
+// OF-MESSAGE and the connect and MAIL events are skipped: one round trip per
+// message (plus negotiation), headers arriving without replies. Otherwise
+// MAIL is still sent, for its macros, and answered only if the MTA cannot do
+// without a reply. Called before on_connect, once per MTA connection.
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
                       unsigned long* want_actions, unsigned long* want_steps, unsigned long* want2,
                       unsigned long* want3) noexcept {
   try {
     const unsigned long needed = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
     if ((actions & needed) != needed) return SMFIS_REJECT;  // the MTA cannot let us tag
-    *want_actions = needed;
-    const unsigned long skip = SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH | SMFIP_NOUNKNOWN |
-                               SMFIP_NODATA | SMFIP_NR_HDR;
+    bool symlist = (actions & SMFIF_SETSYMLIST) != 0 &&
+                   smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i {auth_authen}")) == MI_SUCCESS;
+    *want_actions = needed | (symlist ? SMFIF_SETSYMLIST : 0);
+    const unsigned long skip = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH |
+                               SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
+                               (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL);
     *want_steps = steps & skip;
     *want2 = *want3 = 0;
     auto* c = new Connection;
     c->header_no_reply = (*want_steps & SMFIP_NR_HDR) != 0;
+    c->mail_no_reply = (*want_steps & SMFIP_NR_MAIL) != 0;
     smfi_setpriv(ctx, c);
     return SMFIS_CONTINUE;
   } catch (...) {
@@ -92,19 +103,14 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR*) noexcept {
   }
 }
 
+// Only when the MTA could not be asked for {auth_authen} at END-OF-MESSAGE:
+// libmilter keeps MAIL's macros for the rest of the message, so on_eom finds
+// the login either way.
 sfsistat on_envfrom(SMFICTX* ctx, char**) noexcept {
   Connection* c = conn(ctx);
   if (!c) return SMFIS_TEMPFAIL;
-  try {
-    c->reset_message();
-    const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
-    c->login = login ? login : "";
-    // Not authenticated and not to be refused: pass untouched, no tag.
-    if (c->login.empty() && !g->config.reject_unauthenticated) return SMFIS_ACCEPT;
-    return SMFIS_CONTINUE;
-  } catch (...) {
-    return SMFIS_TEMPFAIL;
-  }
+  c->reset_message();
+  return c->mail_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) noexcept {
@@ -126,7 +132,9 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     const char* qid_macro = smfi_getsymval(ctx, const_cast<char*>("i"));
     std::string qid = qid_macro ? qid_macro : "";
     std::string shown = qid.empty() ? "NOQUEUE" : qid;
-    FilterDecision d = decide_message(*g->store, g->key, g->config, c->login, c->froms, qid,
+    const char* login_macro = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
+    std::string login = login_macro ? login_macro : "";
+    FilterDecision d = decide_message(*g->store, g->key, g->config, login, c->froms, qid,
                                       static_cast<int64_t>(time(nullptr)));
     int client_tags = c->client_tags;
     c->reset_message();

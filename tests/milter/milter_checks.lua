@@ -10,27 +10,44 @@ local function expect(what, cond)
   if cond then print("ok      " .. what); passes = passes + 1 else print("FAILED  " .. what); failures = failures + 1 end
 end
 
--- One message through a fresh connection; returns the connection after EOM.
-local function message(login, headers)
+-- One message through a fresh connection, sent as Postfix sends it: the
+-- events the milter negotiated away are not sent, and the macros go where
+-- the milter asked for them (SMFIF_SETSYMLIST: {auth_authen} and i at end
+-- of message). offer_symlist=false plays an MTA that cannot do that.
+-- Returns the connection after EOM.
+local function message(login, headers, offer_symlist)
   local conn = mt.connect(sock, 20, 0.25)
   assert(conn, "mt.connect() failed")
-  assert(mt.conninfo(conn, "client.test", "127.0.0.1") == nil, "conninfo failed")
-  if login then mt.macro(conn, SMFIC_MAIL, "{auth_authen}", login, "i", "4TESTQUEUEID1") 
-  else mt.macro(conn, SMFIC_MAIL, "i", "4TESTQUEUEID1") end
-  assert(mt.mailfrom(conn, "app@example.com") == nil, "mailfrom failed")
-  if mt.getreply(conn) == SMFIR_ACCEPT then return conn, "accepted at MAIL" end
-  -- No RCPT, end-of-header or body events: the milter negotiates them away
-  -- (it has no callbacks for them), and miltertest, like Postfix, obeys.
+  local actions = nil
+  if offer_symlist == false then actions = SMFIF_ADDHDRS + SMFIF_CHGHDRS + SMFIF_ADDRCPT + SMFIF_DELRCPT end
+  -- (miltertest's order, whatever its manual says: version, steps, actions)
+  assert(mt.negotiate(conn, nil, nil, actions) == nil, "negotiate failed")
+  if not mt.test_option(conn, SMFIP_NOCONNECT) then
+    assert(mt.conninfo(conn, "client.test", "127.0.0.1") == nil, "conninfo failed")
+  end
+  local stage = SMFIC_MAIL
+  -- miltertest has no SMFIC_BODYEOB constant: the command byte is 'E'.
+  if mt.test_action(conn, SMFIF_SETSYMLIST) then stage = string.byte("E") end
+  if login then mt.macro(conn, stage, "{auth_authen}", login, "i", "4TESTQUEUEID1")
+  else mt.macro(conn, stage, "i", "4TESTQUEUEID1") end
+  if not mt.test_option(conn, SMFIP_NOMAIL) then
+    assert(mt.mailfrom(conn, "app@example.com") == nil, "mailfrom failed")
+  end
+  -- No RCPT, end-of-header or body events either, and no reply to headers.
   for _, h in ipairs(headers) do assert(mt.header(conn, h[1], h[2]) == nil, "header failed") end
   assert(mt.eom(conn) == nil, "eom failed")
-  return conn, nil
+  return conn
 end
 
 -- miltertest prints nothing for a Lua error: run the checks under pcall so
 -- a failure says what it was.
 local function checks()
-local conn, early = message(user_ok, {{"From", "App <app@example.com>"}, {"Subject", "hi"}})
-expect("verified From: continue at end of message", early == nil and mt.getreply(conn) == SMFIR_CONTINUE)
+local conn = message(user_ok, {{"From", "App <app@example.com>"}, {"Subject", "hi"}})
+expect("negotiated: one event per message (no connect, MAIL, RCPT, DATA, EOH or body)",
+  mt.test_option(conn, SMFIP_NOCONNECT) and mt.test_option(conn, SMFIP_NOMAIL) and mt.test_option(conn, SMFIP_NORCPT)
+  and mt.test_option(conn, SMFIP_NODATA) and mt.test_option(conn, SMFIP_NOEOH) and mt.test_option(conn, SMFIP_NOBODY)
+  and mt.test_option(conn, SMFIP_NR_HDR))
+expect("verified From: continue at end of message", mt.getreply(conn) == SMFIR_CONTINUE)
 expect("verified From: tag header inserted", mt.eom_check(conn, MT_HDRINSERT, "X-Migo-Tag"))
 local tag = mt.getheader(conn, "X-Migo-Tag", 0) or ""
 expect("tag names the queue id", string.find(tag, "q=4TESTQUEUEID1", 1, true) ~= nil)
@@ -48,8 +65,8 @@ expect("client tag: deleted", mt.eom_check(conn, MT_HDRCHANGE, "X-Migo-Tag") or 
 expect("client tag: ours inserted", mt.eom_check(conn, MT_HDRINSERT, "X-Migo-Tag"))
 mt.disconnect(conn)
 
-conn, early = message(nil, {{"From", "anyone@other.org"}})
-expect("no SASL login: accepted untouched at MAIL", early == "accepted at MAIL")
+conn = message(nil, {{"From", "anyone@other.org"}})
+expect("no SASL login: accepted untouched", mt.getreply(conn) == SMFIR_ACCEPT and not mt.eom_check(conn, MT_HDRINSERT, "X-Migo-Tag"))
 mt.disconnect(conn)
 
 conn = message(user_off, {{"From", "app@example.com"}})
@@ -58,6 +75,16 @@ mt.disconnect(conn)
 
 conn = message(user_ok, {{"From", "a@example.com"}, {"From", "b@example.com"}})
 expect("two From headers: rejected", mt.getreply(conn) == SMFIR_REPLYCODE)
+mt.disconnect(conn)
+
+-- An MTA that cannot be told which macros to send: MAIL is still sent, for
+-- {auth_authen}, without a reply.
+conn = message(user_ok, {{"From", "app@example.com"}}, false)
+expect("no SETSYMLIST: MAIL sent without reply", not mt.test_option(conn, SMFIP_NOMAIL) and mt.test_option(conn, SMFIP_NR_MAIL))
+expect("no SETSYMLIST: verified From tagged", mt.getreply(conn) == SMFIR_CONTINUE and mt.eom_check(conn, MT_HDRINSERT, "X-Migo-Tag"))
+mt.disconnect(conn)
+conn = message(user_ok, {{"From", "app@other.org"}}, false)
+expect("no SETSYMLIST: unverified From rejected", mt.getreply(conn) == SMFIR_REPLYCODE)
 mt.disconnect(conn)
 
 end
