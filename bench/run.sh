@@ -19,9 +19,11 @@
 #         concurrent clients, through Postfix with every module (SASL plugin,
 #         migo-policyd at RCPT and END-OF-MESSAGE, migo-milter, migo-statd
 #         following the log) against the same Postfix with libsasl's sasldb
-#         and no policy service or milter; each twice, interleaved; plus the
+#         and no policy service or milter; each three times (MIGO_BENCH_ROUNDS), interleaved; plus the
 #         daemons' peak RSS.
-#         MIGO_BENCH_PERF=PREFIX records the machine with perf during each.
+#         MIGO_BENCH_PERF=PREFIX records the machine with perf during each;
+#         MIGO_BENCH_PARTS=1 adds runs without the milter and without the
+#         policy service.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -193,7 +195,7 @@ bench_relay() {
   echo "== relay: $seconds s each, $clients clients, a session per message (STARTTLS + AUTH PLAIN), 400-byte messages, $(nproc) cores"
   source tests/postfix/harness.sh
   trap 'pf_cleanup; rm -rf "$work"' EXIT
-  local m="$B/migoctl/migoctl --db $work/rstore" creds="" u p pport pid mpid ppid spid
+  local m="$B/migoctl/migoctl --db $work/rstore" creds="" u p pport pid mpid ppid spid base_rate=0
   chmod 755 "$work"
   $m init >/dev/null
   $m plan set huge --max-accounts 100 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
@@ -220,12 +222,15 @@ bench_relay() {
   # Both instances: no anvil limits (one client address makes all the load).
   local common=("smtpd_client_connection_rate_limit = 0" "smtpd_client_auth_rate_limit = 0"
                 "default_process_limit = 100")
-  relay_run() {  # relay_run LABEL migo|sasldb
+  relay_run() {  # relay_run LABEL migo|sasldb [nomilter|nopolicy]
     pf_new relay n
     if [ "$2" = migo ]; then
       pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $work/rstore"
-      pf_conf "${common[@]}" "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
-        "smtpd_milters = unix:$work/rsock/milter" "milter_default_action = tempfail" "local_header_rewrite_clients ="
+      local conf=("${common[@]}" "local_header_rewrite_clients =")
+      [ "${3:-}" = nopolicy ] ||
+        conf+=("smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy")
+      [ "${3:-}" = nomilter ] || conf+=("smtpd_milters = unix:$work/rsock/milter" "milter_default_action = tempfail")
+      pf_conf "${conf[@]}"
       touch "$PF_DIR/maillog"; chmod 644 "$PF_DIR/maillog"
       "$B/stats/migo-statd" --db "$work/rstore" --log "$PF_DIR/maillog" --user nobody 2>/dev/null &
       spid=$!
@@ -239,12 +244,15 @@ bench_relay() {
     # PREFIX.sasldb and PREFIX.migo (perf report -i … --sort comm).
     local perf_pid=
     if [ -n "${MIGO_BENCH_PERF:-}" ]; then
-      perf record -a -g -F 499 -o "$MIGO_BENCH_PERF.$2" -- sleep "$seconds" >/dev/null 2>&1 &
+      perf record -a -g -F 499 -o "$MIGO_BENCH_PERF.$2${3:+-$3}" -- sleep "$seconds" >/dev/null 2>&1 &
       perf_pid=$!
     fi
     read -r rate n bad < <(python3 bench/smtp_load.py --tls --session-per-message "$PF_PORT" "$seconds" $creds)
     [ -z "$perf_pid" ] || wait "$perf_pid"
-    printf '%-52s %6s messages/s  (%s accepted, %s refused)\n' "$1" "$rate" "$n" "$bad"
+    local ratio=""
+    if [ "$2" = sasldb ]; then base_rate=$rate
+    else ratio=$(python3 -c 'import sys; print("  %.2fx the baseline" % (float(sys.argv[1]) / max(float(sys.argv[2]), 1)))' "$rate" "$base_rate"); fi
+    printf '%-52s %6s messages/s  (%s accepted, %s refused)%s\n' "$1" "$rate" "$n" "$bad" "$ratio"
     if [ "$2" = migo ]; then
       local after; after=$(cpu_ms $ppid $mpid)
       python3 -c 'import sys; a=sys.argv[1].split(); b=sys.argv[2].split(); n=max(int(sys.argv[3]),1)
@@ -258,15 +266,20 @@ print("    CPU per message: migo-policyd %.2f ms, migo-milter %.2f ms" % ((int(a
       kill $spid; wait $spid 2>/dev/null || true
     fi
   }
-  for round in 1 2; do
+  for round in $(seq 1 "${MIGO_BENCH_ROUNDS:-3}"); do
     relay_run "Postfix + sasldb, no policy, no milter (baseline) #$round" sasldb
     relay_run "Postfix + all migo modules #$round" migo
+    # MIGO_BENCH_PARTS=1: also each module left out, to apportion the gap.
+    if [ -n "${MIGO_BENCH_PARTS:-}" ]; then
+      relay_run "  the same without migo-milter #$round" migo nomilter
+      relay_run "  the same without migo-policyd #$round" migo nopolicy
+    fi
   done
   printf 'peak RSS: migo-policyd %s kB, migo-milter %s kB, migo-statd %s kB\n' \
     "$(awk '/VmHWM/ {print $2}' /proc/$ppid/status)" "$(awk '/VmHWM/ {print $2}' /proc/$mpid/status)" "$statd_rss"
   local sent delivered
   sent=$($m --json workspace show ws | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"])')
-  echo "counted by the modules (total sent, delivered): $sent"
+  echo "counted by the modules (total sent, delivered): $sent${MIGO_BENCH_PARTS:+ (runs without migo-policyd count no sends)}"
   kill $mpid $ppid; wait $mpid $ppid 2>/dev/null || true
 }
 
