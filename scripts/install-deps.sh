@@ -15,6 +15,8 @@ packages=(
   miltertest openssl python3
   # the ansible role and its checks
   ansible-core ansible-lint ssl-cert python3-apt
+  # systemd-analyze, which checks the units (systemd need not be running)
+  systemd
 )
 
 missing=()
