@@ -91,9 +91,13 @@ fi
 echo "  delivered to the local sink: $delivered"
 grep -m1 '^X-Migo-Tag:' "$delivered" | sed 's/^/  /'
 
-# migo-statd counts the delivery from Postfix's log within a second or two.
+# migo-statd counts the delivery from Postfix's log within a second or two:
+# wait (10 s at most) until every message the account sent is delivered —
+# on a second run the account already has earlier ones.
 for i in $(seq 1 50); do
-  m --json account show "$user" | grep -q '"delivered": [1-9]' && break
+  m --json account show "$user" | python3 -c 'import json,sys
+s = json.load(sys.stdin)["statistics"]
+sys.exit(0 if s["delivered"] >= s["total_sent"] else 1)' && break
   sleep 0.2
 done
 echo "=== migoctl account show $user"
