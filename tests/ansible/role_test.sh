@@ -2,25 +2,53 @@
 # role_test.sh — the ansible role against a private Postfix instance: lint,
 # apply twice (the second run changes nothing), --check --diff (no drift),
 # then mail through the submission and SMTPS services the role configured.
-#   role_test.sh BUILD_DIR
+#   role_test.sh BUILD_DIR [deb]
+# With "deb": the modules come from the package `cpack -G DEB` makes of
+# BUILD_DIR (migo_install_from=deb), installed with apt as the role does on a
+# real host; it stays installed afterwards, as on any host the role served.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$here/.." && pwd)
 source "$here/postfix/assert.sh"
 source "$here/postfix/harness.sh"
 BUILD=$(cd "$1" && pwd)
+mode=${2:-build}
 [ "$(id -u)" -eq 0 ] || { echo "role_test: needs root (skipped)"; exit 77; }
 command -v ansible-playbook >/dev/null || { echo "role_test: ansible-playbook missing"; exit 1; }
 
 cd "$repo/ansible"
-lint=$(ansible-lint --offline --profile production . 2>&1)
-lint_rc=$?
-check "ansible-lint --offline --profile production is clean" test $lint_rc = 0
-[ $lint_rc = 0 ] || echo "$lint" | tail -30
+if [ "$mode" = build ]; then  # (once is enough)
+  lint=$(ansible-lint --offline --profile production . 2>&1)
+  lint_rc=$?
+  check "ansible-lint --offline --profile production is clean" test $lint_rc = 0
+  [ $lint_rc = 0 ] || echo "$lint" | tail -30
+fi
 
 pf_new role n
 base=$PF_DIR/migo
-mkdir -p "$base/prefix/sbin"
+if [ "$mode" = deb ]; then
+  mkdir -p "$base/pkg"
+  pkg_out=$(cd "$BUILD" && cpack -G DEB -B "$base/pkg" 2>&1)
+  deb=$(ls "$base"/pkg/migo-relay_*.deb 2>/dev/null | head -1)
+  check "cpack -G DEB makes a package" test -n "$deb"
+  [ -n "$deb" ] || { echo "$pkg_out" | tail -20; report; exit 1; }
+  contents=$(dpkg-deb --contents "$deb")
+  for f in ./usr/sbin/migoctl ./usr/sbin/migo-policyd ./usr/sbin/migo-milter ./usr/sbin/migo-statd \
+           ./usr/lib/x86_64-linux-gnu/sasl2/libmigo.so ./usr/lib/systemd/system/migo-policyd.service \
+           ./usr/share/doc/migo-relay/README.md; do
+    check_contains "the package holds $f" "$contents" " $f"
+  done
+  depends=$(dpkg-deb --field "$deb" Depends)
+  check_contains "the package depends on Postfix" "$depends" "postfix"
+  check_contains "the package depends on the libraries it links (dpkg-shlibdeps)" "$depends" "liblmdb0"
+  prefix=/usr
+  install_vars="migo_install_from: deb
+migo_deb: $deb"
+else
+  prefix=$base/prefix
+  mkdir -p "$prefix/sbin"
+  install_vars="migo_build_dir: $BUILD"
+fi
 sub_port=$(pf_free_port)
 smtps_port=$(pf_free_port)
 cat >"$base/vars.yml" <<VARS
@@ -29,8 +57,8 @@ migo_postfix_queue_dir: $PF_DIR/queue
 migo_postfix_manage_base: false
 migo_postfix_maillog_file: $PF_DIR/maillog
 migo_init: none
-migo_build_dir: $BUILD
-migo_prefix: $base/prefix
+$install_vars
+migo_prefix: $prefix
 migo_db: $base/store
 migo_etc: $base/etc
 migo_tag_key: $base/etc/tag.key
@@ -76,10 +104,10 @@ for d in migo-policyd migo-milter migo-statd; do
   check "$d runs unprivileged" test "$(ps -o user= -p "$(cat "$base/run/$d.pid")")" = "$d"
 done
 
-m() { "$base/prefix/sbin/migoctl" --db "$base/store" "$@"; }
+m() { "$prefix/sbin/migoctl" --db "$base/store" "$@"; }
 m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
-migo_new_account "$base/prefix/sbin/migoctl" "$base/store" acme "Role App" U U_PW
+migo_new_account "$prefix/sbin/migoctl" "$base/store" acme "Role App" U U_PW
 send() {  # send PORT [swaks args]
   local port=$1; shift
   swaks --server 127.0.0.1 --port "$port" --ehlo client.test --timeout 20 --auth PLAIN \
