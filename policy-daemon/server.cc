@@ -143,6 +143,7 @@ struct Connection {
   std::string in;   // bytes read but not yet parsed (while waiting for a commit)
   std::string out;  // reply bytes not yet written
   bool waiting = false;  // an END-OF-MESSAGE is with the committer
+  uint32_t events = 0;   // what epoll watches for now
   std::string pending_queue_id;
   int64_t last_activity = 0;
   int64_t request_started = 0;  // 0 when no request is partly read
@@ -254,11 +255,16 @@ struct PolicyServer::Impl {
     conns.erase(id);  // c is gone after this
   }
 
+  // Only a change costs a system call: most requests leave the interest
+  // set as it was (reading, nothing left to write).
   void want(Connection& c, bool in, bool out) {
+    uint32_t events = (in ? EPOLLIN : 0u) | (out ? EPOLLOUT : 0u) | EPOLLRDHUP;
+    if (events == c.events) return;
     epoll_event ev{};
-    ev.events = (in ? EPOLLIN : 0u) | (out ? EPOLLOUT : 0u) | EPOLLRDHUP;
+    ev.events = events;
     ev.data.u64 = c.id;
     epoll_ctl(epoll.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+    c.events = events;
   }
 
   // Writes what can be written; false if the connection died.
@@ -404,7 +410,7 @@ struct PolicyServer::Impl {
       c->peer = peer_name(fd);
       c->last_activity = unix_now();
       epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.events = c->events = EPOLLIN | EPOLLRDHUP;
       ev.data.u64 = c->id;
       epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev);
       by_fd[fd] = c->id;
