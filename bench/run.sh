@@ -19,8 +19,8 @@
 #         concurrent clients, through Postfix with every module (SASL plugin,
 #         migo-policyd at RCPT and END-OF-MESSAGE, migo-milter, migo-statd
 #         following the log) against the same Postfix with libsasl's sasldb
-#         and no policy service or milter; each three times (MIGO_BENCH_ROUNDS), interleaved; plus the
-#         daemons' peak RSS.
+#         and no policy service or milter; three rounds (MIGO_BENCH_ROUNDS),
+#         interleaved, each with its ratio; plus the daemons' peak RSS.
 #         MIGO_BENCH_PERF=PREFIX records the machine with perf during each;
 #         MIGO_BENCH_PARTS=1 adds runs without the milter and without the
 #         policy service.
