@@ -84,6 +84,7 @@ std::optional<PolicyQuery> interpret(const PolicyRequest& r, std::string* error)
   q.queue_id = text("queue_id");
   q.recipient = text("recipient");
   q.client_address = text("client_address");
+  q.client_name = text("client_name");
   q.instance = text("instance");
   if (const std::string* n = r.get("recipient_count"); n && !n->empty()) {
     auto [p, ec] = std::from_chars(n->data(), n->data() + n->size(), q.recipient_count);

@@ -60,6 +60,7 @@ struct PolicyQuery {
   uint32_t recipient_count = 0;
   std::string recipient;
   std::string client_address;
+  std::string client_name;
   std::string instance;
 };
 

@@ -135,6 +135,14 @@ std::string peer_name(int fd) {
   return "local";
 }
 
+// The SMTP client a request is about, as Postfix's own smtpd names it in its
+// log lines (name[address]), so one grep finds both programs' lines. The
+// policy connection's peer stands in when Postfix sent no address.
+std::string smtp_client(const PolicyQuery& q, const std::string& policy_peer) {
+  if (q.client_address.empty()) return policy_peer;
+  return (q.client_name.empty() ? "unknown" : q.client_name) + "[" + q.client_address + "]";
+}
+
 struct Connection {
   Fd fd;
   uint64_t id = 0;
@@ -145,6 +153,7 @@ struct Connection {
   bool waiting = false;  // an END-OF-MESSAGE is with the committer
   uint32_t events = 0;   // what epoll watches for now
   std::string pending_queue_id;
+  std::string pending_client;  // its SMTP client, for the log line
   int64_t last_activity = 0;
   int64_t request_started = 0;  // 0 when no request is partly read
 };
@@ -281,7 +290,7 @@ struct PolicyServer::Impl {
     return true;
   }
 
-  void log_verdict(const PolicyQuery& q, const Verdict& v, const std::string& peer) {
+  void log_verdict(const PolicyQuery& q, const Verdict& v, const std::string& client) {
     if (v.kind == Verdict::Kind::dunno && q.stage != PolicyQuery::Stage::end_of_message) return;
     std::string id = q.queue_id.empty() ? "NOQUEUE" : q.queue_id;
     int prio = v.kind == Verdict::Kind::tempfail ? LOG_WARNING : LOG_INFO;
@@ -289,7 +298,7 @@ struct PolicyServer::Impl {
                        : v.kind == Verdict::Kind::reject ? "reject"
                        : v.kind == Verdict::Kind::defer  ? "defer"
                                                           : "tempfail";
-    log(prio, id + ": " + what + ": " + q.protocol_state + " from " + peer + ": " + v.reason +
+    log(prio, id + ": " + what + ": " + q.protocol_state + " from " + client + ": " + v.reason +
                   "; action=" + v.action);
   }
 
@@ -319,12 +328,13 @@ struct PolicyServer::Impl {
       if (q->stage == PolicyQuery::Stage::end_of_message && !q->sasl_username.empty()) {
         c.waiting = true;
         c.pending_queue_id = q->queue_id;
+        c.pending_client = smtp_client(*q, c.peer);
         submit(Job{c.id, std::move(*q)});
         want(c, false, !c.out.empty());
         break;
       }
       Verdict v = decide(store, *q, unix_now(), current_config());
-      log_verdict(*q, v, c.peer);
+      log_verdict(*q, v, smtp_client(*q, c.peer));
       c.out += "action=" + v.action + "\n\n";
     }
     if (!flush(c)) {
@@ -377,10 +387,11 @@ struct PolicyServer::Impl {
       logged.stage = PolicyQuery::Stage::end_of_message;
       logged.protocol_state = "END-OF-MESSAGE";
       logged.queue_id = d.queue_id;
-      log_verdict(logged, d.verdict, c.peer);
+      log_verdict(logged, d.verdict, c.pending_client);
       c.out += "action=" + d.verdict.action + "\n\n";
       c.waiting = false;
       c.pending_queue_id.clear();
+      c.pending_client.clear();
       if (!flush(c)) {
         if (d.verdict.kind == Verdict::Kind::dunno) submit(refund_job(d.queue_id));
         close_conn(c, "write failed");

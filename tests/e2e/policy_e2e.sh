@@ -111,7 +111,7 @@ echo "note: Z total_sent after the cleanup refusal is $z_total (2 accepted + 1 a
 kill -TERM $policyd_pid; wait $policyd_pid
 check "migo-policyd stops cleanly on SIGTERM" test $? -eq 0
 plog=$(cat "$base/policyd.log")
-check_contains "policyd logs the deferral" "$plog" "defer: RCPT from 127.0.0.1"
-check_contains "policyd logs the commit with the queue id" "$plog" ": accept: END-OF-MESSAGE from 127.0.0.1"
+check_contains "policyd logs the deferral" "$plog" "defer: RCPT from unknown[127.0.0.1]"
+check_contains "policyd logs the commit with the queue id" "$plog" ": accept: END-OF-MESSAGE from unknown[127.0.0.1]"
 pf_stop
 report
