@@ -24,8 +24,7 @@ if [ "$mode" = build ]; then  # (once is enough)
   [ $lint_rc = 0 ] || echo "$lint" | tail -30
 fi
 
-pf_new role n
-base=$PF_DIR/migo
+migo_role_new role
 if [ "$mode" = deb ]; then
   mkdir -p "$base/pkg"
   pkg_out=$(cd "$BUILD" && cpack -G DEB -B "$base/pkg" 2>&1)
@@ -41,44 +40,12 @@ if [ "$mode" = deb ]; then
   depends=$(dpkg-deb --field "$deb" Depends)
   check_contains "the package depends on Postfix" "$depends" "postfix"
   check_contains "the package depends on the libraries it links (dpkg-shlibdeps)" "$depends" "liblmdb0"
-  prefix=/usr
-  install_vars="migo_install_from: deb
-migo_deb: $deb"
+  migo_role_vars "migo_install_from: deb
+migo_deb: $deb" /usr
 else
-  prefix=$base/prefix
-  mkdir -p "$prefix/sbin"
-  install_vars="migo_build_dir: $BUILD"
+  migo_role_vars "migo_build_dir: $BUILD" "$base/prefix"
 fi
-sub_port=$(pf_free_port)
-smtps_port=$(pf_free_port)
-cat >"$base/vars.yml" <<VARS
-migo_postfix_config_dir: $PF_ETC
-migo_postfix_queue_dir: $PF_DIR/queue
-migo_postfix_manage_base: false
-migo_postfix_maillog_file: $PF_DIR/maillog
-migo_init: none
-$install_vars
-migo_prefix: $prefix
-migo_db: $base/store
-migo_etc: $base/etc
-migo_tag_key: $base/etc/tag.key
-migo_run_dir: $base/run
-migo_submission_service: 127.0.0.1:$sub_port
-migo_smtps_service: 127.0.0.1:$smtps_port
-migo_tls_cert_file: $PF_ETC/cert.pem
-migo_tls_key_file: $PF_ETC/key.pem
-VARS
-play() { ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local site.yml -e "@$base/vars.yml" "$@" 2>&1; }
-stop_daemons() {
-  local p
-  for p in "$base"/run/*.pid; do [ -f "$p" ] && start-stop-daemon --stop --quiet --retry 5 --pidfile "$p"; done
-  postfix -c "$PF_ETC" stop >/dev/null 2>&1 || true
-}
-# The sink the instance relays to (pf_start would also start Postfix: the
-# role does that here).
-/usr/sbin/smtp-sink -u nobody -d "$PF_DIR/sink/%M." "127.0.0.1:$PF_SINK_PORT" 100 >"$PF_DIR/sink.log" 2>&1 &
-MIGO_PIDS+=($!)
-trap 'stop_daemons; pf_cleanup' EXIT
+play() { role_play "$@"; }
 
 first=$(play)
 check_contains "first run succeeds" "$first" "failed=0"
@@ -102,6 +69,7 @@ check "the store is group migo" test "$(stat -c '%G' "$base/store/data.mdb")" = 
 for d in migo-policyd migo-milter migo-statd; do
   check "$d runs" start-stop-daemon --status --pidfile "$base/run/$d.pid"
   check "$d runs unprivileged" test "$(ps -o user= -p "$(cat "$base/run/$d.pid")")" = "$d"
+  check_contains "$d logs to migo_daemon_log_dir as well" "$(cat "$base/log/$d.log" 2>&1)" "$d["
 done
 
 m() { "$prefix/sbin/migoctl" --db "$base/store" "$@"; }

@@ -18,16 +18,12 @@ m domain add acme corp.example --include-subdomains >/dev/null && m domain verif
 m domain add acme pending.example >/dev/null
 migo_new_account "$MIGOCTL" "$store" acme "App" A A_PW
 A_ID=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-head -c 32 /dev/urandom >"$base/tag.key"
-chmod 600 "$base/tag.key"; chown nobody "$base/tag.key"
-migo_start_modules "$MILTER" "$POLICYD" "$base/tag.key"
+migo_start_modules "$MILTER" "$POLICYD"
 
 pf_new milter n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
-policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
-pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
-  "smtpd_milters = inet:127.0.0.1:$milter_port" "milter_default_action = tempfail" \
-  "local_header_rewrite_clients ="
+migo_wire_modules
+pf_conf "local_header_rewrite_clients ="
 # (Postfix adds a missing From for clients matching local_header_rewrite_clients,
 # by default those on its own interfaces: our loopback client. Production
 # clients are remote, so the test must not be "local" either.)
@@ -41,7 +37,7 @@ send() {  # send FROM [swaks args...]
 qid_of() { sed -n 's/.*250 2.0.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$1" | head -1; }
 sink_file_of() { grep -l "$1" "$PF_DIR"/sink/* 2>/dev/null | head -1; }
 verify_tag() {  # verify_tag FILE -> prints "ok <account id> <queue id>" or "bad"
-  python3 - "$1" "$base/tag.key" <<'PY'
+  python3 - "$1" "$tag_key" <<'PY'
 import base64, hashlib, hmac, re, sys
 msg = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
 head = msg.split("\n\n", 1)[0]
@@ -120,14 +116,14 @@ check "a client quitting after RCPT is not counted; one quitting after the dot i
   test "$total" = $((4 + delivered))
 
 # The milter down: Postfix's milter_default_action = tempfail answers 451.
-kill $milter_pid; wait $milter_pid 2>/dev/null
+migo_stop milter
 out=$(send app@example.com)
 check "milter down: a temporary (4xx) refusal" grep -qE '^<\*\* 4[0-9][0-9] ' <<<"$out"
 check_lacks "milter down: nothing queued" "$out" "Ok: queued"
 
-mlog=$(cat "$base/milter.log")
+mlog=$(cat "$milter_log")
 check_contains "the milter logs its refusals with the queue id" "$mlog" ": reject: $A: From domain other.org not verified; 1 recipients refunded"
 check_contains "the milter logs removed client tags" "$mlog" "removed 2 client-supplied tag"
-check_lacks "no key material in the log" "$mlog" "$(head -c 32 "$base/tag.key" | base64)"
+check_lacks "no key material in the log" "$mlog" "$(head -c 32 "$tag_key" | base64)"
 pf_stop
 report

@@ -17,31 +17,27 @@ migo_e2e_begin policy "$PLUGIN" "$MIGOCTL"
 m plan set tiny --max-accounts 5 --monthly 1000 --daily 100 --hourly 5 >/dev/null
 m workspace create acme --plan tiny >/dev/null
 m workspace create other --plan 10k >/dev/null
+# (Verified From domains for the role's relay, where the milter runs too.)
+m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
+m domain add other other.example >/dev/null && m domain verify other other.example >/dev/null
 migo_new_account "$MIGOCTL" "$store" acme "App A" A A_PW
 migo_new_account "$MIGOCTL" "$store" acme "App B" B B_PW
 migo_new_account "$MIGOCTL" "$store" acme "App C" C C_PW
 migo_new_account "$MIGOCTL" "$store" other "App Z" Z Z_PW
-chown -R nobody "$store"  # the daemon runs as nobody (production: group migo)
-
-policy_port=$(pf_free_port)
-"$POLICYD" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
-  2>"$base/policyd.log" &
-policyd_pid=$!
-MIGO_PIDS+=($policyd_pid)
+migo_start_modules - "$POLICYD"
 
 pf_new policy n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
-policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
-pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy"
+migo_wire_modules
 # A refusal that comes after smtpd's END-OF-MESSAGE policy check: cleanup's
 # body_checks answer where milters answer end-of-message.
 printf '/^REJECTME$/ REJECT refused after end of data\n' >"$PF_ETC/body_checks"
 pf_conf "body_checks = regexp:$PF_ETC/body_checks"
 pf_start || { check "postfix starts" false; report; exit 1; }
 
-send() {  # send USER PASS TO[,TO...]
+send() {  # send USER PASS TO[,TO...] [FROM]
   pf_swaks --tls --auth PLAIN --auth-user "$1" --auth-password "$2" \
-    --from app@example.com --to "$3" --header "Subject: policy e2e"
+    --from "${4:-app@example.com}" --to "$3" --header "Subject: policy e2e"
 }
 json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
 
@@ -60,7 +56,7 @@ check_contains "A deferred at RCPT once the workspace is full" "$out" "451 4.7.1
 check_contains "the reply says when room returns" "$out" "room again at"
 out=$(send "$B" "$B_PW" six@dest.test)
 check_contains "B deferred too: the limit is shared" "$out" "451 4.7.1 <six@dest.test>: Recipient address rejected: Workspace hourly limit of 5 recipients reached"
-out=$(send "$Z" "$Z_PW" z1@dest.test,z2@dest.test)
+out=$(send "$Z" "$Z_PW" z1@dest.test,z2@dest.test app@other.example)
 check_contains "another workspace keeps sending" "$out" "<~  250 2.0.0 Ok: queued"
 out=$(pf_swaks --from app@example.com --to local@mx.test)
 check_lacks "no AUTH: the policy's DUNNO leaves Postfix's own rules in charge" "$out" "451 4.7.1"
@@ -95,22 +91,22 @@ check_contains "disabled mid-session: refused at the next RCPT" "$out" "RCPT 554
 
 # Which verdict comes last? The policy commits at END-OF-MESSAGE, then
 # cleanup (like a milter) refuses the same queue id.
-out=$(pf_swaks --tls --auth PLAIN --auth-user "$Z" --auth-password "$Z_PW" --from app@example.com \
+out=$(pf_swaks --tls --auth PLAIN --auth-user "$Z" --auth-password "$Z_PW" --from app@other.example \
   --to late@dest.test --body "REJECTME")
 check_contains "a cleanup refusal after the policy check reaches the client" "$out" "550 5.7.1 refused after end of data"
 late_qid=$(sed -n 's/.*postfix\/cleanup\[[0-9]*\]: \([0-9A-Za-z]*\): reject: body REJECTME.*/\1/p' "$PF_DIR/maillog" | head -1)
 check "the refusal is logged with a queue id" test -n "$late_qid"
 check_contains "the policy had already counted that queue id: its verdict comes first" \
-  "$(cat "$base/policyd.log")" "$late_qid: accept: END-OF-MESSAGE"
+  "$(cat "$policyd_log")" "$late_qid: accept: END-OF-MESSAGE"
 z_total=$(m --json account show "$Z" | json_field '["statistics"]["total_sent"]')
 # Not a milter: nothing refunds a cleanup refusal until the log follower
 # (issue 6) reads its reject line; migo-milter's refusals are refunded
 # (tests/e2e/milter_e2e.sh).
 echo "note: Z total_sent after the cleanup refusal is $z_total (2 accepted + 1 awaiting the log follower)"
 
-kill -TERM $policyd_pid; wait $policyd_pid
+migo_stop policyd
 check "migo-policyd stops cleanly on SIGTERM" test $? -eq 0
-plog=$(cat "$base/policyd.log")
+plog=$(cat "$policyd_log")
 check_contains "policyd logs the deferral" "$plog" "defer: RCPT from unknown[127.0.0.1]"
 check_contains "policyd logs the commit with the queue id" "$plog" ": accept: END-OF-MESSAGE from unknown[127.0.0.1]"
 pf_stop

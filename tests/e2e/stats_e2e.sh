@@ -25,9 +25,7 @@ migo_new_account "$MIGOCTL" "$store" acme "Production App" A A_PW
 migo_new_account "$MIGOCTL" "$store" acme "Newsletter" B B_PW
 m workspace create idle --plan 10k >/dev/null
 migo_new_account "$MIGOCTL" "$store" idle "Idle" C C_PW
-head -c 32 /dev/urandom >"$base/tag.key"
-chmod 600 "$base/tag.key"; chown nobody "$base/tag.key"
-migo_start_modules "$MILTER" "$POLICYD" "$base/tag.key"
+migo_start_modules "$MILTER" "$POLICYD"
 bounce_port=$(pf_free_port)
 defer_port=$(pf_free_port)
 /usr/sbin/smtp-sink -u nobody -f RCPT "127.0.0.1:$bounce_port" 100 >"$base/bounce-sink.log" 2>&1 &
@@ -37,24 +35,19 @@ MIGO_PIDS+=($!)
 
 pf_new stats n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
-policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
 printf 'bounce.test smtp:[127.0.0.1]:%s\ndefer.test smtp:[127.0.0.1]:%s\n' "$bounce_port" "$defer_port" \
   >"$PF_ETC/transport"
 printf '/^Subject: forbidden/ REJECT no thanks\n' >"$PF_ETC/header_checks"
 # maximal_queue_lifetime = 0: a deferred message is tried once, then
 # expires — so "status=expired" happens within the test.
-pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
-  "smtpd_milters = inet:127.0.0.1:$milter_port" "milter_default_action = tempfail" \
-  "local_header_rewrite_clients =" "transport_maps = texthash:$PF_ETC/transport" \
+migo_wire_modules
+pf_conf "local_header_rewrite_clients =" "transport_maps = texthash:$PF_ETC/transport" \
   "maximal_queue_lifetime = 0" "bounce_queue_lifetime = 0" "notify_classes =" \
   "header_checks = regexp:$PF_ETC/header_checks"
 pf_start || { check "postfix starts" false; report; exit 1; }
 
 # The follower, running as a daemon from before the first message.
-touch "$PF_DIR/maillog"; chmod 644 "$PF_DIR/maillog"
-"$STATD" --db "$store" --log "$PF_DIR/maillog" --user nobody --interval 1 --foreground 2>"$base/statd.log" &
-statd_pid=$!
-MIGO_PIDS+=($statd_pid)
+migo_start_statd "$STATD"
 
 send() {  # send USER PASS SUBJECT RCPT...
   local user=$1 pass=$2 subject=$3; shift 3
@@ -108,7 +101,7 @@ check "workspace show sums its accounts" test \
   "$(python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"], s["bounced"])' <<<"$ws")" = "8 4 4"
 
 # Stopping and running again over the same log counts nothing twice.
-kill $statd_pid; wait $statd_pid 2>/dev/null
+migo_stop statd 2>/dev/null
 before=$(m --json account show "$A"; m --json account show "$B")
 "$STATD" --db "$store" --log "$PF_DIR/maillog" --once 2>"$base/statd-once.log"
 check "a second pass (--once) exits 0" test $? = 0
@@ -128,11 +121,11 @@ arf() {  # arf MESSAGE_FILE
   printf -- '--arf\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\nOriginal-Rcpt-To: <good1@dest.test>\n\n'
   printf -- '--arf\nContent-Type: message/rfc822\n\n'; tr -d '\r' <"$1"; printf -- '\n--arf--\n'
 }
-out=$(arf "$f" | m ingest-arf --key "$base/tag.key")
+out=$(arf "$f" | m ingest-arf --key "$tag_key")
 check_contains "the ARF report is attributed to A" "$out" "tag verified, account $A"
 check "A: complaints 1" test "$(stat_of "$A" complaints)" = 1
 check "B: complaints 0" test "$(stat_of "$B" complaints)" = 0
-arf "$f" | m ingest-arf --key "$base/tag.key" >/dev/null
+arf "$f" | m ingest-arf --key "$tag_key" >/dev/null
 check "the same report again: still 1 complaint" test "$(stat_of "$A" complaints)" = 1
 # Another account id under the same signature: its first digit changed, to
 # a different digit whatever it was.
@@ -141,7 +134,7 @@ import re, sys
 text = sys.stdin.read()
 def flip(m): return m.group(1) + ("1" if m.group(2) == "0" else "0")
 print(re.sub(r"(X-Migo-Tag: .*?a=)([0-9a-f])", flip, text, count=1), end="")')
-out=$(m ingest-arf --key "$base/tag.key" <<<"$forged")
+out=$(m ingest-arf --key "$tag_key" <<<"$forged")
 check_contains "an altered tag is unattributed" "$out" "tag forged"
 check "A: still 1 complaint after the forged report" test "$(stat_of "$A" complaints)" = 1
 check "the forged report is counted as unattributed" \
@@ -155,16 +148,16 @@ dsn() {
   printf -- '--d\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; dest.test\n\nFinal-Recipient: rfc822; good2@dest.test\nAction: failed\nStatus: 5.2.2\n\n'
   printf -- '--d\nContent-Type: text/rfc822-headers\n\n'; tr -d '\r' <"$f2" | sed '/^$/q'; printf -- '--d--\n'
 }
-out=$(dsn | m ingest-dsn --key "$base/tag.key")
+out=$(dsn | m ingest-dsn --key "$tag_key")
 check_contains "the DSN is attributed to A and counted" "$out" "counted"
-dsn | m ingest-dsn --key "$base/tag.key" >/dev/null
+dsn | m ingest-dsn --key "$tag_key" >/dev/null
 check "A: after an async bounce, bounced 2 and delivered 3 (counted once)" \
   test "$(stat_of "$A" bounced)/$(stat_of "$A" delivered)" = 2/3
-out=$(echo "not a report" | m ingest-dsn --key "$base/tag.key" 2>&1)
+out=$(echo "not a report" | m ingest-dsn --key "$tag_key" 2>&1)
 check "a non-report is refused (exit 1)" test $? -ne 0 -o -n "$out"
 check_contains "a non-report says why" "$out" "not counted"
 
-slog=$(cat "$base/statd.log")
+slog=$(cat "$statd_log")
 check_contains "migo-statd logs in Postfix's style" "$slog" "migo-statd"
 check_lacks "migo-statd logs no password" "$slog" "$A_PW"
 pf_stop

@@ -15,21 +15,40 @@
 #                             create an SMTP account; set the two variables
 #   migo_e2e_begin NAME LIBMIGO_SO MIGOCTL
 #                             skip (77) unless root; install the plugin; a fresh
-#                             store in $store (under $base); m() runs migoctl on it
-#   migo_start_modules MIGO_MILTER MIGO_POLICYD KEYFILE
-#                             both daemons as nobody on loopback: $milter_port,
-#                             $policy_port, $milter_pid, $policyd_pid
+#                             store in $store (under $base); m() runs migoctl on
+#                             it; $tag_key, and each daemon's log in
+#                             $policyd_log, $milter_log, $statd_log
+#   migo_start_modules MIGO_MILTER|- MIGO_POLICYD
+#                             the daemons as nobody on loopback ($milter_port,
+#                             $policy_port); "-": no milter
+#   migo_wire_modules         point Postfix at the daemons that were started
+#   migo_start_statd MIGO_STATD
+#                             migo-statd following $PF_DIR/maillog
+#   migo_stop policyd|milter|statd
+#                             SIGTERM one daemon; its exit status
+#   migo_role_new NAME, migo_role_vars INSTALL_YAML PREFIX, role_play ARGS...
+#                             an instance the ansible role configures
+#                             (tests/ansible/role_test.sh)
 # Everything is removed by pf_cleanup, which the harness traps on EXIT.
 # Needs root (Postfix's master runs as root), postfix, swaks, python3.
+#
+# With MIGO_E2E_ROLE=BUILD_DIR the same end-to-end scripts run against the
+# Postfix the ansible role configured: migo_e2e_begin applies the role (the
+# modules from BUILD_DIR) to a fresh instance, $PF_PORT is its submission
+# service, the daemons are the role's, and pf_new, pf_sasl_conf,
+# migo_start_modules, migo_wire_modules and migo_start_statd leave alone what
+# the role set up; pf_conf still adds a scenario's own keys (pf_start reloads).
 
 PF_INSTANCES=()
 MIGO_PIDS=()
+MIGO_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 pf_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
 pf_new() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || return 0  # the role's instance is the one
   local name=$1 chroot=${2:-n}
   PF_DIR=$(mktemp -d "/tmp/migo-pf-$name-XXXXXX")
   chmod 755 "$PF_DIR"
@@ -108,9 +127,13 @@ CF
 
 pf_conf() { postconf -c "$PF_ETC" -e "$@"; }
 
-pf_sasl_conf() { printf '%s\n' "$@" >"$PF_ETC/sasl/smtpd.conf"; }
+pf_sasl_conf() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || return 0  # the role wrote it
+  printf '%s\n' "$@" >"$PF_ETC/sasl/smtpd.conf"
+}
 
 pf_start() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || { pf_reload; return; }
   # The sink: accepts everything, dumps each message to a file of its own.
   /usr/sbin/smtp-sink -u nobody -d "$PF_DIR/sink/%M." "127.0.0.1:$PF_SINK_PORT" 100 \
     >"$PF_DIR/sink.log" 2>&1 &
@@ -133,9 +156,32 @@ pf_start() {
   echo "pf_start: smtpd did not listen on $PF_PORT" >&2; return 1
 }
 
+# The role's instance runs already: check what pf_conf added, reload, and
+# wait until the master has read it (it logs each reload).
+pf_reload() {
+  postfix -c "$PF_ETC" check || { echo "pf_reload: postfix check failed" >&2; return 1; }
+  local before i
+  before=$(grep -c "daemon started\|reload --" "$PF_DIR/maillog")
+  postfix -c "$PF_ETC" reload >/dev/null 2>&1 || { echo "pf_reload: postfix reload failed" >&2; return 1; }
+  for i in $(seq 1 100); do
+    [ "$(grep -c "daemon started\|reload --" "$PF_DIR/maillog")" -gt "$before" ] && return 0
+    sleep 0.1
+  done
+  echo "pf_reload: no reload logged" >&2; return 1
+}
+
 pf_stop() {
-  postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1 || true
-  [ -f "$PF_DIR/sink.pid" ] && kill "$(cat "$PF_DIR/sink.pid")" 2>/dev/null || true
+  [ -z "${MIGO_ROLE_UP:-}" ] || return 0  # the role's instance lives until the end
+  pf_stop_instance "$PF_DIR"
+}
+
+pf_stop_instance() {
+  local p
+  for p in "$1"/migo/run/*.pid; do  # the role's daemons, if any
+    [ -f "$p" ] && start-stop-daemon --stop --quiet --retry 5 --pidfile "$p"
+  done
+  postfix -c "$1/etc" stop >/dev/null 2>&1 || true
+  [ -f "$1/sink.pid" ] && kill "$(cat "$1/sink.pid")" 2>/dev/null || true
 }
 
 pf_swaks() {
@@ -164,12 +210,35 @@ migo_new_account() {
 
 migo_e2e_begin() {
   [ "$(id -u)" -eq 0 ] || { echo "$1: needs root (skipped)"; exit 77; }
+  if [ -n "${MIGO_E2E_ROLE:-}" ]; then
+    migo_role_new "e2e-$1"
+    migo_role_vars "migo_build_dir: $MIGO_E2E_ROLE" "$base/prefix"
+    local out
+    out=$(role_play)
+    grep -q "failed=0" <<<"$out" || { echo "$1: the role failed:"; tail -40 <<<"$out"; exit 1; }
+    PF_PORT=$sub_port
+    MIGO_ROLE_UP=1
+    store=$base/store
+    tag_key=$base/etc/tag.key
+    policyd_log=$base/log/migo-policyd.log
+    milter_log=$base/log/migo-milter.log
+    statd_log=$base/log/migo-statd.log
+    MIGO_E2E_CTL=$base/prefix/sbin/migoctl
+    MIGOCTL=$MIGO_E2E_CTL  # the scripts' own variable: the installed program
+    m() { "$MIGO_E2E_CTL" --db "$store" "$@"; }
+    echo "--- against the Postfix the ansible role configured (submission 127.0.0.1:$PF_PORT)"
+    return 0
+  fi
   # Postfix registers no SASL plugin path: the plugin under test goes where
   # libsasl2 looks, as in production.
   install -m 0644 "$2" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
   base=$(mktemp -d "/tmp/migo-e2e-$1-XXXXXX")
   chmod 755 "$base"
   store=$base/store
+  tag_key=$base/tag.key
+  policyd_log=$base/policyd.log
+  milter_log=$base/milter.log
+  statd_log=$base/statd.log
   PF_INSTANCES+=("$base")
   MIGO_E2E_CTL=$3
   m() { "$MIGO_E2E_CTL" --db "$store" "$@"; }
@@ -177,23 +246,101 @@ migo_e2e_begin() {
 }
 
 migo_start_modules() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || return 0
   chown -R nobody "$store"  # the daemons run as nobody (production: group migo)
-  milter_port=$(pf_free_port)
+  if [ "$1" != - ]; then
+    head -c 32 /dev/urandom >"$tag_key"
+    chmod 600 "$tag_key"; chown nobody "$tag_key"
+    milter_port=$(pf_free_port)
+    "$1" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$tag_key" --user nobody \
+      --foreground 2>"$milter_log" &
+    milter_pid=$!
+    MIGO_PIDS+=("$milter_pid")
+  fi
   policy_port=$(pf_free_port)
-  "$1" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$3" --user nobody \
-    --foreground 2>"$base/milter.log" &
-  milter_pid=$!
   "$2" --db "$store" --listen "inet:127.0.0.1:$policy_port" --user nobody --foreground \
-    2>"$base/policyd.log" &
+    2>"$policyd_log" &
   policyd_pid=$!
-  MIGO_PIDS+=("$milter_pid" "$policyd_pid")
+  MIGO_PIDS+=("$policyd_pid")
+}
+
+# As the role's submission service does: the policy service at RCPT and at
+# END-OF-MESSAGE (deferring when it does not answer), the milter with
+# tempfail.
+migo_wire_modules() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || return 0
+  local policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
+  pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy"
+  [ -z "${milter_port:-}" ] ||
+    pf_conf "smtpd_milters = inet:127.0.0.1:$milter_port" "milter_default_action = tempfail"
+}
+
+migo_start_statd() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || return 0
+  touch "$PF_DIR/maillog"; chmod 644 "$PF_DIR/maillog"
+  "$1" --db "$store" --log "$PF_DIR/maillog" --user nobody --interval 1 --foreground 2>"$statd_log" &
+  statd_pid=$!
+  MIGO_PIDS+=("$statd_pid")
+}
+
+migo_stop() {
+  if [ -n "${MIGO_ROLE_UP:-}" ]; then
+    start-stop-daemon --stop --quiet --retry TERM/10 --remove-pidfile --pidfile "$base/run/migo-$1.pid"
+    return
+  fi
+  local pid_var=${1}_pid
+  kill -TERM "${!pid_var}"
+  wait "${!pid_var}"
+}
+
+# An instance for the ansible role: pf_new's base configuration (the role
+# writes no base: migo_postfix_manage_base=false), the sink running, and
+# ports for the two services. $base is where the role keeps our files.
+migo_role_new() {
+  pf_new "$1" n
+  base=$PF_DIR/migo
+  mkdir -p "$base"
+  sub_port=$(pf_free_port)
+  smtps_port=$(pf_free_port)
+  /usr/sbin/smtp-sink -u nobody -d "$PF_DIR/sink/%M." "127.0.0.1:$PF_SINK_PORT" 100 \
+    >"$PF_DIR/sink.log" 2>&1 &
+  echo $! >"$PF_DIR/sink.pid"
+}
+
+# migo_role_vars INSTALL_YAML PREFIX: the role's variables for that instance.
+migo_role_vars() {
+  prefix=$2
+  mkdir -p "$prefix/sbin"
+  cat >"$base/vars.yml" <<VARS
+migo_postfix_config_dir: $PF_ETC
+migo_postfix_queue_dir: $PF_DIR/queue
+migo_postfix_manage_base: false
+migo_postfix_maillog_file: $PF_DIR/maillog
+migo_init: none
+$1
+migo_prefix: $prefix
+migo_db: $base/store
+migo_etc: $base/etc
+migo_tag_key: $base/etc/tag.key
+migo_run_dir: $base/run
+migo_daemon_log_dir: $base/log
+migo_submission_service: 127.0.0.1:$sub_port
+migo_smtps_service: 127.0.0.1:$smtps_port
+migo_tls_cert_file: $PF_ETC/cert.pem
+migo_tls_key_file: $PF_ETC/key.pem
+VARS
+}
+
+role_play() {
+  (cd "$MIGO_REPO/ansible" &&
+    ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local site.yml -e "@$base/vars.yml" "$@" 2>&1)
 }
 
 pf_cleanup() {
   local d
   [ ${#MIGO_PIDS[@]} -eq 0 ] || kill "${MIGO_PIDS[@]}" 2>/dev/null
   for d in "${PF_INSTANCES[@]}"; do
-    PF_DIR=$d pf_stop
+    pf_stop_instance "$d"
     [ -n "${KEEP_PF:-}" ] || rm -rf "$d"
   done
 }
