@@ -22,8 +22,12 @@
 #         and no policy service or milter; three rounds (MIGO_BENCH_ROUNDS),
 #         interleaved, each with its ratio; plus the daemons' peak RSS.
 #         MIGO_BENCH_PERF=PREFIX records the machine with perf during each;
-#         MIGO_BENCH_PARTS=1 adds runs without the milter and without the
-#         policy service.
+#         MIGO_BENCH_PARTS=1 adds runs without the milter, without the
+#         policy service, and with bench/null_milter (a libmilter filter
+#         that asks for what migo-milter asks for and does nothing) in the
+#         milter's place: the price of libmilter itself; and with
+#         bench/epoll_milter (the same, speaking the protocol from one
+#         epoll thread, no libmilter): the price of Postfix's side.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -216,8 +220,16 @@ bench_relay() {
   mpid=$!
   "$B/policy-daemon/migo-policyd" --db "$work/rstore" --listen "unix:$work/rsock/policy" --user nobody &
   ppid=$!
+  local npid=
+  if [ -n "${MIGO_BENCH_PARTS:-}" ]; then
+    runuser -u nobody -- "$B/bench/null_milter" "unix:$work/rsock/null" &
+    npid=$!
+    runuser -u nobody -- "$B/bench/epoll_milter" "$work/rsock/epoll" &
+    npid="$npid $!"
+  fi
   sleep 0.5
   chmod 0666 "$work/rsock/milter" "$work/rsock/policy"  # (production: group postfix)
+  [ -z "$npid" ] || chmod 0666 "$work/rsock/null" "$work/rsock/epoll"
   local policy="check_policy_service { unix:$work/rsock/policy, default_action=DEFER }"
   # Both instances: no anvil limits (one client address makes all the load).
   local common=("smtpd_client_connection_rate_limit = 0" "smtpd_client_auth_rate_limit = 0"
@@ -229,7 +241,12 @@ bench_relay() {
       local conf=("${common[@]}" "local_header_rewrite_clients =")
       [ "${3:-}" = nopolicy ] ||
         conf+=("smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy")
-      [ "${3:-}" = nomilter ] || conf+=("smtpd_milters = unix:$work/rsock/milter" "milter_default_action = tempfail")
+      case "${3:-}" in
+        nomilter) ;;
+        nullmilter) conf+=("smtpd_milters = unix:$work/rsock/null" "milter_default_action = tempfail") ;;
+        epollmilter) conf+=("smtpd_milters = unix:$work/rsock/epoll" "milter_default_action = tempfail") ;;
+        *) conf+=("smtpd_milters = unix:$work/rsock/milter" "milter_default_action = tempfail") ;;
+      esac
       pf_conf "${conf[@]}"
       touch "$PF_DIR/maillog"; chmod 644 "$PF_DIR/maillog"
       "$B/stats/migo-statd" --db "$work/rstore" --log "$PF_DIR/maillog" --user nobody 2>/dev/null &
@@ -273,6 +290,8 @@ print("    CPU per message: migo-policyd %.2f ms, migo-milter %.2f ms" % ((int(a
     if [ -n "${MIGO_BENCH_PARTS:-}" ]; then
       relay_run "  the same without migo-milter #$round" migo nomilter
       relay_run "  the same without migo-policyd #$round" migo nopolicy
+      relay_run "  null_milter instead of migo-milter #$round" migo nullmilter
+      relay_run "  epoll_milter instead of migo-milter #$round" migo epollmilter
     fi
   done
   printf 'peak RSS: migo-policyd %s kB, migo-milter %s kB, migo-statd %s kB\n' \
@@ -280,7 +299,7 @@ print("    CPU per message: migo-policyd %.2f ms, migo-milter %.2f ms" % ((int(a
   local sent delivered
   sent=$($m --json workspace show ws | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"])')
   echo "counted by the modules (total sent, delivered): $sent${MIGO_BENCH_PARTS:+ (runs without migo-policyd count no sends)}"
-  kill $mpid $ppid; wait $mpid $ppid 2>/dev/null || true
+  kill $mpid $ppid $npid; wait $mpid $ppid $npid 2>/dev/null || true
 }
 
 for b in "${which[@]}"; do "bench_$b"; done

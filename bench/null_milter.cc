@@ -1,0 +1,51 @@
+// null_milter — the floor for bench/run.sh relay: a libmilter filter that
+// asks Postfix for exactly what migo-milter asks for (the same skipped
+// events, headers without replies, {auth_authen} at END-OF-MESSAGE) and at
+// END-OF-MESSAGE inserts one fixed header, but looks nothing up and signs
+// nothing. What it costs is the price of any libmilter filter on Postfix;
+// what migo-milter costs beyond it is ours.
+//   null_milter unix:PATH|inet:PORT@HOST
+#include <libmilter/mfapi.h>
+
+#include <cstdio>
+
+namespace {
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
+                      unsigned long* want_actions, unsigned long* want_steps, unsigned long* want2,
+                      unsigned long* want3) {
+  bool symlist = (actions & SMFIF_SETSYMLIST) != 0 &&
+                 smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i {auth_authen}")) == MI_SUCCESS;
+  *want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | (symlist ? SMFIF_SETSYMLIST : 0);
+  *want_steps = steps & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH |
+                         SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR | (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL));
+  *want2 = *want3 = 0;
+  return SMFIS_CONTINUE;
+}
+
+sfsistat on_envfrom(SMFICTX*, char**) { return SMFIS_NOREPLY; }
+sfsistat on_header(SMFICTX*, char*, char*) { return SMFIS_NOREPLY; }
+
+sfsistat on_eom(SMFICTX* ctx) {
+  smfi_insheader(ctx, 0, const_cast<char*>("X-Null-Milter"), const_cast<char*>("seen"));
+  return SMFIS_CONTINUE;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: null_milter unix:PATH|inet:PORT@HOST\n");
+    return 2;
+  }
+  smfiDesc desc{};
+  desc.xxfi_name = const_cast<char*>("null_milter");
+  desc.xxfi_version = SMFI_VERSION;
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+  desc.xxfi_negotiate = on_negotiate;
+  desc.xxfi_envfrom = on_envfrom;
+  desc.xxfi_header = on_header;
+  desc.xxfi_eom = on_eom;
+  if (smfi_setconn(argv[1]) != MI_SUCCESS || smfi_register(desc) != MI_SUCCESS) return 1;
+  return smfi_main() == MI_SUCCESS ? 0 : 1;
+}
