@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <libmilter/mfapi.h>
 #include <libmilter/mfdef.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,7 +17,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <unordered_map>
+
+#include "serve.h"
 
 namespace {
 
@@ -98,38 +98,5 @@ int main(int argc, char** argv) {
   std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", argv[1]);
   unlink(argv[1]);
   if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) || listen(lfd, 1024)) return 1;
-  int ep = epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = lfd;
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-  std::unordered_map<int, std::string> bufs;
-  epoll_event evs[256];
-  char buf[65536];
-  for (;;) {
-    int n = epoll_wait(ep, evs, 256, -1);
-    for (int i = 0; i < n; i++) {
-      int fd = evs[i].data.fd;
-      if (fd == lfd) {
-        for (int c; (c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0;) {
-          ev.data.fd = c;
-          epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
-        }
-        continue;
-      }
-      std::string& in = bufs[fd];
-      std::string out;
-      bool open = true;
-      ssize_t r;
-      while ((r = read(fd, buf, sizeof buf)) > 0) in.append(buf, static_cast<size_t>(r));
-      if (r == 0) open = false;
-      if (open) open = answer(in, out);
-      // Replies are a few bytes to a socket Postfix is reading: they fit.
-      if (!out.empty() && write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) open = false;
-      if (!open) {
-        bufs.erase(fd);
-        close(fd);
-      }
-    }
-  }
+  serve(lfd, answer);
 }
