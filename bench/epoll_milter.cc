@@ -1,14 +1,11 @@
 // epoll_milter — a measurement, not a product: the milter protocol spoken
 // directly by one epoll thread, without libmilter. It negotiates exactly
-// what migo-milter and bench/null_milter negotiate (the same skipped
-// events, headers without replies, {auth_authen} at END-OF-MESSAGE) and at
-// END-OF-MESSAGE inserts one fixed header. Against null_milter it tells
+// what migo-milter and bench/null_milter negotiate (milter/negotiation.h)
+// and at END-OF-MESSAGE inserts one fixed header. Against null_milter it tells
 // how much of a milter's cost on Postfix is libmilter's threads and how
 // much is Postfix's own side of the protocol.
 //   epoll_milter UNIX_SOCKET_PATH
 #include <arpa/inet.h>
-#include <libmilter/mfapi.h>
-#include <libmilter/mfdef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "negotiation.h"
 #include "serve.h"
 
 namespace {
@@ -52,14 +50,13 @@ bool answer(std::string& in, std::string& out) {
       case SMFIC_OPTNEG: {
         if (data.size() < 12) return false;
         uint32_t actions = get32(data.data() + 4), steps = get32(data.data() + 8);
-        const uint32_t skip = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT | SMFIP_NOBODY |
-                              SMFIP_NOEOH | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR;
+        // The MTA always takes our macro list (Postfix does).
         std::string r;
         put32(r, 6);
-        put32(r, (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST) & actions);
-        put32(r, skip & steps);
+        put32(r, static_cast<uint32_t>((migo::kMilterActions | SMFIF_SETSYMLIST) & actions));
+        put32(r, static_cast<uint32_t>(migo::milter_skipped_steps(true) & steps));
         put32(r, SMFIM_EOM);
-        r += std::string("i {auth_authen}") + '\0';
+        r += std::string(migo::kMilterEomMacros) + '\0';
         frame(out, SMFIC_OPTNEG, r);
         break;
       }

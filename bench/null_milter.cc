@@ -1,6 +1,6 @@
 // null_milter — the floor for bench/run.sh relay: a libmilter filter that
-// asks Postfix for exactly what migo-milter asks for (the same skipped
-// events, headers without replies, {auth_authen} at END-OF-MESSAGE) and at
+// asks Postfix for exactly what migo-milter asks for (milter/negotiation.h:
+// the same skipped events, headers without replies, the same macros) and at
 // END-OF-MESSAGE inserts one fixed header, but looks nothing up and signs
 // nothing. What it costs is the price of any libmilter filter on Postfix;
 // what migo-milter costs beyond it is ours.
@@ -9,16 +9,17 @@
 
 #include <cstdio>
 
+#include "negotiation.h"
+
 namespace {
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
                       unsigned long* want_actions, unsigned long* want_steps, unsigned long* want2,
                       unsigned long* want3) {
   bool symlist = (actions & SMFIF_SETSYMLIST) != 0 &&
-                 smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i {auth_authen}")) == MI_SUCCESS;
-  *want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | (symlist ? SMFIF_SETSYMLIST : 0);
-  *want_steps = steps & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH |
-                         SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR | (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL));
+                 smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(migo::kMilterEomMacros)) == MI_SUCCESS;
+  *want_actions = migo::kMilterActions | (symlist ? SMFIF_SETSYMLIST : 0);
+  *want_steps = steps & migo::milter_skipped_steps(symlist);
   *want2 = *want3 = 0;
   return SMFIS_CONTINUE;
 }
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("null_milter");
   desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+  desc.xxfi_flags = migo::kMilterActions;
   desc.xxfi_negotiate = on_negotiate;
   desc.xxfi_envfrom = on_envfrom;
   desc.xxfi_header = on_header;

@@ -22,6 +22,7 @@
 
 #include "../common/daemon.h"
 #include "filter.h"
+#include "negotiation.h"
 #include "migo/tag.h"
 
 namespace migo {
@@ -60,29 +61,17 @@ std::string escape_percent(const std::string& s) {
   return out;
 }
 
-// Ask the MTA for only what we use. Every event with a reply is a round
-// trip, and Postfix opens a milter connection per SMTP session, so with
-// applications that send one message per session the events per session are
-// what the milter costs (context switches, not our code: see the README's
-// relay benchmark). When the MTA lets us name the macros we want
-// (SMFIF_SETSYMLIST; Postfix and Sendmail do), {auth_authen} comes with END-
-// OF-MESSAGE and the connect and MAIL events are skipped: one round trip per
-// message (plus negotiation), headers arriving without replies. Otherwise
-// MAIL is still sent, for its macros, and answered only if the MTA cannot do
-// without a reply. Called before on_connect, once per MTA connection.
+// See negotiation.h for what we ask and why. Called before on_connect,
+// once per MTA connection.
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
                       unsigned long* want_actions, unsigned long* want_steps, unsigned long* want2,
                       unsigned long* want3) noexcept {
   try {
-    const unsigned long needed = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
-    if ((actions & needed) != needed) return SMFIS_REJECT;  // the MTA cannot let us tag
+    if ((actions & kMilterActions) != kMilterActions) return SMFIS_REJECT;  // the MTA cannot let us tag
     bool symlist = (actions & SMFIF_SETSYMLIST) != 0 &&
-                   smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i {auth_authen}")) == MI_SUCCESS;
-    *want_actions = needed | (symlist ? SMFIF_SETSYMLIST : 0);
-    const unsigned long skip = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH |
-                               SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
-                               (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL);
-    *want_steps = steps & skip;
+                   smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(kMilterEomMacros)) == MI_SUCCESS;
+    *want_actions = kMilterActions | (symlist ? SMFIF_SETSYMLIST : 0);
+    *want_steps = steps & milter_skipped_steps(symlist);
     *want2 = *want3 = 0;
     auto* c = new Connection;
     c->header_no_reply = (*want_steps & SMFIP_NR_HDR) != 0;
@@ -258,7 +247,7 @@ int milter_main(int argc, char** argv) {
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("migo-milter");
   desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+  desc.xxfi_flags = kMilterActions;
   desc.xxfi_connect = on_connect;
   desc.xxfi_envfrom = on_envfrom;
   desc.xxfi_header = on_header;

@@ -1,0 +1,35 @@
+// negotiation.h — what migo-milter asks of the MTA at option negotiation.
+// In one place because bench/null_milter and bench/epoll_milter must ask
+// for exactly the same, or they would not measure migo-milter's floor.
+//
+// Ask for only what we use. Every event with a reply is a round trip, and
+// Postfix opens a milter connection per SMTP session, so with applications
+// that send one message per session the events per session are what the
+// milter costs (context switches, not our code: see the README's relay
+// benchmark). When the MTA lets us name the macros we want
+// (SMFIF_SETSYMLIST; Postfix and Sendmail do), {auth_authen} comes with
+// END-OF-MESSAGE and the connect and MAIL events are skipped: one round
+// trip per message (plus negotiation), headers arriving without replies.
+// Otherwise MAIL is still sent, for its macros, and answered only if the
+// MTA cannot do without a reply.
+#pragma once
+
+#include <libmilter/mfapi.h>
+#include <libmilter/mfdef.h>
+
+namespace migo {
+
+// The actions we need: the tag is inserted, a client's copy deleted.
+inline constexpr unsigned long kMilterActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+
+// The macros asked for at END-OF-MESSAGE (stage SMFIM_EOM).
+inline constexpr const char* kMilterEomMacros = "i {auth_authen}";
+
+// The events we skip or take without replying, given whether the MTA took
+// our macro list; the MTA's offer is ANDed with this.
+constexpr unsigned long milter_skipped_steps(bool symlist) {
+  return SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH | SMFIP_NOUNKNOWN |
+         SMFIP_NODATA | SMFIP_NR_HDR | (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL);
+}
+
+}  // namespace migo
