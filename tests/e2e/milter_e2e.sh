@@ -59,7 +59,15 @@ f=$(sink_file_of "Subject: verified")
 check_contains "the tag reaches the sink and verifies, naming the account id and queue id" \
   "$(verify_tag "$f")" "ok $A_ID $qid"
 check_lacks "the tag never names the username" "$(cat "$f")" "$A"
-check "the queue map holds the message" sh -c "mdb_dump -p -s queue '$store' | grep -q '$qid'"
+# The END-OF-MESSAGE commit maps the queue id to the account. Where
+# migo-statd runs (the role's instance) it drops the entry when Postfix logs
+# "removed", after counting the delivery (logged earlier) to that account.
+queue_mapped() {
+  mdb_dump -p -s queue "$store" | grep -q "$qid" && return 0
+  [ -n "${MIGO_ROLE_UP:-}" ] &&
+    [ "$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["delivered"])')" -ge 1 ]
+}
+check "the queue map holds the message (or statd counted it delivered)" queue_mapped
 
 out=$(send app@other.org --header "Subject: unverified")
 check_contains "unverified From: 550 naming the domain" "$out" \
