@@ -27,8 +27,8 @@
 #   migo_stop policyd|milter|statd
 #                             SIGTERM one daemon; its exit status
 #   migo_role_new NAME, migo_role_vars INSTALL_YAML PREFIX, role_play ARGS...
-#                             an instance the ansible role configures
-#                             (tests/ansible/role_test.sh)
+#                             an instance the ansible role configures, its
+#                             $store and $tag_key (tests/ansible/role_test.sh)
 # Everything is removed by pf_cleanup, which the harness traps on EXIT.
 # Needs root (Postfix's master runs as root), postfix, swaks, python3.
 #
@@ -132,12 +132,17 @@ pf_sasl_conf() {
   printf '%s\n' "$@" >"$PF_ETC/sasl/smtpd.conf"
 }
 
-pf_start() {
-  [ -z "${MIGO_ROLE_UP:-}" ] || { pf_reload; return; }
-  # The sink: accepts everything, dumps each message to a file of its own.
+# The sink the instance relays to: accepts everything, dumps each message
+# to a file of its own.
+pf_start_sink() {
   /usr/sbin/smtp-sink -u nobody -d "$PF_DIR/sink/%M." "127.0.0.1:$PF_SINK_PORT" 100 \
     >"$PF_DIR/sink.log" 2>&1 &
   echo $! >"$PF_DIR/sink.pid"
+}
+
+pf_start() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || { pf_reload; return; }
+  pf_start_sink
   # Errors before the log is up go only to a tty: script(1) gives one.
   if ! script -qec "postfix -c $PF_ETC check" /dev/null >"$PF_DIR/check.log" 2>&1; then
     echo "pf_start: postfix check failed:" >&2; cat "$PF_DIR/check.log" >&2; return 1
@@ -218,8 +223,6 @@ migo_e2e_begin() {
     grep -q "failed=0" <<<"$out" || { echo "$1: the role failed:"; tail -40 <<<"$out"; exit 1; }
     PF_PORT=$sub_port
     MIGO_ROLE_UP=1
-    store=$base/store
-    tag_key=$base/etc/tag.key
     policyd_log=$base/log/migo-policyd.log
     milter_log=$base/log/migo-milter.log
     statd_log=$base/log/migo-statd.log
@@ -302,14 +305,14 @@ migo_role_new() {
   mkdir -p "$base"
   sub_port=$(pf_free_port)
   smtps_port=$(pf_free_port)
-  /usr/sbin/smtp-sink -u nobody -d "$PF_DIR/sink/%M." "127.0.0.1:$PF_SINK_PORT" 100 \
-    >"$PF_DIR/sink.log" 2>&1 &
-  echo $! >"$PF_DIR/sink.pid"
+  pf_start_sink
 }
 
 # migo_role_vars INSTALL_YAML PREFIX: the role's variables for that instance.
 migo_role_vars() {
   prefix=$2
+  store=$base/store
+  tag_key=$base/etc/tag.key
   mkdir -p "$prefix/sbin"
   cat >"$base/vars.yml" <<VARS
 migo_postfix_config_dir: $PF_ETC
@@ -319,9 +322,9 @@ migo_postfix_maillog_file: $PF_DIR/maillog
 migo_init: none
 $1
 migo_prefix: $prefix
-migo_db: $base/store
+migo_db: $store
 migo_etc: $base/etc
-migo_tag_key: $base/etc/tag.key
+migo_tag_key: $tag_key
 migo_run_dir: $base/run
 migo_daemon_log_dir: $base/log
 migo_submission_service: 127.0.0.1:$sub_port
