@@ -153,7 +153,7 @@ struct Connection {
   bool waiting = false;  // an END-OF-MESSAGE is with the committer
   uint32_t events = 0;   // what epoll watches for now
   std::string pending_queue_id;
-  std::string pending_client;  // its SMTP client, for the log line
+  std::string pending_client_address, pending_client_name;  // for its log line
   int64_t last_activity = 0;
   int64_t request_started = 0;  // 0 when no request is partly read
 };
@@ -290,8 +290,9 @@ struct PolicyServer::Impl {
     return true;
   }
 
-  void log_verdict(const PolicyQuery& q, const Verdict& v, const std::string& client) {
+  void log_verdict(const PolicyQuery& q, const Verdict& v, const std::string& policy_peer) {
     if (v.kind == Verdict::Kind::dunno && q.stage != PolicyQuery::Stage::end_of_message) return;
+    std::string client = smtp_client(q, policy_peer);
     std::string id = q.queue_id.empty() ? "NOQUEUE" : q.queue_id;
     int prio = v.kind == Verdict::Kind::tempfail ? LOG_WARNING : LOG_INFO;
     const char* what = v.kind == Verdict::Kind::dunno    ? "accept"
@@ -328,13 +329,14 @@ struct PolicyServer::Impl {
       if (q->stage == PolicyQuery::Stage::end_of_message && !q->sasl_username.empty()) {
         c.waiting = true;
         c.pending_queue_id = q->queue_id;
-        c.pending_client = smtp_client(*q, c.peer);
+        c.pending_client_address = q->client_address;
+        c.pending_client_name = q->client_name;
         submit(Job{c.id, std::move(*q)});
         want(c, false, !c.out.empty());
         break;
       }
       Verdict v = decide(store, *q, unix_now(), current_config());
-      log_verdict(*q, v, smtp_client(*q, c.peer));
+      log_verdict(*q, v, c.peer);
       c.out += "action=" + v.action + "\n\n";
     }
     if (!flush(c)) {
@@ -387,11 +389,14 @@ struct PolicyServer::Impl {
       logged.stage = PolicyQuery::Stage::end_of_message;
       logged.protocol_state = "END-OF-MESSAGE";
       logged.queue_id = d.queue_id;
-      log_verdict(logged, d.verdict, c.pending_client);
+      logged.client_address = std::move(c.pending_client_address);
+      logged.client_name = std::move(c.pending_client_name);
+      log_verdict(logged, d.verdict, c.peer);
       c.out += "action=" + d.verdict.action + "\n\n";
       c.waiting = false;
       c.pending_queue_id.clear();
-      c.pending_client.clear();
+      c.pending_client_address.clear();
+      c.pending_client_name.clear();
       if (!flush(c)) {
         if (d.verdict.kind == Verdict::Kind::dunno) submit(refund_job(d.queue_id));
         close_conn(c, "write failed");
