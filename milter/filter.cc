@@ -4,6 +4,7 @@
 #include "from_header.h"
 #include "migo/accounting.h"
 #include "migo/domain.h"
+#include "migo/loggable.h"
 #include "migo/tag.h"
 
 namespace migo {
@@ -73,7 +74,7 @@ FilterDecision decide_message(Store& store, const Secret& key, const MilterConfi
     }
     for (const Mailbox& m : *mailboxes) {
       auto domain = normalize_domain(m.domain);
-      std::string shown = domain.ok() ? *domain : m.domain;
+      std::string shown = domain.ok() ? *domain : loggable_text(m.domain);
       Result<bool> ok = domain.ok() ? domain_allowed(t, a->workspace_id, *domain) : Result<bool>(false);
       if (!ok.ok()) return ok.status();
       if (!*ok) {

@@ -2,6 +2,8 @@
 // white space, folding) and a recursive-descent parser over its tokens.
 #include "from_header.h"
 
+#include "migo/loggable.h"
+
 namespace migo {
 namespace {
 
@@ -18,6 +20,10 @@ bool is_atext(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) != std::string_view::npos;
 }
+
+// Error messages go to the log: client text in them is quoted, escaped and
+// short (loggable.h).
+constexpr size_t kQuotedBytes = 40;
 
 Status bad(std::string what) { return {Code::invalid, "From header: " + what}; }
 
@@ -95,7 +101,7 @@ Status tokenize(std::string_view in, std::vector<Token>* out) {
       t.kind = Tok::atom;
       while (i < in.size() && is_atext(static_cast<unsigned char>(in[i]))) t.text.push_back(in[i++]);
     } else {
-      return bad(c == 0 ? std::string("NUL byte") : "unexpected character '" + std::string(1, static_cast<char>(c)) + "'");
+      return bad(c == 0 ? std::string("NUL byte") : "unexpected character " + loggable_text(std::string_view(in).substr(i, 1)));
     }
     out->push_back(std::move(t));
   }
@@ -118,7 +124,7 @@ class Parser {
         continue;
       }
       if (peek().kind == Tok::end) break;
-      return bad("unexpected '" + peek().text + "' after an address");
+      return bad("unexpected " + loggable_text(peek().text, kQuotedBytes) + " after an address");
     }
     if (out->empty()) return bad("no address");
     return {};
@@ -191,7 +197,7 @@ class Parser {
 
   Status addr_spec(Mailbox* m) {
     // local-part = word *("." word)
-    if (!is_word()) return bad(peek().kind == Tok::end ? "address missing" : "unexpected '" + peek().text + "'");
+    if (!is_word()) return bad(peek().kind == Tok::end ? "address missing" : "unexpected " + loggable_text(peek().text, kQuotedBytes));
     m->local = peek().text;
     pos_++;
     while (is_special(".")) {

@@ -3,6 +3,7 @@
 
 #include <ctime>
 
+#include "migo/loggable.h"
 #include "migo/accounting.h"
 #include "migo/credentials.h"
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "auxprop.h"
+#include "migo/loggable.h"
 
 namespace {
 

@@ -112,7 +112,7 @@ Status Follower::open_file() {
     }
     if (old >= 0) close(old);
     if (pos.offset > 0)
-      note(LOG_WARNING, "warning: " + opt_.path + " is not the file last read (inode " + std::to_string(pos.inode) +
+      note(LOG_WARNING, opt_.path + " is not the file last read (inode " + std::to_string(pos.inode) +
                             ") and " + rotated + " is not it either: lines after offset " +
                             std::to_string(pos.offset) + " of that file are not counted");
     have_pos = false;
@@ -213,7 +213,7 @@ Status Follower::commit_batch(std::string_view lines, uint64_t end_offset, Follo
     notes.clear();
     if (oversized) {
       batch.lines = batch.malformed = oversized;
-      notes.push_back("warning: " + opt_.path + " offset " + std::to_string(offset_) +
+      notes.push_back(opt_.path + " offset " + std::to_string(offset_) +
                       ": malformed line: longer than " + std::to_string(kMaxLogLine) + " bytes, skipped");
     }
     uint64_t line_offset = offset_;
@@ -225,11 +225,11 @@ Status Follower::commit_batch(std::string_view lines, uint64_t end_offset, Follo
       line_offset += nl - at + 1;
       at = nl + 1;
       batch.lines++;
-      auto e = parse_log_line(line);
+      auto e = parse_log_line(line, opt_.syslog_names);
       if (!e.ok()) {
         batch.malformed++;
         if (batch.malformed <= opt_.malformed_log_limit)
-          notes.push_back("warning: " + opt_.path + " offset " + std::to_string(this_offset) +
+          notes.push_back(opt_.path + " offset " + std::to_string(this_offset) +
                           ": malformed line: " + e.status().message());
         continue;
       }
@@ -251,7 +251,7 @@ Status Follower::commit_batch(std::string_view lines, uint64_t end_offset, Follo
       else batch.attributed++;
     }
     if (batch.malformed > opt_.malformed_log_limit)
-      notes.push_back("warning: " + opt_.path + ": " + std::to_string(batch.malformed - opt_.malformed_log_limit) +
+      notes.push_back(opt_.path + ": " + std::to_string(batch.malformed - opt_.malformed_log_limit) +
                       " more malformed lines in this batch not shown");
     MIGO_TRY(t.add_counter(kLines, batch.lines));
     MIGO_TRY(t.add_counter(kMalformed, batch.malformed));

@@ -20,13 +20,16 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
+#include "logline.h"
 #include "migo/store.h"
 
 namespace migo {
 
 struct FollowerOptions {
   std::string path;                            // the log file, made absolute
+  std::vector<std::string> syslog_names = default_syslog_names();  // whose lines count (logline.h)
   std::function<int64_t()> clock;              // Unix time (default: time())
   std::function<void(int, const std::string&)> log;  // syslog priority, line
   size_t batch_bytes = 1 << 20;                // lines per transaction, at most

@@ -8,22 +8,21 @@ bool is_alnum(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') 
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-// The message part after "<name>/<service>[<pid>]: ", or npos when the line
-// is not from a Postfix daemon.
-size_t message_start(std::string_view line) {
-  for (size_t p = line.find("]: "); p != std::string_view::npos; p = line.find("]: ", p + 1)) {
-    size_t tok = line.rfind(' ', p);
-    tok = tok == std::string_view::npos ? 0 : tok + 1;
-    std::string_view t = line.substr(tok, p - tok);  // name/service[pid
-    size_t open = t.find('[');
-    if (open == std::string_view::npos || open + 1 == t.size()) continue;
-    std::string_view name = t.substr(0, open), pid = t.substr(open + 1);
-    if (name.find('/') == std::string_view::npos || name.front() == '/' || name.back() == '/') continue;
-    bool digits = true;
-    for (char c : pid) digits = digits && c >= '0' && c <= '9';
-    if (digits) return p + 3;
-  }
-  return std::string_view::npos;
+// The message part after the line's program tag, or npos when the tag is
+// not Postfix's. See logline.h: the tag ends at the FIRST ": " — never a
+// later one, which would be text some program quoted.
+size_t message_start(std::string_view line, const std::vector<std::string>& names) {
+  size_t p = line.find(": ");
+  if (p == std::string_view::npos || p == 0 || line[p - 1] != ']') return std::string_view::npos;
+  size_t tok = line.rfind(' ', p);
+  tok = tok == std::string_view::npos ? 0 : tok + 1;
+  std::string_view t = line.substr(tok, p - 1 - tok);  // name/service[pid
+  size_t open = t.find('[');
+  if (open == std::string_view::npos || open + 1 == t.size()) return std::string_view::npos;
+  for (char c : t.substr(open + 1))
+    if (c < '0' || c > '9') return std::string_view::npos;
+  if (!is_postfix_tag(t.substr(0, open), names)) return std::string_view::npos;
+  return p + 2;
 }
 
 // A `name=value` list as Postfix writes it: ", " between items; values in
@@ -151,11 +150,25 @@ bool refuses_whole_message(std::string_view what) {
 
 }  // namespace
 
-Result<LogEvent> parse_log_line(std::string_view line) {
+const std::vector<std::string>& default_syslog_names() {
+  static const std::vector<std::string> names{"postfix"};
+  return names;
+}
+
+bool is_postfix_tag(std::string_view tag, const std::vector<std::string>& names) {
+  for (const std::string& n : names) {
+    if (n.empty() || !starts_with(tag, n)) continue;
+    // "postfix/smtpd", not "postfix/" alone nor "postfixevil/smtpd".
+    if (tag.size() == n.size() || (tag[n.size()] == '/' && tag.size() > n.size() + 1)) return true;
+  }
+  return false;
+}
+
+Result<LogEvent> parse_log_line(std::string_view line, const std::vector<std::string>& syslog_names) {
   if (line.size() > kMaxLogLine) return malformed("line longer than " + std::to_string(kMaxLogLine) + " bytes");
   if (line.find('\0') != std::string_view::npos) return malformed("NUL byte in line");
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  size_t at = message_start(line);
+  size_t at = message_start(line, syslog_names);
   if (at == std::string_view::npos) return LogEvent{};
   std::string_view msg = line.substr(at);
   size_t q = 0;

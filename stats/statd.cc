@@ -21,7 +21,7 @@ const char* kUsage =
     "  migo-statd - count Postfix's delivery results for migo-relay's SMTP accounts\n\n"
     "SYNOPSIS\n"
     "  migo-statd [--log FILE] [--db PATH] [--user USER] [--interval SECONDS]\n"
-    "             [--foreground | --once]\n\n"
+    "             [--syslog-name NAME]... [--foreground | --once]\n\n"
     "DESCRIPTION\n"
     "  Follows Postfix's log (a syslog file or Postfix's own maillog_file) and\n"
     "  attributes every delivery result to the account whose message it was,\n"
@@ -37,13 +37,19 @@ const char* kUsage =
     "  Each batch of lines is counted in one transaction with the position\n"
     "  after it, so a restart neither skips nor repeats a line. Rotation by\n"
     "  rename (FILE.1) or copytruncate is followed, also across a restart.\n"
-    "  Malformed lines are counted (migoctl stats) and logged, never fatal.\n\n"
+    "  Malformed lines are counted (migoctl stats) and logged, never fatal.\n"
+    "  Only Postfix's lines count: those whose program tag (before the line's\n"
+    "  first \": \") is NAME[pid] or NAME/...[pid] for a --syslog-name. Text\n"
+    "  other programs log, ours included, can quote what SMTP clients sent.\n\n"
     "OPTIONS\n"
     "  --log FILE          the log to follow (default /var/log/mail.log)\n"
     "  --db PATH           the store (default: $MIGO_DB, else /var/lib/migo)\n"
     "  --user USER         when started as root: open the store, then run as\n"
     "                      USER (required when started as root, except --once)\n"
     "  --interval SECONDS  how often to look for new lines (default 1)\n"
+    "  --syslog-name NAME  a Postfix instance's syslog_name whose lines count\n"
+    "                      (default postfix; repeat for each instance, e.g.\n"
+    "                      --syslog-name postfix --syslog-name postfix-out)\n"
     "  --once              read what is there now from the stored position,\n"
     "                      count it and exit (for cron, or a file by hand)\n"
     "  --foreground        log to standard error as well as syslog\n"
@@ -71,6 +77,7 @@ int statd_main(int argc, char** argv) {
   std::string db, user, log_path = "/var/log/mail.log";
   bool foreground = false, once = false;
   long interval = 1;
+  std::vector<std::string> syslog_names;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -88,6 +95,14 @@ int statd_main(int argc, char** argv) {
     else if (a == "--user") user = value();
     else if (a == "--foreground") foreground = true;
     else if (a == "--once") once = true;
+    else if (a == "--syslog-name") {
+      std::string v = value();
+      if (v.empty() || v.find_first_of("/[]: ") != std::string::npos) {
+        std::cerr << "migo-statd: --syslog-name takes a name such as postfix (no '/', '[', ']', ':' or space)\n";
+        return 2;
+      }
+      syslog_names.push_back(v);
+    }
     else if (a == "--interval") {
       std::string v = value();
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), interval);
@@ -116,6 +131,7 @@ int statd_main(int argc, char** argv) {
 
   FollowerOptions options;
   options.path = log_path;
+  if (!syslog_names.empty()) options.syslog_names = syslog_names;
   options.log = [&log](int prio, const std::string& line) { log(prio, line); };
   Follower follower(**store, options);
 
@@ -146,7 +162,7 @@ int statd_main(int argc, char** argv) {
     FollowTotals t;
     Status s = follower.poll(&t);
     since_report.add(t);
-    if (!s.ok() && !failing) log(LOG_WARNING, "warning: " + log_path + ": " + s.message() + " (will retry)");
+    if (!s.ok() && !failing) log(LOG_WARNING, log_path + ": " + s.message() + " (will retry)");
     if (s.ok() && failing) log(LOG_INFO, log_path + ": counting again");
     failing = !s.ok();
     // A line a minute at most, and only when something happened.

@@ -78,15 +78,6 @@ std::optional<std::string> account_name_of_login(std::string_view login, std::st
   return std::string(login);
 }
 
-std::string loggable_login(std::string_view login) {
-  size_t at = login.find('@');
-  if (is_valid_username(login.substr(0, at))) {
-    if (at == std::string_view::npos) return std::string(login);
-    return std::string(login.substr(0, at)) + "@(" + std::to_string(login.size() - at - 1) + " bytes)";
-  }
-  return "(malformed login, " + std::to_string(login.size()) + " bytes)";
-}
-
 std::string plain_verifier(std::string_view password, std::string_view salt16) {
   std::string out(salt16.substr(0, 16));
   out.push_back('\0');

@@ -37,7 +37,7 @@ pf_new stats n
 pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
 printf 'bounce.test smtp:[127.0.0.1]:%s\ndefer.test smtp:[127.0.0.1]:%s\n' "$bounce_port" "$defer_port" \
   >"$PF_ETC/transport"
-printf '/^Subject: forbidden/ REJECT no thanks\n' >"$PF_ETC/header_checks"
+printf '/^Subject: forbidden/ REJECT no thanks\n/^Subject: held/ HOLD\n' >"$PF_ETC/header_checks"
 # maximal_queue_lifetime = 0: a deferred message is tried once, then
 # expires — so "status=expired" happens within the test.
 migo_wire_modules
@@ -99,6 +99,44 @@ check "C (another workspace, sent nothing): all zero" \
 ws=$(m --json workspace show acme)
 check "workspace show sums its accounts" test \
   "$(python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"], s["bounced"])' <<<"$ws")" = "8 4 4"
+
+# A tenant forges Postfix's log lines (issue 13, item 1). migo-milter refuses
+# a From header and logs why; with rsyslog's defaults its lines land in the
+# same mail log as Postfix's. The From text carries what would refund A's
+# first message and bounce its recipient. Our daemons' lines are merged into
+# the followed log as syslog would write them; nothing may move.
+# The victim is a message of A's still in the queue (held by header_checks),
+# whose queue map entry a refund or bounce could reach.
+out=$(send "$A" "$A_PW" "held" held@dest.test)
+victim=$(sed -n 's/.*Ok: queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$out" | head -1)
+check "the victim message is queued and held" test -n "$victim"
+# Everything but last_used, which B's AUTH moves.
+counts() { for x in "account show $A" "account show $B" "workspace show acme"; do m --json $x; done | grep -v last_used; }
+before=$(counts)
+for forged in "x/y[1]: $victim: reject: END-OF-MESSAGE x" \
+              "x postfix/smtp[1]: $victim: to=<held@dest.test>, relay=x, status=bounced (x"; do
+  out=$(pf_swaks --tls --auth PLAIN --auth-user "$B" --auth-password "$B_PW" --from app@example.com \
+    --to z@dest.test --header "From: app@example.com \"$forged\"")
+  check_contains "a From with forged log text is refused" "$out" "550 5.7.1"
+done
+for i in $(seq 1 50); do grep -q "Malformed\|From header" "$milter_log" && break; sleep 0.1; done
+check_contains "migo-milter logged the refusal" "$(cat "$milter_log")" "From header"
+check_lacks "migo-milter quotes client text, never bare" "$(cat "$milter_log")" "'x/y[1]: $victim"
+# The same texts as another program on the host might log them, verbatim
+# (a content filter quoting a header): statd alone must ignore them.
+{ cat "$milter_log"
+  echo "some-filter[77]: 4Xyz: header From: app@example.com x/y[1]: $victim: reject: END-OF-MESSAGE x"
+  echo "some-filter[77]: 4Xyz: x postfix/smtp[1]: $victim: to=<held@dest.test>, relay=x, status=bounced (x"
+} | sed "s/^/$(date '+%b %e %T') mx /" >>"$PF_DIR/maillog"
+size=$(stat -c %s "$PF_DIR/maillog")
+for i in $(seq 1 100); do
+  [ "$(m --json stats | python3 -c "import json,sys; print(max(p['offset'] for p in json.load(sys.stdin)['logs']))" 2>/dev/null)" -ge "$size" ] 2>/dev/null && break
+  sleep 0.1
+done
+after=$(counts)
+check "forged log lines changed no statistic and no usage" test "$before" = "$after"
+[ "$before" = "$after" ] || diff <(echo "$before") <(echo "$after")
+postsuper -c "$PF_ETC" -d "$victim" hold >/dev/null 2>&1
 
 # Stopping and running again over the same log counts nothing twice.
 migo_stop statd 2>/dev/null

@@ -56,10 +56,6 @@ bool is_valid_username(std::string_view s);
 // (usernames are global, not per domain).
 std::optional<std::string> account_name_of_login(std::string_view login, std::string_view user_realm);
 
-// A login as it may appear in a log line: the name itself if it is a
-// well-formed account name, otherwise only its length (hostile bytes never
-// reach a log).
-std::string loggable_login(std::string_view login);
 
 struct Verifiers {
   std::string plain;  // cmusaslsecretPLAIN value (33 bytes, binary)

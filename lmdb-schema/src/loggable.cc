@@ -1,0 +1,38 @@
+// loggable.cc — see loggable.h.
+#include "migo/loggable.h"
+
+#include "migo/credentials.h"
+
+namespace migo {
+
+std::string loggable_login(std::string_view login) {
+  size_t at = login.find('@');
+  if (is_valid_username(login.substr(0, at))) {
+    if (at == std::string_view::npos) return std::string(login);
+    return std::string(login.substr(0, at)) + "@(" + std::to_string(login.size() - at - 1) + " bytes)";
+  }
+  return "(malformed login, " + std::to_string(login.size()) + " bytes)";
+}
+
+std::string loggable_text(std::string_view text, size_t max) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < max; i++) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  out += '"';
+  if (text.size() > max) out += "...(" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+}  // namespace migo
