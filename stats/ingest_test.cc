@@ -24,12 +24,13 @@ std::string dsn(const std::string& tag, const std::string& rcpt, const std::stri
          "From: app@example.com\nSubject: x\n\n--b--\n";
 }
 
-std::string arf(const std::string& tag, const std::string& type = "abuse") {
+std::string arf(const std::string& tag, const std::string& type = "abuse",
+                const std::string& rcpt = "alice@receiver.test") {
   return "From: fbl@mailbox.test\nMIME-Version: 1.0\n"
          "Content-Type: multipart/report; report-type=feedback-report; boundary=\"f\"\n\n"
          "--f\nContent-Type: text/plain\n\nabuse report\n"
          "--f\nContent-Type: message/feedback-report\n\nFeedback-Type: " + type + "\nVersion: 1\n"
-         "Original-Rcpt-To: <user@mailbox.test>\n\n"
+         "Original-Rcpt-To: <" + rcpt + ">\n\n"
          "--f\nContent-Type: message/rfc822\n\nX-Migo-Tag: " + tag + "\nFrom: app@example.com\n\nspam\n--f--\n";
 }
 
@@ -95,6 +96,9 @@ TEST_CASE("complaints: abuse counts once, not-spam never, and reports of the wro
   CHECK(f.ingest(arf(f.tag()), Report::Kind::arf).items.at(0).result == "counted");
   CHECK(f.ingest(arf(f.tag()), Report::Kind::arf).items.at(0).result == "duplicate");
   CHECK(f.ingest(arf(f.tag(), "not-spam"), Report::Kind::arf).items.at(0).result == "not counted");
+  // A recipient the message was never delivered to counts nothing.
+  CHECK(f.ingest(arf(f.tag(), "abuse", "mallory@receiver.test"), Report::Kind::arf).items.at(0).result ==
+        "unknown_recipient");
   CHECK(f.stats().complaints == 1);
   IngestResult wrong = f.ingest(arf(f.tag()), Report::Kind::dsn);
   CHECK(wrong.malformed);

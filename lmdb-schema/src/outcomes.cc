@@ -18,6 +18,12 @@ std::string outcome_key(char kind, std::string_view queue_id, std::string_view r
   return std::string(1, kind) + sha256(std::string(queue_id) + '\0' + r);
 }
 
+// The kinds of keys in `reports` (SCHEMA.md).
+constexpr char kBounced = 'b';           // (queue id, recipient) bounce counted
+constexpr char kComplained = 'c';        // (queue id, recipient or "") complaint counted
+constexpr char kDelivered = 'd';         // (queue id, recipient) delivered, per the log
+constexpr char kDeliveredMessage = 'm';  // (queue id, "") delivered to someone
+
 uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
 // Marks the outcome key; duplicate if it was there already.
@@ -44,6 +50,7 @@ const char* attribution_name(Attribution a) noexcept {
     case Attribution::counted: return "counted";
     case Attribution::duplicate: return "duplicate";
     case Attribution::unattributed: return "unattributed";
+    case Attribution::unknown_recipient: return "unknown_recipient";
   }
   return "?";
 }
@@ -66,8 +73,11 @@ Result<Attribution> record_delivery(WriteTxn& t, std::string_view queue_id, std:
     MIGO_TRY(t.put_queue(queue_id, *e));
     if (d == Delivery::sent) {
       s->delivered++;
+      // What later reports are checked against (outcomes.h).
+      MIGO_TRY(t.mark_report(outcome_key(kDelivered, queue_id, recipient), now));
+      MIGO_TRY(t.mark_report(outcome_key(kDeliveredMessage, queue_id, ""), now));
     } else {
-      auto first = first_time(t, outcome_key('b', queue_id, recipient), now);
+      auto first = first_time(t, outcome_key(kBounced, queue_id, recipient), now);
       if (!first.ok()) return first.status();
       if (!*first) return Attribution::duplicate;  // a DSN for it was fed in first
       s->bounced++;
@@ -105,6 +115,17 @@ Result<Attribution> record_reported(WriteTxn& t, const TagFields& tag, char kind
   auto exists = account_exists(t, tag.account_id);
   if (!exists.ok()) return exists.status();
   if (!*exists) return Attribution::unattributed;
+  // Only a recipient the message was delivered to (outcomes.h); a complaint
+  // that names nobody, only a message delivered to someone.
+  auto real = recipient.empty() ? t.report_seen(outcome_key(kDeliveredMessage, tag.queue_id, ""))
+                                : t.report_seen(outcome_key(kDelivered, tag.queue_id, recipient));
+  if (!real.ok()) return real.status();
+  if (!*real) {
+    // A bounce Postfix logged itself was counted then: the report repeats it.
+    auto bounced = kind == kBounced ? t.report_seen(outcome_key(kBounced, tag.queue_id, recipient)) : Result<bool>(false);
+    if (!bounced.ok()) return bounced.status();
+    return *bounced ? Attribution::duplicate : Attribution::unknown_recipient;
+  }
   auto first = first_time(t, outcome_key(kind, tag.queue_id, recipient), now);
   if (!first.ok()) return first.status();
   if (!*first) return Attribution::duplicate;
@@ -118,14 +139,14 @@ Result<Attribution> record_reported(WriteTxn& t, const TagFields& tag, char kind
 
 Result<Attribution> record_async_bounce(WriteTxn& t, const TagFields& tag, std::string_view recipient,
                                         int64_t now) {
-  return record_reported(t, tag, 'b', recipient, now, [](AccountStats& s) {
+  return record_reported(t, tag, kBounced, recipient, now, [](AccountStats& s) {
     s.bounced++;
     s.delivered = minus(s.delivered, 1);  // it had been handed over: counted delivered then
   });
 }
 
 Result<Attribution> record_complaint(WriteTxn& t, const TagFields& tag, std::string_view recipient, int64_t now) {
-  return record_reported(t, tag, 'c', recipient, now, [](AccountStats& s) { s.complaints++; });
+  return record_reported(t, tag, kComplained, recipient, now, [](AccountStats& s) { s.complaints++; });
 }
 
 std::optional<double> delivery_rate(const AccountStats& s) {

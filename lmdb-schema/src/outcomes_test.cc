@@ -63,15 +63,48 @@ TEST_CASE("a bounce is counted once, from the log or from a DSN, whichever comes
   AccountStats s = f.stats();
   CHECK(s.delivered == 0);
   CHECK(s.bounced == 1);
-  // A DSN fed in before the follower reads our own bounce line.
-  CHECK(f.with_tag(false, tag, "b@x.test") == Attribution::counted);
-  CHECK(f.delivery("QID1", "b@x.test", Delivery::bounced) == Attribution::duplicate);
+  // Postfix's own bounce notice (a DSN) fed in before the follower reads
+  // the bounce line: the recipient is not known yet, so the log counts it,
+  // and the DSN fed in again afterwards repeats it.
+  CHECK(f.with_tag(false, tag, "b@x.test") == Attribution::unknown_recipient);
+  CHECK(f.delivery("QID1", "b@x.test", Delivery::bounced) == Attribution::counted);
+  CHECK(f.with_tag(false, tag, "b@x.test") == Attribution::duplicate);
   CHECK(f.stats().bounced == 2);
+}
+
+TEST_CASE("reports count only recipients the message really had") {
+  Fixture f;
+  TagFields tag{5, "QID1", kNow};
+  CHECK(f.delivery("QID1", "real@x.test", Delivery::sent) == Attribution::counted);
+  // One genuine tag, two reports of 1,000 invented recipients each.
+  for (int report = 0; report < 2; report++)
+    for (int i = 0; i < 1000; i++) {
+      std::string rcpt = "invented" + std::to_string(i) + "@x.test";
+      CHECK(f.with_tag(false, tag, rcpt) == Attribution::unknown_recipient);
+      CHECK(f.with_tag(true, tag, rcpt) == Attribution::unknown_recipient);
+    }
+  AccountStats s = f.stats();
+  CHECK(s.bounced == 0);
+  CHECK(s.complaints == 0);
+  CHECK(s.delivered == 1);
+  // The one real recipient: one bounce, one complaint, whatever the reports say.
+  CHECK(f.with_tag(false, tag, "real@x.test") == Attribution::counted);
+  CHECK(f.with_tag(true, tag, "real@x.test") == Attribution::counted);
+  CHECK(f.with_tag(true, tag, "") == Attribution::counted);
+  CHECK(f.with_tag(true, tag, "") == Attribution::duplicate);
+  s = f.stats();
+  CHECK(s.bounced == 1);
+  CHECK(s.complaints == 2);
+  CHECK(s.delivered == 0);
+  // Another message id under the same account: nothing was delivered there.
+  CHECK(f.with_tag(true, TagFields{5, "QID2", kNow}, "") == Attribution::unknown_recipient);
+  CHECK(f.with_tag(false, TagFields{5, "QID2", kNow}, "real@x.test") == Attribution::unknown_recipient);
 }
 
 TEST_CASE("complaints count once per message and recipient; unknown accounts are nobody's") {
   Fixture f;
   TagFields tag{5, "QID1", kNow};
+  CHECK(f.delivery("QID1", "r@x.test", Delivery::sent) == Attribution::counted);
   CHECK(f.with_tag(true, tag, "") == Attribution::counted);
   CHECK(f.with_tag(true, tag, "") == Attribution::duplicate);
   CHECK(f.with_tag(true, tag, "r@x.test") == Attribution::counted);

@@ -191,6 +191,20 @@ check_contains "the DSN is attributed to A and counted" "$out" "counted"
 dsn | m ingest-dsn --key "$tag_key" >/dev/null
 check "A: after an async bounce, bounced 2 and delivered 3 (counted once)" \
   test "$(stat_of "$A" bounced)/$(stat_of "$A" delivered)" = 2/3
+# One genuine tag buys nothing more: two DSNs quoting it list 1,000
+# invented recipients each (issue 13, item 2).
+invented() {
+  printf 'From: MAILER-DAEMON@dest.test\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary="d"\n\n'
+  printf -- '--d\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; dest.test\n'
+  for i in $(seq 1 1000); do printf '\nFinal-Recipient: rfc822; invented%s-%s@dest.test\nAction: failed\nStatus: 5.1.1\n' "$1" "$i"; done
+  printf -- '\n--d\nContent-Type: text/rfc822-headers\n\n'; tr -d '\r' <"$f2" | sed '/^$/q'; printf -- '--d--\n'
+}
+before=$(stat_of "$A" bounced)/$(stat_of "$A" delivered)
+out=$(invented 1 | m --json ingest-dsn --key "$tag_key"; invented 2 | m --json ingest-dsn --key "$tag_key")
+check "2,000 invented recipients under a genuine tag: none counted" \
+  test "$(grep -o '"unknown_recipient"' <<<"$out" | wc -l)" = 2000
+check "A: bounced and delivered unchanged by invented recipients" \
+  test "$(stat_of "$A" bounced)/$(stat_of "$A" delivered)" = "$before"
 out=$(echo "not a report" | m ingest-dsn --key "$tag_key" 2>&1)
 check "a non-report is refused (exit 1)" test $? -ne 0 -o -n "$out"
 check_contains "a non-report says why" "$out" "not counted"

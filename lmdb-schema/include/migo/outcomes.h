@@ -18,6 +18,15 @@
 // learnt first — our own log line, or a DSN fed in later — and a complaint
 // once per (queue id, recipient); the dedup keys live in the store's
 // `reports` table. delivery rate = delivered / (delivered + bounced).
+//
+// Reports are client-made text: anyone who received one genuine tag can
+// quote it in reports listing any recipients. So a report counts only for a
+// recipient the message really had: one Postfix's log said it delivered
+// (a `sent` line leaves a keyed marker in `reports`), and a complaint
+// without a recipient only for a message delivered to someone, once. Per
+// message, bounces and complaints can therefore never exceed its real
+// recipients. A report about a recipient the log has not shown delivered
+// (yet) is `unknown_recipient` and counts nothing.
 #pragma once
 
 #include <optional>
@@ -32,6 +41,7 @@ enum class Attribution {
   counted,       // the account's statistics changed
   duplicate,     // already counted (the same bounce or complaint seen again)
   unattributed,  // no queue entry / no such account any more: nobody's
+  unknown_recipient,  // a report about a recipient the message was not delivered to
 };
 const char* attribution_name(Attribution a) noexcept;
 
