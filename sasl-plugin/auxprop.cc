@@ -34,7 +34,7 @@ AuxpropPlugin::Outcome AuxpropPlugin::find(std::string_view login, std::string_v
     // and we report why.
     if (Status s = open(); !s.ok()) {
       *error = s.message();
-      return Outcome::unavailable;
+      return geteuid() != opened_as_ ? Outcome::stranded : Outcome::unavailable;
     }
     std::lock_guard lock(open_mu_);
     store = store_;
@@ -53,6 +53,13 @@ AuxpropPlugin::Outcome AuxpropPlugin::find(std::string_view login, std::string_v
     }
     out->plain = a->plain_verifier;
     out->scram = a->scram_verifier;
+    // libsasl reads the PLAIN verifier as 33 bytes without looking: a short
+    // one would be read past its end inside smtpd.
+    if (!verifiers_well_formed(*out)) {
+      out->plain.clear();
+      out->scram.clear();
+      return {Code::corrupt, "account " + *name + " has damaged verifiers"};
+    }
     outcome = Outcome::found;
     return {};
   });

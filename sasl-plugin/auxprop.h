@@ -12,6 +12,8 @@
 // lookup() may run on several threads at once (the Store is thread-safe).
 #pragma once
 
+#include <unistd.h>
+
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,15 +36,17 @@ class AuxpropPlugin {
   Status open();
   const std::string& path() const { return path_; }
 
-  struct Verifiers {
-    std::string plain, scram;
-  };
-  enum class Outcome { found, unknown, disabled, malformed, unavailable };
-  // Looks the login up; `error` gets the reason for unavailable.
+  // unavailable: the store cannot answer now (454). stranded: it could not
+  // be opened when this process started, and the process has since given
+  // up the privileges (and left the directory, by chroot) that opening it
+  // takes: it can never answer, however long it waits.
+  enum class Outcome { found, unknown, disabled, malformed, unavailable, stranded };
+  // Looks the login up; `error` gets the reason for unavailable/stranded.
   Outcome find(std::string_view login, std::string_view user_realm, Verifiers* out, std::string* error);
 
  private:
   std::string path_;
+  uid_t opened_as_ = geteuid();  // who the first open() ran as
   std::mutex open_mu_;
   std::shared_ptr<Store> store_;
   Status open_error_;

@@ -7,7 +7,7 @@ using namespace migo;
 TEST_CASE("a store that cannot be opened is unavailable, not unknown") {
   AuxpropPlugin p("/nonexistent/migo");
   CHECK_FALSE(p.open().ok());
-  AuxpropPlugin::Verifiers v;
+  migo::Verifiers v;
   std::string error;
   CHECK(p.find("smtpuser_abc", "", &v, &error) == AuxpropPlugin::Outcome::unavailable);
   CHECK_THAT(error, Catch::Contains("no migo store"));

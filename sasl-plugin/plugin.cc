@@ -10,6 +10,7 @@
 #include <sasl/saslplug.h>
 #include <strings.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -88,7 +89,7 @@ int plugin_lookup(void* glob_context, sasl_server_params_t* sp, unsigned flags, 
 
     std::string_view login(user, ulen);
     std::string_view realm = sp->user_realm ? sp->user_realm : "";
-    AuxpropPlugin::Verifiers v;
+    migo::Verifiers v;
     std::string error;
     // Refusals are logged at SASL_LOG_FAIL, which Postfix writes as
     // "warning: SASL authentication failure: ..." (it drops NOTE unless
@@ -114,6 +115,19 @@ int plugin_lookup(void* glob_context, sasl_server_params_t* sp, unsigned flags, 
         sp->utils->log(sp->utils->conn, SASL_LOG_ERR, "migo: store %s unavailable for %s: %s",
                        plugin->path().c_str(), migo::loggable_login(login).c_str(), error.c_str());
         return SASL_UNAVAIL;
+      case AuxpropPlugin::Outcome::stranded:
+        // This smtpd started while the store was missing (a restore, a late
+        // mount) and, unprivileged and chrooted now, can never open it: a
+        // 454 would follow for its whole life (100 sessions or more). Ending
+        // the process lets Postfix's master start a fresh smtpd, which opens
+        // the store as root once it is back. The client sees the connection
+        // close during AUTH, which every SMTP client treats as a temporary
+        // failure — fail closed, as a 454 is — and its retry is served.
+        sp->utils->log(sp->utils->conn, SASL_LOG_ERR,
+                       "migo: store %s was not there when this process started and cannot be opened "
+                       "without privileges (%s); ending the process so that a new one opens it",
+                       plugin->path().c_str(), error.c_str());
+        std::exit(0);
     }
     return SASL_FAIL;
   } catch (...) {
@@ -131,7 +145,68 @@ sasl_auxprop_plug_t plugin_template = {
     nullptr,  // auxprop_store: accounts change only through migoctl
 };
 
+// canon_user: libsasl's INTERNAL canonicalizer trims blanks and cuts a
+// LOGIN name at its first NUL (the LOGIN mechanism copies it with strncpy),
+// so "smtpuser_x\0junk" would authenticate as smtpuser_x, and an empty or
+// blank name fails as SASL_FAIL, which Postfix answers 454 (clients retry
+// a permanent error). With `canon_user_plugin: migo` libsasl hands us the
+// name as the client sent it, length and all: a name no account can have
+// (empty, control bytes, blanks, NUL) is NOUSER (535) here; any other is
+// passed on unchanged, with the realm appended as INTERNAL would.
+int canon_server(void*, sasl_server_params_t* sp, const char* in, unsigned inlen, unsigned, char* out,
+                 unsigned out_max, unsigned* out_len) noexcept {
+  if (!sp || !in || !out || !out_len) return SASL_BADPARAM;
+  std::string_view name(in, inlen);
+  if (!migo::is_acceptable_login_bytes(name)) {
+    sp->utils->seterror(sp->utils->conn, 0, "login is not an SMTP account name");
+    sp->utils->log(sp->utils->conn, SASL_LOG_FAIL, "migo: login %s is not an SMTP account name",
+                   migo::loggable_login(name).c_str());
+    return SASL_NOUSER;
+  }
+  std::string_view realm = sp->user_realm ? sp->user_realm : "";
+  bool add_realm = !realm.empty() && name.find('@') == std::string_view::npos;
+  size_t need = name.size() + (add_realm ? 1 + realm.size() : 0);
+  if (need >= out_max) return SASL_BUFOVER;
+  std::memmove(out, name.data(), name.size());  // out may be in
+  if (add_realm) {
+    out[name.size()] = '@';
+    std::memcpy(out + name.size() + 1, realm.data(), realm.size());
+  }
+  out[need] = '\0';
+  *out_len = static_cast<unsigned>(need);
+  return SASL_OK;
+}
+
+int canon_client(void*, sasl_client_params_t*, const char*, unsigned, unsigned, char*, unsigned,
+                 unsigned*) noexcept {
+  return SASL_BADPARAM;  // we serve; we are never a client
+}
+
+sasl_canonuser_plug_t canon_template = {
+    0,        // features
+    0,        // spare_int1
+    nullptr,  // glob_context
+    const_cast<char*>(migo::kPluginName),
+    nullptr,  // canon_user_free
+    canon_server,
+    canon_client,
+    nullptr, nullptr, nullptr,  // spare
+};
+
 }  // namespace
+
+// libsasl asks every plugin file for this too; the plugin is used only where
+// smtpd.conf says `canon_user_plugin: migo`, and is inert everywhere else.
+extern "C" __attribute__((visibility("default"))) int sasl_canonuser_init(const sasl_utils_t*, int max_version,
+                                                                         int* out_version,
+                                                                         sasl_canonuser_plug_t** plug,
+                                                                         const char*) noexcept {
+  if (!out_version || !plug) return SASL_BADPARAM;
+  if (max_version < SASL_CANONUSER_PLUG_VERSION) return SASL_BADVERS;
+  *out_version = SASL_CANONUSER_PLUG_VERSION;
+  *plug = &canon_template;
+  return SASL_OK;
+}
 
 extern "C" __attribute__((visibility("default"))) int sasl_auxprop_plug_init(const sasl_utils_t* utils,
                                                                             int max_version, int* out_version,

@@ -12,6 +12,7 @@ packages=(
   liblmdb-dev libssl-dev libsasl2-dev libmilter-dev libidn2-dev catch2
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
+  libauthen-scram-perl libio-socket-ssl-perl
   miltertest openssl python3
   # the ansible role and its checks
   ansible-core ansible-lint ssl-cert python3-apt

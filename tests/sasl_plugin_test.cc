@@ -38,6 +38,7 @@ struct World {
     config.plugin_path = PLUGIN_DIR;
     config.options = {{"pwcheck_method", "auxprop"},
                       {"auxprop_plugin", "migo"},
+                      {"canon_user_plugin", "migo"},
                       {"mech_list", "PLAIN LOGIN SCRAM-SHA-256"},
                       {"migo_db", tmp.path()}};
     config.log = [this](int, const std::string& m) {
@@ -47,8 +48,11 @@ struct World {
     REQUIRE(sasl_init_server(config) == SASL_OK);
   }
   Admin admin() { return Admin(*store, Actor{0, "test"}, time(nullptr)); }
-  std::pair<std::string, std::string> account(const std::string& label) {
-    auto n = admin().create_account("acme", label);
+  // Accounts of issue 13's tests live in a second workspace: a 30k plan
+  // has room for 15.
+  std::pair<std::string, std::string> account(const std::string& label, const std::string& ws = "acme") {
+    if (ws != "acme") static_cast<void>(admin().create_workspace(ws, "30k"));  // exists after the first: fine
+    auto n = admin().create_account(ws, label);
     REQUIRE(n.ok());
     return {n->account.username, n->password.reveal()};
   }
@@ -240,4 +244,40 @@ TEST_CASE("separate processes: inert when not configured, temporary when the sto
   // (The init-time "cannot open store" line goes to syslog, not to the
   // callback; each AUTH then says why it failed.)
   CHECK_THAT(missing.err, Catch::Contains("no migo store"));
+}
+
+TEST_CASE("LOGIN names libsasl would cut or trim are refused as unknown (535), never as someone else") {
+  auto [user, pass] = world().account("nul-login", "hardening");
+  REQUIRE(sasl_login(user, pass) == SASL_OK);
+  // libsasl's LOGIN copies the name with strncpy: without our canon_user
+  // plugin "U\0junk" authenticated as U.
+  CHECK_CODE(sasl_login(user + std::string("\0junk", 5), pass), SASL_NOUSER);
+  CHECK_CODE(sasl_login(user + std::string(1, '\0'), pass), SASL_NOUSER);
+  // Empty and blank names were SASL_FAIL (Postfix: 454, which clients retry).
+  CHECK_CODE(sasl_login("", pass), SASL_NOUSER);
+  CHECK_CODE(sasl_login("   ", pass), SASL_NOUSER);
+  CHECK_CODE(sasl_login(" " + user, pass), SASL_NOUSER);
+  CHECK_CODE(sasl_plain(" " + user, pass), SASL_NOUSER);
+  CHECK(world().logged("migo: login (malformed login, "));
+}
+
+TEST_CASE("a record whose verifiers have the wrong shape is a temporary failure") {
+  auto [user, pass] = world().account("short-verifier", "hardening");
+  for (const auto& damage : {std::pair<std::string, std::string>{"x", ""}, {"", "SCRAM-SHA-256$"}}) {
+    // A record that decodes, with a verifier libsasl would read past.
+    REQUIRE(world().store->write([&](WriteTxn& t) -> Status {
+      auto a = t.account_by_username(user);
+      if (!a.ok()) return a.status();
+      if (!damage.first.empty()) a->plain_verifier = damage.first;
+      if (!damage.second.empty()) a->scram_verifier = damage.second;
+      return t.put(*a);
+    }).ok());
+    for (int rc : {sasl_plain(user, pass), sasl_login(user, pass), sasl_scram(user, pass)}) {
+      INFO(sasl_code(rc));
+      CHECK(rc != SASL_OK);
+      CHECK(rc != SASL_NOUSER);
+      CHECK(rc != SASL_BADAUTH);
+    }
+  }
+  CHECK(world().logged("has damaged verifiers"));
 }

@@ -94,10 +94,33 @@ std::string plain_verifier(std::string_view password, std::string_view salt16) {
   return out;
 }
 
+namespace {
+constexpr size_t kPlainVerifierBytes = 33;
+constexpr std::string_view kScramPrefix = "SCRAM-SHA-256$";
+}  // namespace
+
+bool is_acceptable_login_bytes(std::string_view login) {
+  if (login.empty() || login.size() > 255) return false;
+  for (unsigned char c : login)
+    if (c <= 0x20 || c >= 0x7f) return false;
+  return true;
+}
+
+bool verifiers_well_formed(const Verifiers& v) {
+  if (v.plain.size() != kPlainVerifierBytes || v.plain[16] != '\0') return false;
+  // SCRAM-SHA-256$<iterations>:<salt>$<stored key>:<server key>
+  std::string_view s = v.scram;
+  if (s.substr(0, kScramPrefix.size()) != kScramPrefix) return false;
+  s.remove_prefix(kScramPrefix.size());
+  size_t colon = s.find(':'), dollar = s.find('$'), colon2 = s.rfind(':');
+  return colon != 0 && colon != std::string_view::npos && dollar != std::string_view::npos && colon < dollar &&
+         colon2 > dollar + 1 && colon2 + 1 < s.size() && s.find('\0') == std::string_view::npos;
+}
+
 bool check_plain_verifier(std::string_view verifier, std::string_view password) {
-  if (verifier.size() != 33 || verifier[16] != '\0') return false;
+  if (verifier.size() != kPlainVerifierBytes || verifier[16] != '\0') return false;
   std::string expect = plain_verifier(password, verifier.substr(0, 16));
-  return CRYPTO_memcmp(expect.data(), verifier.data(), 33) == 0;
+  return CRYPTO_memcmp(expect.data(), verifier.data(), kPlainVerifierBytes) == 0;
 }
 
 std::string base64_encode(std::string_view in) {

@@ -21,7 +21,7 @@ A_ID=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load
 migo_start_modules "$MILTER" "$POLICYD"
 
 pf_new milter n
-pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+pf_sasl_migo
 migo_wire_modules
 pf_conf "local_header_rewrite_clients ="
 # (Postfix adds a missing From for clients matching local_header_rewrite_clients,

@@ -27,7 +27,7 @@ migo_new_account "$MIGOCTL" "$store" other "App Z" Z Z_PW
 migo_start_modules - "$POLICYD"
 
 pf_new policy n
-pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+pf_sasl_migo
 migo_wire_modules
 # A refusal that comes after smtpd's END-OF-MESSAGE policy check: cleanup's
 # body_checks answer where milters answer end-of-message.

@@ -17,6 +17,25 @@ m workspace create acme --plan 30k >/dev/null  # 7 accounts below
 m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
 new_account() { migo_new_account "$MIGOCTL" "$store" acme "$@"; }  # LABEL USERVAR PASSVAR
 
+# raw_login USER_HEX PASS: AUTH LOGIN with a name of any bytes (swaks
+# cannot send a NUL); prints the final reply.
+raw_login() {
+  python3 - "$PF_PORT" "$1" "$2" <<'PY'
+import base64, smtplib, ssl, sys
+port, user, password = int(sys.argv[1]), bytes.fromhex(sys.argv[2]), sys.argv[3].encode()
+s = smtplib.SMTP("127.0.0.1", port, "client.test", timeout=20)
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo("client.test")
+code, msg = s.docmd("AUTH", "LOGIN")
+if code == 334:
+    code, msg = s.docmd(base64.b64encode(user).decode())
+if code == 334:
+    code, msg = s.docmd(base64.b64encode(password).decode())
+print(code, msg.decode())
+PY
+}
+hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+
 auth() {  # auth MECH USER PASS -> swaks transcript of a full send
   pf_swaks --tls --auth "$1" --auth-user "$2" --auth-password "$3" \
     --from app@example.com --to someone@dest.test --header "Subject: e2e $1"
@@ -32,13 +51,15 @@ for chroot in $chroots; do
   m account disable "$dis" >/dev/null
 
   pf_new "sasl-$chroot" "$chroot"
-  pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+  pf_sasl_migo
   pf_start || { check "postfix starts (chroot=$chroot)" false; continue; }
 
   out=$(pf_swaks --quit-after EHLO)
   check_lacks "no AUTH offered before STARTTLS (chroot=$chroot)" "$out" "250-AUTH"
   out=$(pf_swaks --tls --quit-after EHLO)
-  check_contains "AUTH offered after STARTTLS (chroot=$chroot)" "$out" "AUTH PLAIN LOGIN"
+  for mech in PLAIN LOGIN SCRAM-SHA-256; do
+    check "AUTH $mech offered after STARTTLS (chroot=$chroot)" grep -Eq "250.AUTH .*\b$mech\b" <<<"$out"
+  done
 
   out=$(auth PLAIN "$good" "$good_pw")
   check_contains "PLAIN good credentials: 235 (chroot=$chroot)" "$out" "<~  235 "
@@ -65,6 +86,23 @@ for chroot in $chroots; do
   out=$(auth PLAIN "$rst" "$new_pw")
   check_contains "reset: new password 235 (chroot=$chroot)" "$out" "<~  235 "
 
+  # Issue 13, item 3: names libsasl's LOGIN would cut at a NUL or trim.
+  out=$(raw_login "$(hex "$good")" "$good_pw")
+  check_contains "raw LOGIN, good credentials: 235 (chroot=$chroot)" "$out" "235"
+  out=$(raw_login "$(hex "$good")006a756e6b" "$good_pw")
+  check_contains "LOGIN 'name NUL junk' with name's password: 535 (chroot=$chroot)" "$out" "535 5.7.8"
+  out=$(raw_login "" "$good_pw")
+  check_contains "LOGIN with an empty name: 535, not 454 (chroot=$chroot)" "$out" "535 5.7.8"
+  out=$(raw_login "202020" "$good_pw")
+  check_contains "LOGIN with a blank name: 535, not 454 (chroot=$chroot)" "$out" "535 5.7.8"
+  # Issue 13, item 15: SCRAM-SHA-256 as deployed, with an independent client.
+  out=$(perl "$here/postfix/scram_auth.pl" 127.0.0.1 "$PF_PORT" "$good" "$good_pw" 2>&1)
+  check "SCRAM-SHA-256 (Authen::SCRAM): 235 and the server's signature verifies (chroot=$chroot)" \
+    grep -q "server signature verified" <<<"$out"
+  check_contains "SCRAM-SHA-256: 235 (chroot=$chroot)" "$out" "<~ 235"
+  out=$(perl "$here/postfix/scram_auth.pl" 127.0.0.1 "$PF_PORT" "$good" "${good_pw}x" 2>&1)
+  check_contains "SCRAM-SHA-256 wrong password: 535 (chroot=$chroot)" "$out" "535 5.7.8"
+
   m account disable "$good" >/dev/null
   out=$(auth PLAIN "$good" "$good_pw")
   check_contains "disabled while smtpd runs: 535 (chroot=$chroot)" "$out" "535 5.7.8"
@@ -77,10 +115,30 @@ for chroot in $chroots; do
   pf_stop
 done
 
+# Issue 13, item 6: an smtpd that started while the store was missing (a
+# restore, a late mount) cannot open it once unprivileged and chrooted; it
+# must not answer 454 for the rest of its life. Once the store is back, AUTH
+# works again without a reload.
+new_account "outage" out_user out_pw
+pf_new "sasl-outage" y
+pf_sasl_migo
+pf_start
+mv "$store" "$store.away"
+pf_reload  # new smtpd processes, started while the store is missing
+out=$(auth PLAIN "$out_user" "$out_pw")
+check_lacks "store missing when smtpd started: never 235" "$out" "<~  235 "
+for i in $(seq 1 50); do grep -q "ending the process" "$PF_DIR/maillog" && break; sleep 0.1; done
+check_contains "the stranded smtpd says why it ends" "$(cat "$PF_DIR/maillog")" \
+  "migo: store $store was not there when this process started"
+mv "$store.away" "$store"
+out=$(auth PLAIN "$out_user" "$out_pw")
+check_contains "store back: 235 at once, without a reload" "$out" "<~  235 "
+pf_stop
+
 # A store that cannot be read: temporary failure, never an accept.
 new_account "broken" tmp_user tmp_pw
 pf_new "sasl-broken" y
-pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+pf_sasl_migo
 pf_start
 python3 - "$store" "$tmp_user" <<'PY'
 import ctypes, sys  # damage one account record with the raw LMDB C API

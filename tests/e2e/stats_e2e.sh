@@ -34,7 +34,7 @@ MIGO_PIDS+=($!)
 MIGO_PIDS+=($!)
 
 pf_new stats n
-pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $store"
+pf_sasl_migo
 printf 'bounce.test smtp:[127.0.0.1]:%s\ndefer.test smtp:[127.0.0.1]:%s\n' "$bounce_port" "$defer_port" \
   >"$PF_ETC/transport"
 printf '/^Subject: forbidden/ REJECT no thanks\n/^Subject: held/ HOLD\n' >"$PF_ETC/header_checks"

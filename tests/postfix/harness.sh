@@ -8,6 +8,7 @@
 #                             $PF_SINK_PORT; logs to $PF_DIR/maillog
 #   pf_conf KEY=VALUE...      change main.cf (postconf -e)
 #   pf_sasl_conf LINE...      write $PF_ETC/sasl/smtpd.conf
+#   pf_sasl_migo              write it as the role does, for the store in $store
 #   pf_start / pf_stop        start or stop Postfix and the sink
 #   pf_swaks ARGS...          swaks against the instance (TLS, EHLO client.test)
 #   pf_wait_sink N            wait (bounded) until the sink has N messages
@@ -134,6 +135,12 @@ pf_sasl_conf() {
 
 # The sink the instance relays to: accepts everything, dumps each message
 # to a file of its own.
+# What the role's smtpd.conf says (templates/smtpd.conf.j2), for $store.
+pf_sasl_migo() {
+  pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "canon_user_plugin: migo" \
+    "mech_list: PLAIN LOGIN SCRAM-SHA-256" "migo_db: $store"
+}
+
 pf_start_sink() {
   /usr/sbin/smtp-sink -u nobody -d "$PF_DIR/sink/%M." "127.0.0.1:$PF_SINK_PORT" 100 \
     >"$PF_DIR/sink.log" 2>&1 &

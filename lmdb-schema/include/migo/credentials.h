@@ -56,6 +56,11 @@ bool is_valid_username(std::string_view s);
 // (usernames are global, not per domain).
 std::optional<std::string> account_name_of_login(std::string_view login, std::string_view user_realm);
 
+// Whether a login as the client sent it could name an account at all:
+// non-empty, at most 255 bytes, printable ASCII without blanks (so no NUL,
+// no control byte, no space). What libsasl's LOGIN would cut or trim fails.
+bool is_acceptable_login_bytes(std::string_view login);
+
 
 struct Verifiers {
   std::string plain;  // cmusaslsecretPLAIN value (33 bytes, binary)
@@ -66,6 +71,10 @@ Result<Verifiers> make_verifiers(std::string_view password);
 
 std::string plain_verifier(std::string_view password, std::string_view salt16);
 bool check_plain_verifier(std::string_view verifier, std::string_view password);
+// The shapes libsasl relies on without checking: 16 salt bytes, NUL, 16
+// MD5 bytes; "SCRAM-SHA-256$iterations:salt$stored:server". A record that
+// decodes but holds anything else is damage, never handed to libsasl.
+bool verifiers_well_formed(const Verifiers& v);
 Result<std::string> scram_sha256_verifier(std::string_view password, std::string_view salt,
                                           uint32_t iterations);
 
