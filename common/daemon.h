@@ -17,6 +17,16 @@ std::string store_path(const std::string& flag);
 // if root could be regained afterwards.
 Status drop_privileges(const std::string& user);
 
+// Raises the soft limit on open descriptors to the hard limit (a unit's
+// LimitNOFILE, or the shell's) and returns the soft limit now in force.
+size_t raise_descriptor_limit();
+
+// Before binding a unix socket at `path`: a socket there that a live
+// process answers is another daemon's — refuse (Code::exists) rather than
+// unlink it and leave that daemon running unreachable. A stale socket (no
+// one answers) or nothing is fine; a stale one is removed.
+Status claim_unix_socket(const std::string& path);
+
 // Syslog (facility mail, the program's name, its pid), with the level as
 // Postfix writes it ("warning: …", "error: …"); with foreground, the same
 // line on stderr too.

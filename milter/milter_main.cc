@@ -255,6 +255,10 @@ int milter_main(int argc, char** argv) {
   desc.xxfi_abort = on_abort;
   desc.xxfi_close = on_close;
   desc.xxfi_negotiate = on_negotiate;
+  // libmilter would unlink a live socket and leave its daemon unreachable.
+  for (const char* prefix : {"unix:", "local:"})
+    if (socket.rfind(prefix, 0) == 0)
+      if (Status s = claim_unix_socket(socket.substr(std::strlen(prefix))); !s.ok()) return fatal(s.message());
   if (smfi_setconn(socket.data()) != MI_SUCCESS) return fatal("bad --socket " + socket);
   if (smfi_register(desc) != MI_SUCCESS) return fatal("smfi_register failed");
   umask(0117);  // a unix socket only its owner and group may use

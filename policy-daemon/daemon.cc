@@ -16,6 +16,10 @@
 namespace migo {
 namespace {
 
+// Descriptors kept back from connections: the store, the log, epoll,
+// signalfd, eventfd, timerfd and the listeners.
+constexpr size_t kReservedDescriptors = 32;
+
 const char* kUsage =
     "NAME\n"
     "  migo-policyd - Postfix policy server for migo-relay: account status and\n"
@@ -132,6 +136,17 @@ int policyd_main(int argc, char** argv) {
   if (!config_path.empty())
     if (Status s = read_policy_config(config_path, &config, &options); !s.ok()) return fatal(s.message());
   if (geteuid() == 0 && user.empty()) return fatal("refusing to run as root: give --user (e.g. --user migo-policyd)");
+
+  // Each connection is a descriptor; keep some for the store, the log and
+  // the event descriptors, and never promise more connections than fit.
+  size_t descriptors = raise_descriptor_limit();
+  size_t room = descriptors > 2 * kReservedDescriptors ? descriptors - kReservedDescriptors : descriptors / 2;
+  if (options.max_connections > room) {
+    log(LOG_WARNING, "max_connections " + std::to_string(options.max_connections) + " lowered to " +
+                         std::to_string(room) + ": the descriptor limit is " + std::to_string(descriptors) +
+                         " (raise LimitNOFILE)");
+    options.max_connections = room;
+  }
 
   auto store = Store::open(db, {});
   if (!store.ok()) return fatal("cannot open store: " + store.status().message());

@@ -25,6 +25,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "../common/daemon.h"
 #include "migo/accounting.h"
 #include "migo/credentials.h"
 #include "request.h"
@@ -78,9 +79,10 @@ Result<Listener> bind_listener(const std::string& spec, const std::string& group
       return Status(Code::invalid, "bad unix socket path in '" + spec + "'");
     sa.sun_family = AF_UNIX;
     std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    // A stale socket from an earlier run is removed; a live one is not ours.
+    MIGO_TRY(claim_unix_socket(path));
     l.fd = Fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (l.fd.get() < 0) return sys_error("socket");
-    unlink(path.c_str());  // a stale socket from an earlier run
     // The socket accepts commits: only its owner and group may connect.
     mode_t old = umask(0117);
     int rc = bind(l.fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
@@ -191,6 +193,10 @@ struct PolicyServer::Impl {
   std::unordered_map<int, uint64_t> by_fd;
   uint64_t next_id = 1;
   bool stopping = false;
+  bool accept_paused = false;  // out of descriptors: listeners unwatched until the next tick
+  static constexpr int64_t kOverloadLogInterval = 60;
+  int64_t overload_logged_at = 0;
+  uint64_t overload_unlogged = 0;
 
   // Committer queue and results.
   std::mutex q_mu;
@@ -406,17 +412,54 @@ struct PolicyServer::Impl {
     }
   }
 
+  // Out of descriptors, accept() fails while the listener stays readable:
+  // retrying at once would spin at full CPU and log without end. So the
+  // listeners are left alone for a second (on_tick resumes them) and the
+  // trouble is logged once a minute with a count of what was not logged.
+  void pause_accepting(const char* why) {
+    if (!accept_paused) {
+      accept_paused = true;
+      for (size_t i = 0; i < listeners.size(); i++) watch_listener(i, false);
+    }
+    overload_note(std::string("accept: ") + why + " (" + std::to_string(conns.size()) +
+                  " connections open); not accepting for 1s");
+  }
+  void resume_accepting() {
+    if (!accept_paused || stopping) return;
+    accept_paused = false;
+    for (size_t i = 0; i < listeners.size(); i++) watch_listener(i, true);
+  }
+  void watch_listener(size_t i, bool on) {
+    epoll_event ev{};
+    ev.events = on ? static_cast<uint32_t>(EPOLLIN) : 0u;
+    ev.data.u64 = kListenerTag + i;
+    epoll_ctl(epoll.get(), EPOLL_CTL_MOD, listeners[i].fd.get(), &ev);
+  }
+  void overload_note(const std::string& line) {
+    int64_t now = unix_now();
+    if (overload_logged_at != 0 && now - overload_logged_at < kOverloadLogInterval) {
+      overload_unlogged++;
+      return;
+    }
+    log(LOG_WARNING, line + (overload_unlogged ? " (" + std::to_string(overload_unlogged) +
+                                                     " more such events since the last line)"
+                                               : ""));
+    overload_logged_at = now;
+    overload_unlogged = 0;
+  }
+
   void accept_all(int lfd) {
     for (;;) {
       int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting(strerror(errno));
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
           log(LOG_WARNING, std::string("accept: ") + strerror(errno));
         return;
       }
       if (stopping || conns.size() >= options.max_connections) {
-        log(LOG_WARNING, peer_name(fd) + ": too many connections (" + std::to_string(conns.size()) +
-                             "); connection refused");
+        overload_note(peer_name(fd) + ": too many connections (" + std::to_string(conns.size()) +
+                      "); connection refused");
         close(fd);
         continue;
       }
@@ -437,6 +480,7 @@ struct PolicyServer::Impl {
   void on_tick() {
     uint64_t expirations;
     if (read(timer.get(), &expirations, sizeof expirations) < 0) { /* a missed tick is harmless */ }
+    resume_accepting();
     int64_t now = unix_now();
     std::vector<uint64_t> idle, slow;
     for (auto& [id, c] : conns) {

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "admin.h"
@@ -85,10 +87,14 @@ struct World {
 struct Daemon {
   pid_t pid = -1;
   std::string addr, log_path;
-  Daemon(const World& w, const std::string& config = "") {
-    addr = "inet:127.0.0.1:" + std::to_string(free_port());
+  // `listen`: an address (default: a free loopback port); `prefix`: a
+  // command to run the daemon under (e.g. prlimit).
+  Daemon(const World& w, const std::string& config = "", const std::string& listen = "",
+         std::vector<std::string> prefix = {}) {
+    addr = listen.empty() ? "inet:127.0.0.1:" + std::to_string(free_port()) : listen;
     log_path = w.tmp / ("policyd-" + std::to_string(free_port()) + ".log");
-    std::vector<std::string> args = {MIGO_POLICYD, "--db", w.db, "--listen", addr, "--foreground"};
+    std::vector<std::string> args = prefix;
+    args.insert(args.end(), {MIGO_POLICYD, "--db", w.db, "--listen", addr, "--foreground"});
     if (!config.empty()) args.insert(args.end(), {"--config", config});
     if (geteuid() == 0) args.insert(args.end(), {"--user", "nobody"});
     int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -106,6 +112,32 @@ struct Daemon {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   ~Daemon() { stop(SIGKILL); }
+  // The exit status once it has exited by itself, waiting at most ~10 s.
+  int exited() {
+    for (int i = 0; i < 100 && pid > 0; i++) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      usleep(100000);
+    }
+    return -1;
+  }
+  // CPU ticks (user + system) the process has used so far.
+  long cpu_ticks() const {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), {});
+    size_t close = stat.rfind(')');
+    std::istringstream rest(stat.substr(close + 2));
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; i++) {
+      if (i == 14) utime = std::stol(field);
+      if (i == 15) stime = std::stol(field);
+    }
+    return utime + stime;
+  }
   std::string log() const {
     std::ifstream f(log_path);
     return std::string(std::istreambuf_iterator<char>(f), {});
@@ -311,4 +343,78 @@ TEST_CASE("hundreds of connections at once, one per smtpd process") {
   CHECK(answered == 600);
   clients.clear();
   CHECK(d.stop() == 0);
+}
+
+TEST_CASE("a second daemon on a live socket path refuses; a stale socket is taken over") {
+  World w;
+  std::string path = w.tmp / "policy.sock";
+  Daemon first(w, "", "unix:" + path);
+  PolicyClient c1("unix:" + path);
+  REQUIRE(c1.connected());
+  REQUIRE(c1.ask(rcpt(w.users[0])) == "DUNNO");
+  Daemon second(w, "", "unix:" + path);
+  CHECK(second.exited() == 1);
+  CHECK_THAT(second.log(), Catch::Contains("another process is listening on " + path));
+  // The first still serves, on a new connection too.
+  PolicyClient c2("unix:" + path);
+  REQUIRE(c2.connected());
+  CHECK(c2.ask(rcpt(w.users[0])) == "DUNNO");
+  // kill -9 leaves the socket file behind: the next daemon removes it.
+  first.stop(SIGKILL);
+  Daemon third(w, "", "unix:" + path);
+  PolicyClient c3("unix:" + path);
+  REQUIRE(c3.connected());
+  CHECK(c3.ask(rcpt(w.users[0])) == "DUNNO");
+}
+
+TEST_CASE("max_connections is clamped to the descriptor limit") {
+  World w;
+  Daemon d(w, "", "", {"/usr/bin/prlimit", "--nofile=64:64", "--"});
+  PolicyClient c(d.addr);
+  REQUIRE(c.connected());
+  CHECK(c.ask(rcpt(w.users[0])) == "DUNNO");
+  CHECK_THAT(d.log(), Catch::Contains("max_connections 4096 lowered to 32: the descriptor limit is 64"));
+}
+
+TEST_CASE("out of descriptors: no busy loop, a bounded number of log lines, and recovery") {
+  World w;
+  Daemon d(w);
+  {
+    PolicyClient first(d.addr);
+    REQUIRE(first.connected());
+    REQUIRE(first.ask(rcpt(w.users[0])) == "DUNNO");
+  }
+  // Lower its limit while it runs (as other descriptors being used up
+  // would): more idle clients than descriptors.
+  // (As the daemon's own user: this machine's root lacks CAP_SYS_RESOURCE.)
+  std::vector<std::string> lower = {"/usr/bin/prlimit", "--pid", std::to_string(d.pid), "--nofile=24:24"};
+  if (geteuid() == 0)
+    lower.insert(lower.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+  auto lowered = test::run(lower);
+  INFO(lowered.err);
+  REQUIRE(lowered.rc == 0);
+  std::vector<std::unique_ptr<PolicyClient>> idle;
+  for (int i = 0; i < 60; i++) idle.push_back(std::make_unique<PolicyClient>(d.addr));
+  long ticks_before = d.cpu_ticks();
+  auto wall_before = std::chrono::steady_clock::now();
+  sleep(3);
+  long ticks = d.cpu_ticks() - ticks_before;
+  double wall_ticks = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count() *
+                      static_cast<double>(sysconf(_SC_CLK_TCK));
+  INFO("CPU ticks " << ticks << " in " << wall_ticks << " wall ticks");
+  // A spinning accept loop uses the whole window; a paused one almost none.
+  CHECK(static_cast<double>(ticks) < wall_ticks / 4);
+  std::string log = d.log();
+  size_t lines = 0;
+  for (size_t at = log.find("Too many open files"); at != std::string::npos;
+       at = log.find("Too many open files", at + 1))
+    lines++;
+  CHECK(lines >= 1);
+  CHECK(lines <= 2);  // once a minute at most
+  CHECK_THAT(log, Catch::Contains("not accepting for 1s"));
+  // The clients leave; the daemon serves again.
+  idle.clear();
+  PolicyClient after(d.addr);
+  REQUIRE(after.connected());
+  CHECK(after.ask(rcpt(w.users[0])) == "DUNNO");
 }

@@ -8,7 +8,7 @@ MILTER=$2
 here=$(cd "$(dirname "$0")" && pwd)
 base=$(mktemp -d /tmp/migo-miltertest-XXXXXX)
 chmod 755 "$base"
-trap 'kill $pid 2>/dev/null; rm -rf "$base"' EXIT
+trap 'kill $pid ${first:-} ${third:-} 2>/dev/null; rm -rf "$base"' EXIT
 m() { "$MIGOCTL" --db "$base/store" "$@"; }
 m init >/dev/null
 m workspace create acme --plan 10k >/dev/null
@@ -26,4 +26,32 @@ pid=$!
 MILTER="inet:$port@127.0.0.1" USER_OK=$ok USER_OFF=$off miltertest -s "$here/milter_checks.lua"
 rc=$?
 [ $rc -eq 0 ] || { echo "milter log:"; cat "$base/milter.log"; }
+
+# A second milter on a live unix socket refuses (issue 13, item 9); the
+# first keeps serving; a stale socket left by kill -9 is taken over.
+sock=$base/milter.sock
+start_unix() { exec "$MILTER" --db "$base/store" --key "$base/key" --socket "unix:$sock" "${user_args[@]}" --foreground "$@"; }
+start_unix 2>"$base/first.log" &
+first=$!
+for i in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+(start_unix) 2>"$base/second.log" </dev/null & second=$!
+for i in $(seq 1 100); do kill -0 $second 2>/dev/null || break; sleep 0.1; done
+kill -9 $second 2>/dev/null; wait $second
+second_rc=$?
+if [ $second_rc -eq 1 ] && grep -q "another process is listening on $sock" "$base/second.log" &&
+   kill -0 $first 2>/dev/null && [ -S "$sock" ]; then
+  echo "ok      a second milter on a live socket refuses, the first keeps its socket"
+else
+  echo "FAILED  a second milter on a live socket: rc=$second_rc"; cat "$base/second.log"; rc=1
+fi
+kill -9 $first; wait $first 2>/dev/null
+start_unix 2>"$base/third.log" &
+third=$!
+for i in $(seq 1 50); do grep -q "ready" "$base/third.log" && break; sleep 0.1; done
+if grep -q "ready: listening on unix:$sock" "$base/third.log"; then
+  echo "ok      a stale milter socket is taken over"
+else
+  echo "FAILED  a stale milter socket"; cat "$base/third.log"; rc=1
+fi
+kill $third 2>/dev/null
 exit $rc
