@@ -78,3 +78,32 @@ TEST_CASE("usage_minutes lists the day's buckets oldest first") {
     return Status::Ok();
   }).ok());
 }
+
+TEST_CASE("a clock stepped back forgets no recent usage") {
+  Fixture f;
+  // Counted at 00:30 and 00:40; then the clock steps back to 00:20.
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID1", 3, kNow + 1800); }).ok());
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID2", 4, kNow + 2400); }).ok());
+  int64_t stepped = kNow + 1200;
+  Usage u = f.usage(stepped);
+  CHECK(u.hour == 7);
+  CHECK(u.day == 7);
+  // The "future" buckets count as the current minute's, oldest first.
+  REQUIRE(f.store->read([&](const ReadTxn& t) {
+    auto m = t.usage_minutes(9, stepped);
+    REQUIRE(m.ok());
+    REQUIRE(m->size() == 2);
+    CHECK((*m)[0] == std::pair<uint64_t, uint64_t>{stepped / 60, 3});
+    CHECK((*m)[1] == std::pair<uint64_t, uint64_t>{stepped / 60, 4});
+    return Status::Ok();
+  }).ok());
+  // Sending goes on at the stepped clock: everything still counts.
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "QID3", 1, stepped + 60); }).ok());
+  CHECK(f.usage(stepped + 60).hour == 8);
+  // An hour after the step, the window has moved past them as it would have.
+  CHECK(f.usage(kNow + 2400 + 3600).hour == 0);
+  CHECK(f.usage(kNow + 2400 + 3600).day == 8);
+  // Buckets more than a day ahead (a wrong clock, not a step) are ignored.
+  CHECK(f.usage(kNow - 2 * 86400).hour == 0);
+  CHECK(f.usage(kNow - 2 * 86400).day == 0);
+}

@@ -301,8 +301,14 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> ReadTxn::usage_minutes(uint64
     if (key.size() != 17 || key.substr(0, 9) != prefix) break;
     uint64_t bucket;
     u64_of_key(key.substr(9), &bucket);
-    if (bucket > minute) break;  // written by a host whose clock is ahead
-    if (uint64_t n = u64_value(view_of(v))) out.emplace_back(bucket, n);
+    // A bucket "in the future" was written before the clock stepped back
+    // (or by a host whose clock is ahead): those recipients were sent, and
+    // recently. Counted as sent this minute, the windows stay correct across
+    // a step back; dropping them would forget recent usage and let a
+    // workspace past its limits. Beyond a day ahead, a clock was wrong, not
+    // stepped: ignored, so one bad clock cannot block a workspace for long.
+    if (bucket > minute + kMinutesPerDay) break;
+    if (uint64_t n = u64_value(view_of(v))) out.emplace_back(std::min(bucket, minute), n);
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "scan usage");
   return out;

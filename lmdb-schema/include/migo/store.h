@@ -82,7 +82,8 @@ class ReadTxn {
   // Recipients counted in the UTC month containing `now`.
   Result<uint64_t> month_usage(uint64_t workspace_id, int64_t now) const;
   // The non-empty minute buckets of the last 24 hours at `now`, oldest
-  // first, as (unix minute, recipients).
+  // first, as (unix minute, recipients). Buckets up to a day after `now`
+  // (the clock stepped back since they were written) count as `now`'s.
   Result<std::vector<std::pair<uint64_t, uint64_t>>> usage_minutes(uint64_t workspace_id, int64_t now) const;
   // Where the statistics follower stopped in the log file `path`.
   Result<FollowPosition> follow_position(std::string_view path) const;
