@@ -84,6 +84,24 @@ AccountLookup lookup(const ReadTxn& t, const PolicyQuery& q, const PolicyConfig&
   return out;
 }
 
+// The words for a window's remaining room: "this hour", "today" (the
+// rolling 24 hours), "this month".
+const char* period_of(std::string_view window) {
+  return window == "hourly" ? "this hour" : window == "daily" ? "in the last 24 hours" : "this month";
+}
+
+// A recipient at RCPT that does not fit beside the `accepted` ones before it
+// in the same message, while the window still has some room: say how much.
+Verdict rcpt_room_verdict(const LimitCheck& c, const std::string& account, uint64_t accepted) {
+  std::string left = std::to_string(c.limit - c.used) + " of " + std::to_string(c.limit) + " recipients left " +
+                     period_of(c.window);
+  return {Verdict::Kind::defer,
+          "451 4.7.1 Workspace " + std::string(c.window) + " limit: " + left + ", and this message has " +
+              std::to_string(accepted) + " already; room again at " + rfc3339_utc(c.room_at),
+          account + ": " + c.window + " limit: " + left + ", message has " + std::to_string(accepted) +
+              ", room at " + rfc3339_utc(c.room_at)};
+}
+
 Verdict limit_verdict(const LimitCheck& c, const std::string& account, uint64_t needed) {
   std::string what = std::string(c.window) + " limit of " + std::to_string(c.limit) + " recipients";
   if (c.never)
@@ -143,7 +161,8 @@ Result<LimitCheck> room_for(const ReadTxn& t, const AccountLookup& a, int64_t no
 }
 }  // namespace
 
-Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config) {
+Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config,
+                   uint64_t accepted) {
   if (q.sasl_username.empty()) return {Verdict::Kind::dunno, config.unauthenticated_action, "not authenticated"};
   Verdict v;
   Status error;
@@ -153,9 +172,12 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
       v = a.verdict;
       return error;
     }
-    auto c = room_for(t, a, now, 1);
+    auto c = room_for(t, a, now, accepted + 1);
     if (!c.ok()) return c.status();
-    v = c->fits ? dunno(a.account.username + ": room for more recipients") : limit_verdict(*c, a.account.username, 1);
+    // A 451 either way: this recipient fits a later message.
+    if (c->fits) v = dunno(a.account.username + ": room for more recipients");
+    else if (accepted > 0 && c->used < c->limit) v = rcpt_room_verdict(*c, a.account.username, accepted);
+    else v = limit_verdict(*c, a.account.username, 1);
     return {};
   });
   if (!s.ok()) return tempfail(config, s);
@@ -194,9 +216,9 @@ std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<Polic
   return out;
 }
 
-Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config) {
+Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config, uint64_t accepted) {
   switch (q.stage) {
-    case PolicyQuery::Stage::rcpt: return check_rcpt(store, q, now, config);
+    case PolicyQuery::Stage::rcpt: return check_rcpt(store, q, now, config, accepted);
     case PolicyQuery::Stage::end_of_message: return commit_end_of_message(store, {q}, now, config).front();
     case PolicyQuery::Stage::other: break;
   }

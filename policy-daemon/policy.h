@@ -1,7 +1,10 @@
 // policy.h — what migo-policyd answers.
 //
 // At RCPT, a read-only check: the account must exist and be active, and its
-// workspace must have room for one more recipient in every window. At
+// workspace must have room in every window for this recipient and the ones
+// already accepted for the same message (Postfix's `instance` names it), so
+// a recipient that cannot fit is refused at RCPT with the true numbers, not
+// after the body was uploaded. At
 // END-OF-MESSAGE, the exact check and the commit, in one write transaction:
 // the message's recipient_count must fit every window, and then it is
 // counted (migo/accounting.h). LMDB lets one writer in at a time across all
@@ -51,7 +54,10 @@ struct LimitCheck {
 LimitCheck check_limits(const Plan& plan, const std::vector<std::pair<uint64_t, uint64_t>>& minutes,
                         uint64_t month_used, int64_t now, uint64_t needed);
 
-Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config);
+// `accepted` is how many recipients of the same message were accepted at
+// RCPT before this one.
+Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config,
+                   uint64_t accepted = 0);
 
 // Decides and commits a batch of END-OF-MESSAGE requests in one write
 // transaction, in order, each seeing the ones before it. If the transaction
@@ -59,7 +65,8 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
 std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<PolicyQuery>& batch, int64_t now,
                                            const PolicyConfig& config);
 
-// Any request: dispatches by stage (other stages: DUNNO).
-Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config);
+// Any request: dispatches by stage (other stages: DUNNO); `accepted` as for
+// check_rcpt.
+Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config, uint64_t accepted = 0);
 
 }  // namespace migo

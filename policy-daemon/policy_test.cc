@@ -49,11 +49,11 @@ struct World {
       return t.put(a);
     }).ok());
   }
-  Verdict rcpt(const std::string& user, int64_t now) {
+  Verdict rcpt(const std::string& user, int64_t now, uint64_t accepted = 0) {
     PolicyQuery q;
     q.stage = PolicyQuery::Stage::rcpt;
     q.sasl_username = user;
-    return decide(*store, q, now, config);
+    return decide(*store, q, now, config, accepted);
   }
   Verdict eom(const std::string& user, const std::string& qid, uint32_t n, int64_t now) {
     PolicyQuery q;
@@ -157,6 +157,24 @@ TEST_CASE("limits are shared by a workspace's accounts and nobody else's") {
   Verdict never = w.eom("smtpuser_a", "Q6", 11, T0 + 7200);
   CHECK(never.kind == Verdict::Kind::reject);
   CHECK_THAT(never.action, Catch::StartsWith("REJECT 5.7.1 Message has 11 recipients"));
+}
+
+TEST_CASE("at RCPT, the recipients already accepted for the message count too") {
+  World w;
+  CHECK(w.eom("smtpuser_a", "Q1", 7, T0).action == "DUNNO");  // 3 of 10 left this hour
+  for (uint64_t accepted = 0; accepted < 3; accepted++)
+    CHECK(w.rcpt("smtpuser_a", T0 + 60, accepted).action == "DUNNO");
+  Verdict fourth = w.rcpt("smtpuser_a", T0 + 60, 3);
+  CHECK(fourth.kind == Verdict::Kind::defer);
+  CHECK(fourth.action ==
+        "451 4.7.1 Workspace hourly limit: 3 of 10 recipients left this hour, and this message has 3 already; "
+        "room again at 2026-12-31T01:00:00Z");
+  // The message's 3 then commit exactly at END-OF-MESSAGE.
+  CHECK(w.eom("smtpuser_a", "Q2", 3, T0 + 60).action == "DUNNO");
+  CHECK(w.usage(1, T0 + 60).hour == 10);
+  // Nothing left at all: the plain "reached" answer, whatever the message has.
+  CHECK_THAT(w.rcpt("smtpuser_a", T0 + 120, 2).action,
+             Catch::StartsWith("451 4.7.1 Workspace hourly limit of 10 recipients reached"));
 }
 
 TEST_CASE("a batch is decided in order inside one transaction") {

@@ -158,6 +158,8 @@ struct Connection {
   std::string pending_client_address, pending_client_name;  // for its log line
   int64_t last_activity = 0;
   int64_t request_started = 0;  // 0 when no request is partly read
+  std::string rcpt_instance;     // the message whose RCPTs are being checked
+  uint64_t rcpt_accepted = 0;    // its recipients accepted so far
 };
 
 // Work for the committer thread.
@@ -341,7 +343,15 @@ struct PolicyServer::Impl {
         want(c, false, !c.out.empty());
         break;
       }
-      Verdict v = decide(store, *q, unix_now(), current_config());
+      // Recipients accepted at RCPT for the message in hand (issue 13: a
+      // message that no longer fits is refused at RCPT, not after its body).
+      if (q->instance != c.rcpt_instance) {
+        c.rcpt_instance = q->instance;
+        c.rcpt_accepted = 0;
+      }
+      bool counts = q->stage == PolicyQuery::Stage::rcpt && !q->instance.empty();
+      Verdict v = decide(store, *q, unix_now(), current_config(), counts ? c.rcpt_accepted : 0);
+      if (counts && v.kind == Verdict::Kind::dunno) c.rcpt_accepted++;
       log_verdict(*q, v, c.peer);
       c.out += "action=" + v.action + "\n\n";
     }

@@ -418,3 +418,24 @@ TEST_CASE("out of descriptors: no busy loop, a bounded number of log lines, and 
   REQUIRE(after.connected());
   CHECK(after.ask(rcpt(w.users[0])) == "DUNNO");
 }
+
+TEST_CASE("a message's RCPTs beyond the room are refused at RCPT, by instance") {
+  World w({"test", 10, 100000, 100000, 12});
+  Daemon d(w);
+  PolicyClient c(d.addr);
+  REQUIRE(c.connected());
+  REQUIRE(c.ask(eom(w.users[0], "4AAAAAAAAAB1", 9)) == "DUNNO");  // 3 of 12 left
+  auto rcpt_of = [&](const std::string& instance) {
+    auto r = rcpt(w.users[0]);
+    r["instance"] = instance;
+    return r;
+  };
+  for (int i = 0; i < 3; i++) CHECK(c.ask(rcpt_of("1a2b.5f3e1c.0")) == "DUNNO");
+  for (int i = 0; i < 7; i++)
+    CHECK_THAT(c.ask(rcpt_of("1a2b.5f3e1c.0")),
+               Catch::StartsWith("451 4.7.1 Workspace hourly limit: 3 of 12 recipients left this hour, and this "
+                                 "message has 3 already; room again at "));
+  // The next message (another instance) starts from none accepted.
+  CHECK(c.ask(rcpt_of("1a2b.5f3e1c.1")) == "DUNNO");
+  CHECK(w.usage("acme").hour == 9);  // RCPT checks count nothing
+}

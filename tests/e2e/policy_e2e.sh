@@ -45,12 +45,14 @@ out=$(send "$A" "$A_PW" one@dest.test,two@dest.test,three@dest.test)
 check_contains "A sends 3 recipients: queued" "$out" "<~  250 2.0.0 Ok: queued"
 out=$(send "$B" "$B_PW" four@dest.test)
 check_contains "B sends 1 recipient: queued" "$out" "<~  250 2.0.0 Ok: queued"
-# 4 of 5 used: RCPT sees room for one, END-OF-MESSAGE sees 2 will not fit.
+# 4 of 5 used: the first RCPT fits; the second does not fit beside it and is
+# refused at RCPT with the true numbers (issue 13, item 17), before the body
+# is sent; the message goes to the one recipient that fits.
 out=$(send "$B" "$B_PW" five@dest.test,six@dest.test)
-check_contains "B's 2-recipient message: refused at end of data" "$out" "451 4.7.1 <END-OF-MESSAGE>: End-of-data rejected: Workspace hourly limit of 5 recipients reached"
-check_lacks "B's 2-recipient message: not queued" "$out" "Ok: queued"
-out=$(send "$A" "$A_PW" five@dest.test)
-check_contains "A's fifth recipient: queued" "$out" "<~  250 2.0.0 Ok: queued"
+check_contains "B's second recipient refused at RCPT with the true numbers" "$out" \
+  "451 4.7.1 <six@dest.test>: Recipient address rejected: Workspace hourly limit: 1 of 5 recipients left this hour, and this message has 1 already"
+check_lacks "B's message: nothing refused after the body" "$out" "End-of-data rejected"
+check_contains "B's message: queued for the recipient that fits" "$out" "<~  250 2.0.0 Ok: queued"
 out=$(send "$A" "$A_PW" six@dest.test)
 check_contains "A deferred at RCPT once the workspace is full" "$out" "451 4.7.1"
 check_contains "the reply says when room returns" "$out" "room again at"
@@ -64,10 +66,40 @@ check_lacks "no AUTH: the policy's DUNNO leaves Postfix's own rules in charge" "
 check "all accepted messages reach the sink" pf_wait_sink 4
 ws=$(m --json workspace show acme)
 check "acme's hour counts exactly 5 recipients" test "$(json_field '["usage"]["hour"]["used"]' <<<"$ws")" = 5
-check "A's total sent is 4" test "$(m --json account show "$A" | json_field '["statistics"]["total_sent"]')" = 4
-check "B's total sent is 1" test "$(m --json account show "$B" | json_field '["statistics"]["total_sent"]')" = 1
+check "A's total sent is 3" test "$(m --json account show "$A" | json_field '["statistics"]["total_sent"]')" = 3
+check "B's total sent is 2" test "$(m --json account show "$B" | json_field '["statistics"]["total_sent"]')" = 2
 check "Z's total sent is 2" test "$(m --json account show "$Z" | json_field '["statistics"]["total_sent"]')" = 2
 check "Z's last used is set" test "$(m --json account show "$Z" | json_field '["last_used"]')" != None
+
+# A pooled client (one session, as nodemailer's pool or a queue worker)
+# gets 30 limit refusals in a row: each is answered, none slows or ends the
+# session (issue 13, item 16), and it can still send once there is room.
+out=$(python3 - "$PF_PORT" "$A" "$A_PW" <<'PY' 2>&1
+import smtplib, ssl, sys
+port, user, pw = sys.argv[1:]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=20)
+s.ehlo("client.test")
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s.starttls(context=ctx); s.ehlo("client.test")
+s.login(user, pw)
+codes = []
+for i in range(30):
+    s.mail("app@example.com")
+    codes.append(s.rcpt("pooled%d@dest.test" % i)[0])
+    s.rset()
+print("refusals", sum(1 for c in codes if c == 451), "of", len(codes))
+print("NOOP", s.noop()[0])
+s.quit()
+PY
+)
+check_contains "30 refusals in one session: each a 451" "$out" "refusals 30 of 30"
+check_contains "the session is still served after them (no 421)" "$out" "NOOP 250"
+check_lacks "Postfix did not end the session for errors" "$(cat "$PF_DIR/maillog")" "too many errors"
+if [ -n "${MIGO_ROLE_UP:-}" ]; then
+  check "the role's submission service does not sleep on errors" \
+    test "$(postconf -c "$PF_ETC" -P "127.0.0.1:$PF_PORT/inet/smtpd_error_sleep_time" | sed 's/.*= //')" = 0s -o \
+         "$(postconf -c "$PF_ETC" -P "127.0.0.1:$PF_PORT/inet/smtpd_error_sleep_time" | sed 's/.*= //')" = 0
+fi
 
 # Disabled while its session is open: refused at the next RCPT.
 out=$(python3 - "$PF_PORT" "$C" "$C_PW" "$MIGOCTL" "$store" <<'PY' 2>&1

@@ -280,7 +280,8 @@ migo_start_modules() {
 migo_wire_modules() {
   [ -z "${MIGO_ROLE_UP:-}" ] || return 0
   local policy="check_policy_service { inet:127.0.0.1:$policy_port, default_action=DEFER }"
-  pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy"
+  pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
+    "smtpd_error_sleep_time = 0" "smtpd_soft_error_limit = 1000" "smtpd_hard_error_limit = 1000"
   [ -z "${milter_port:-}" ] ||
     pf_conf "smtpd_milters = inet:127.0.0.1:$milter_port" "milter_default_action = tempfail"
 }
