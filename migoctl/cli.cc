@@ -724,16 +724,53 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
 int cmd_ingest_dsn(Context& c, const Args& a) { return cmd_ingest(c, a, Report::Kind::dsn); }
 int cmd_ingest_arf(Context& c, const Args& a) { return cmd_ingest(c, a, Report::Kind::arf); }
 
-int cmd_stats(Context& c, const Args&) {
+// Whether migo-statd keeps up with its logs: what `stats` shows and
+// `stats --check` exits by (Nagios: 0 OK, 1 WARNING, 2 CRITICAL).
+struct FollowHealth {
+  int level = 0;
+  std::vector<std::string> problems;
+  void add(int l, std::string what) {
+    level = std::max(level, l);
+    problems.push_back(std::move(what));
+  }
+};
+
+FollowHealth follow_health(const std::vector<std::pair<std::string, FollowPosition>>& logs,
+                           const std::vector<std::pair<std::string, uint64_t>>& counters, int64_t now,
+                           int64_t max_lag) {
+  FollowHealth h;
+  for (const auto& [name, value] : counters)
+    if (name == "statd.failing_since" && value != 0)
+      h.add(2, "migo-statd cannot read its log since " + rfc3339_utc(static_cast<int64_t>(value)) +
+                   " (its log says why)");
+  if (logs.empty()) h.add(1, "migo-statd has not followed any log yet");
+  for (const auto& [path, p] : logs) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) continue;  // mid-rotation, or moved away: nothing to judge
+    uint64_t behind = static_cast<uint64_t>(st.st_ino) != p.inode ? static_cast<uint64_t>(st.st_size)
+                      : static_cast<uint64_t>(st.st_size) > p.offset ? static_cast<uint64_t>(st.st_size) - p.offset
+                                                                      : 0;
+    int64_t age = now - p.updated;
+    if (behind > 0 && age > max_lag)
+      h.add(2, path + ": " + std::to_string(behind) + " bytes not counted, position last moved " +
+                   std::to_string(age) + "s ago");
+  }
+  return h;
+}
+
+int cmd_stats(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
+  int64_t lag_limit = static_cast<int64_t>(count_opt(a, "max-lag", 86400 * 365).value_or(300));
   Json counters = Json::object(), logs = Json::array();
   std::string text;
+  FollowHealth health;
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
     auto cs = t.counters();
     if (!cs.ok()) return cs.status();
     auto ps = t.follow_positions();
     if (!ps.ok()) return ps.status();
+    health = follow_health(*ps, *cs, c.now, lag_limit);
     text = "Log files followed by migo-statd:\n";
     if (ps->empty()) text += "  none yet\n";
     for (const auto& [path, p] : *ps) {
@@ -754,7 +791,23 @@ int cmd_stats(Context& c, const Args&) {
     return {};
   });
   if (!s.ok()) return c.fail(s);
-  return c.emit(Json::object().set("logs", logs).set("counters", counters), text);
+  static const char* kLevels[] = {"ok", "warning", "critical"};
+  Json problems = Json::array();
+  std::string summary;
+  for (const auto& p : health.problems) {
+    problems.push(p);
+    summary += (summary.empty() ? "" : "; ") + p;
+  }
+  if (summary.empty()) summary = "migo-statd keeps up with its logs";
+  text += std::string("Health: ") + kLevels[health.level] + ": " + summary + "\n";
+  Json j = Json::object().set("logs", logs).set("counters", counters).set(
+      "health", Json::object().set("status", kLevels[health.level]).set("problems", problems));
+  if (a.has("check")) {
+    static const char* kNagios[] = {"OK", "WARNING", "CRITICAL"};
+    c.emit(j, std::string("MIGO-STATD ") + kNagios[health.level] + " - " + summary + "\n");
+    return health.level;
+  }
+  return c.emit(j, text);
 }
 
 // ---------------------------------------------------------- the table
@@ -872,10 +925,16 @@ const std::vector<Command>& commands() {
        "adds one complaint to the tagged account, once per message and\n"
        "Original-Rcpt-To; not-spam and auth-failure are shown, not counted.",
        cmd_ingest_arf},
-      {"stats", "", 0, 0, {}, "show the statistics pipeline's own counters",
+      {"stats", "", 0, 0,
+       {{"check", nullptr, "one line and a monitoring exit code: 0 OK, 1 WARNING, 2 CRITICAL"},
+        {"max-lag", "SECONDS", "how long uncounted log lines may wait (default 300)"}},
+       "show the statistics pipeline's own counters and health",
        "Shows where migo-statd stands in each log file it follows, and the\n"
        "store-wide counters: log lines read, malformed, attributed and\n"
-       "unattributed outcomes, refunds, and reports ingested by result.",
+       "unattributed outcomes, refunds, and reports ingested by result.\n"
+       "Health is CRITICAL when migo-statd says it cannot read its log\n"
+       "(statd.failing_since), or when a followed log has lines it has not\n"
+       "counted and its position has not moved for --max-lag seconds.",
        cmd_stats},
       {"audit", "[WS]", 0, 1, {}, "show the audit log",
        "Shows every administrative change, oldest first: when, by which OS\n"

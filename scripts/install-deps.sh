@@ -15,7 +15,7 @@ packages=(
   libauthen-scram-perl libio-socket-ssl-perl
   miltertest openssl python3
   # the ansible role and its checks
-  ansible-core ansible-lint ssl-cert python3-apt
+  ansible-core ansible-lint ssl-cert python3-apt logrotate
   # systemd-analyze, which checks the units (systemd need not be running)
   systemd
 )

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "daemon.h"
 #include "follower.h"
@@ -60,6 +61,10 @@ const char* kUsage =
     "EXIT STATUS\n"
     "  0 after a clean stop (or --once done); 1 on a start-up error; 2 on a\n"
     "  usage error; 75 when --once could not reach the store (try again).\n";
+
+// Unix time since when the follower cannot read its log; 0 while it can
+// (migoctl stats reads it).
+constexpr const char* kFailingSince = "statd.failing_since";
 
 volatile std::sig_atomic_t g_stop = 0, g_reopen = 0;
 void on_stop(int) { g_stop = 1; }
@@ -150,7 +155,7 @@ int statd_main(int argc, char** argv) {
   sa.sa_handler = on_hup;
   sigaction(SIGHUP, &sa, nullptr);
   log(LOG_INFO, "following " + log_path + " every " + std::to_string(interval) + "s");
-  bool failing = false;
+  std::optional<bool> failing;  // unknown until the first poll
   FollowTotals since_report;
   time_t last_report = time(nullptr);
   while (!g_stop) {
@@ -162,8 +167,17 @@ int statd_main(int argc, char** argv) {
     FollowTotals t;
     Status s = follower.poll(&t);
     since_report.add(t);
-    if (!s.ok() && !failing) log(LOG_WARNING, log_path + ": " + s.message() + " (will retry)");
-    if (s.ok() && failing) log(LOG_INFO, log_path + ": counting again");
+    if (!s.ok() && failing != true) log(LOG_WARNING, log_path + ": " + s.message() + " (will retry)");
+    if (s.ok() && failing == true) log(LOG_INFO, log_path + ": counting again");
+    if (failing != !s.ok()) {  // (also after start: an old state may be stored)
+      // Said in the store too, so `migoctl stats` (and --check) show that
+      // the counts stand still, and since when, instead of a quiet stale
+      // position. (Store trouble may be why: then this write fails as well,
+      // and the log line above is all there is.)
+      uint64_t since = s.ok() ? 0 : static_cast<uint64_t>(time(nullptr));
+      if (Status w = (*store)->write([&](WriteTxn& txn) { return txn.set_counter(kFailingSince, since); }); !w.ok())
+        log(LOG_WARNING, "cannot record the follower's state: " + w.message());
+    }
     failing = !s.ok();
     // A line a minute at most, and only when something happened.
     if (since_report.lines && time(nullptr) - last_report >= 60) {

@@ -511,6 +511,10 @@ Status WriteTxn::add_counter(std::string_view name, uint64_t n) {
   return put_raw(kCounters, name, Encoder().u64(*cur + n).bytes());
 }
 
+Status WriteTxn::set_counter(std::string_view name, uint64_t value) {
+  return put_raw(kCounters, name, Encoder().u64(value).bytes());
+}
+
 Status WriteTxn::mark_report(std::string_view key, int64_t now) {
   return put_raw(kReports, key, Encoder().i64(now).bytes());
 }

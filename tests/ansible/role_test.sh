@@ -123,4 +123,30 @@ done
 stats=$(m --json account show "$U")
 check_contains "migo-statd counted both deliveries" "$stats" '"delivered": 2'
 check_contains "the policy daemon counted both messages" "$stats" '"total_sent": 2'
+
+# Issue 13, item 7: rotation. The role's logrotate rules keep the log
+# readable by migo-statd; `postfix logrotate` does not, and that is reported.
+delivered() { m --json account show "$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["delivered"])'; }
+wait_delivered() { for i in $(seq 1 100); do [ "$(delivered)" = "$1" ] && return 0; sleep 0.1; done; return 1; }
+if [ "$mode" = build ]; then
+  out=$(logrotate -f -s "$base/logrotate.state" "$base/logrotate.conf" 2>&1)
+  check "logrotate with the role's rules succeeds" test $? = 0
+  [ -z "$out" ] || echo "$out" | tail -5
+  check "the new log is root:adm 0640" test "$(stat -c '%a %U:%G' "$PF_DIR/maillog")" = "640 root:adm"
+  check "the old one is kept uncompressed as maillog.1 (delaycompress)" test -f "$PF_DIR/maillog.1"
+  out=$(send "$sub_port" --tls --auth-password "$U_PW" --header "From: app@example.com" --header "Subject: after logrotate")
+  check_contains "mail after logrotate: queued" "$out" "Ok: queued"
+  check "migo-statd counts it from the new file" wait_delivered 3
+  check "stats --check: OK" "$prefix/sbin/migoctl" --db "$base/store" stats --check
+  postfix -c "$PF_ETC" logrotate >/dev/null 2>&1
+  check "postfix logrotate re-creates the log root:root 0600" \
+    test "$(stat -c '%a %U:%G' "$PF_DIR/maillog" 2>/dev/null)" = "600 root:root"
+  send "$sub_port" --tls --auth-password "$U_PW" --header "From: app@example.com" --header "Subject: unreadable" >/dev/null
+  for i in $(seq 1 100); do
+    "$prefix/sbin/migoctl" --db "$base/store" stats --check >/dev/null; rc=$?
+    [ $rc = 2 ] && break; sleep 0.1
+  done
+  check "after postfix logrotate, stats --check is CRITICAL (exit 2)" test "$rc" = 2
+  check_contains "migo-statd says it cannot read the log" "$(cat "$base/log/migo-statd.log")" "Permission denied (will retry)"
+fi
 report

@@ -327,6 +327,7 @@ migo_postfix_config_dir: $PF_ETC
 migo_postfix_queue_dir: $PF_DIR/queue
 migo_postfix_manage_base: false
 migo_postfix_maillog_file: $PF_DIR/maillog
+migo_logrotate_file: $base/logrotate.conf
 migo_init: none
 $1
 migo_prefix: $prefix

@@ -133,6 +133,8 @@ class WriteTxn : public ReadTxn {
   Status remove_usage(uint64_t workspace_id, int64_t at, uint64_t n);
   Status put_follow_position(std::string_view path, const FollowPosition& p);
   Status add_counter(std::string_view name, uint64_t n);
+  // A counter used as a gauge (e.g. statd.failing_since): set, not added.
+  Status set_counter(std::string_view name, uint64_t value);
   Status mark_report(std::string_view key, int64_t now);
   // Appends with the next sequence number; entry.seq is ignored.
   Status append_audit(const AuditEntry& entry);
