@@ -9,6 +9,7 @@
 
 #include <grp.h>
 #include <sys/stat.h>
+#include <cerrno>
 #include <unistd.h>
 
 #include <algorithm>
@@ -478,13 +479,42 @@ int cmd_domain_list(Context& c, const Args& a) {
   return kExitOk;
 }
 
-std::string credentials_text(const NewCredentials& n, const std::string& what) {
-  return what + "\n\n" +
-         "  Username: " + n.account.username + "\n" +
-         "  Password: " + n.password.reveal() + "\n\n" +
-         "The password is shown only this once and is not stored: copy it into your\n"
-         "password manager now. If it is lost, set a new one with\n"
-         "  migoctl account reset-password " + n.account.username + "\n";
+// The one place a password is printed. Everything else about the output is
+// built as usual; the password joins it only in a Secret, which is wiped
+// when done, and is written with write(2) rather than through the stream's
+// buffer, which nobody wipes. (What the terminal, a pipe or a file does with
+// it afterwards is beyond this process.)
+int emit_credentials(Context& c, Json j, const NewCredentials& n, const std::string& what) {
+  const std::string& pw = n.password.reveal();
+  std::string head, tail;
+  if (c.json) {
+    std::string rest = j.dump();  // "{\n  ...": the password goes first
+    head = "{\n  \"password\": \"";
+    tail = "\"," + rest.substr(1) + "\n";
+  } else {
+    head = what + "\n\n  Username: " + n.account.username + "\n  Password: ";
+    tail = "\n\nThe password is shown only this once and is not stored: copy it into your\n"
+           "password manager now. If it is lost, set a new one with\n"
+           "  migoctl account reset-password " + n.account.username + "\n";
+  }
+  Secret out;
+  out.reserve(head.size() + pw.size() + tail.size());
+  out.append(head);
+  out.append(pw);
+  out.append(tail);
+  if (&c.out != &std::cout) {  // (in-process callers with their own stream)
+    c.out << out.reveal();
+    return kExitOk;
+  }
+  std::cout.flush();
+  std::string_view rest = out.reveal();
+  while (!rest.empty()) {
+    ssize_t w = ::write(STDOUT_FILENO, rest.data(), rest.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return c.fail(Status(Code::unavailable, std::string("cannot write the password: ") + strerror(errno)));
+    rest.remove_prefix(static_cast<size_t>(w));
+  }
+  return kExitOk;
 }
 
 int cmd_account_create(Context& c, const Args& a) {
@@ -494,14 +524,13 @@ int cmd_account_create(Context& c, const Args& a) {
   if (!n.ok()) return c.fail(n.status());
   Json j = Json::object()
                .set("username", n->account.username)
-               .set("password", n->password.reveal())
                .set("label", n->account.label)
                .set("workspace", a.pos[0])
                .set("id", hex_id(n->account.id))
                .set("status", status_name(n->account.status))
                .set("created", time_json(n->account.created));
-  return c.emit(j, credentials_text(*n, "Created SMTP account \"" + n->account.label + "\" in workspace " +
-                                            a.pos[0] + "."));
+  return emit_credentials(c, std::move(j), *n,
+                          "Created SMTP account \"" + n->account.label + "\" in workspace " + a.pos[0] + ".");
 }
 
 int cmd_account_list(Context& c, const Args& a) {
@@ -591,10 +620,10 @@ int cmd_account_reset_password(Context& c, const Args& a) {
   if (!n.ok()) return c.fail(n.status());
   Json j = Json::object()
                .set("username", n->account.username)
-               .set("password", n->password.reveal())
                .set("password_set", time_json(n->account.password_set));
-  return c.emit(j, credentials_text(*n, "New password for " + n->account.username + " (\"" + n->account.label +
-                                            "\"); the old one no longer works."));
+  return emit_credentials(c, std::move(j), *n,
+                          "New password for " + n->account.username + " (\"" + n->account.label +
+                              "\"); the old one no longer works.");
 }
 
 int cmd_account_rename(Context& c, const Args& a) {

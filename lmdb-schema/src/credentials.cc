@@ -16,6 +16,20 @@ void Secret::wipe() noexcept {
   s_.clear();
 }
 Secret::~Secret() { wipe(); }
+
+void Secret::reserve(size_t n) {
+  if (n <= s_.capacity()) return;
+  std::string bigger;
+  bigger.reserve(n);
+  bigger.append(s_);
+  wipe();
+  s_ = std::move(bigger);
+}
+
+void Secret::append(std::string_view v) {
+  if (s_.size() + v.size() > s_.capacity()) reserve(2 * (s_.size() + v.size()));
+  s_.append(v);
+}
 Secret& Secret::operator=(Secret&& o) noexcept {
   if (this != &o) {
     wipe();

@@ -153,3 +153,16 @@ TEST_CASE("logins map to account names deliberately") {
   CHECK_FALSE(account_name_of_login("", ""));
   CHECK_FALSE(account_name_of_login(std::string_view("smtpuser_a\0b", 12), ""));
 }
+
+TEST_CASE("a Secret grows in place, or by a copy whose old buffer is wiped") {
+  Secret s;
+  s.reserve(64);
+  const char* before = s.reveal().data();
+  s.append("head ");
+  s.append("PASSWORD");
+  CHECK(s.reveal().data() == before);  // reserved: no reallocation, no stray copy
+  CHECK(s.reveal() == "head PASSWORD");
+  s.append(std::string(200, 'x'));  // past the reservation: moved to a bigger buffer
+  CHECK(s.reveal().size() == 213);
+  CHECK(s.reveal().substr(0, 13) == "head PASSWORD");
+}

@@ -31,6 +31,11 @@ class Secret {
   Secret(const Secret&) = delete;
   Secret& operator=(const Secret&) = delete;
   const std::string& reveal() const { return s_; }
+  // Builds a secret text in place (e.g. output that shows a password): a
+  // buffer that must grow is copied and the old one wiped, so no copy is
+  // left behind in freed memory. reserve() first to avoid even that.
+  void reserve(size_t n);
+  void append(std::string_view v);
 
  private:
   void wipe() noexcept;
