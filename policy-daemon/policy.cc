@@ -185,10 +185,13 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
 }
 
 std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<PolicyQuery>& batch, int64_t now,
-                                           const PolicyConfig& config) {
+                                           const PolicyConfig& config, const std::vector<std::string>& refunds,
+                                           Status* written) {
   std::vector<Verdict> out;
   Status s = store.write([&](WriteTxn& t) -> Status {
     out.clear();  // the callback may run again after the map grows
+    // First what is given back, so the batch sees the room it frees.
+    for (const std::string& qid : refunds) MIGO_TRY(refund_recipients(t, qid));
     for (const PolicyQuery& q : batch) {
       if (q.sasl_username.empty()) {
         out.push_back({Verdict::Kind::dunno, config.unauthenticated_action, "not authenticated"});
@@ -212,6 +215,7 @@ std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<Polic
     }
     return {};
   });
+  if (written) *written = s;
   if (!s.ok()) return std::vector<Verdict>(batch.size(), tempfail(config, s));
   return out;
 }

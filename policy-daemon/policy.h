@@ -61,9 +61,13 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
 
 // Decides and commits a batch of END-OF-MESSAGE requests in one write
 // transaction, in order, each seeing the ones before it. If the transaction
-// fails, every verdict is the temporary failure.
+// fails, every verdict is the temporary failure. `refunds`: queue ids whose
+// DUNNO never reached Postfix, taken back in the same transaction (one
+// fsync for all) before the batch; *written (optional) says whether the
+// transaction committed.
 std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<PolicyQuery>& batch, int64_t now,
-                                           const PolicyConfig& config);
+                                           const PolicyConfig& config, const std::vector<std::string>& refunds = {},
+                                           Status* written = nullptr);
 
 // Any request: dispatches by stage (other stages: DUNNO); `accepted` as for
 // check_rcpt.

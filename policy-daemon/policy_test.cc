@@ -177,6 +177,26 @@ TEST_CASE("at RCPT, the recipients already accepted for the message count too") 
              Catch::StartsWith("451 4.7.1 Workspace hourly limit of 10 recipients reached"));
 }
 
+TEST_CASE("refunds go in the batch's transaction, first, so the batch sees the room they free") {
+  World w;
+  CHECK(w.eom("smtpuser_a", "Q1", 10, T0).action == "DUNNO");  // the hour is full
+  PolicyQuery q;
+  q.stage = PolicyQuery::Stage::end_of_message;
+  q.sasl_username = "smtpuser_b";
+  q.queue_id = "Q2";
+  q.recipient_count = 4;
+  Status written;
+  auto v = commit_end_of_message(*w.store, {q}, T0 + 60, w.config, {"Q1", "NEVER-COUNTED"}, &written);
+  CHECK(written.ok());
+  CHECK(v.at(0).action == "DUNNO");
+  CHECK(w.usage(1, T0 + 60).hour == 4);
+  // Only refunds (no request in the batch) commit as well.
+  v = commit_end_of_message(*w.store, {}, T0 + 60, w.config, {"Q2"}, &written);
+  CHECK(written.ok());
+  CHECK(v.empty());
+  CHECK(w.usage(1, T0 + 60).hour == 0);
+}
+
 TEST_CASE("a batch is decided in order inside one transaction") {
   World w;
   std::vector<PolicyQuery> batch;

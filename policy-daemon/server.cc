@@ -230,21 +230,27 @@ struct PolicyServer::Impl {
         }
       }
       std::vector<PolicyQuery> queries;
+      std::vector<std::string> refunds;
       std::vector<Done> results;
       for (Job& j : batch) {
         if (j.conn == 0) {
           // The client vanished before hearing DUNNO: Postfix cannot have
-          // accepted the message on our word, so take the count back.
-          Status s = store.write([&](WriteTxn& t) { return refund_recipients(t, j.query.queue_id); });
-          log(s.ok() ? LOG_INFO : LOG_ERR, j.query.queue_id + ": reply undeliverable, count refunded" +
-                                                (s.ok() ? "" : std::string(" FAILED: ") + s.message()));
+          // accepted the message on our word, so take the count back — in
+          // the same transaction as the batch's commits: one fsync, and no
+          // queue of single-refund transactions behind live traffic.
+          refunds.push_back(j.query.queue_id);
           continue;
         }
         queries.push_back(j.query);
         results.push_back({j.conn, j.query.queue_id, {}});
       }
+      Status written;
+      std::vector<Verdict> verdicts =
+          commit_end_of_message(store, queries, unix_now(), current_config(), refunds, &written);
+      for (const std::string& qid : refunds)
+        log(written.ok() ? LOG_INFO : LOG_ERR, qid + ": reply undeliverable, count refunded" +
+                                                   (written.ok() ? "" : std::string(" FAILED: ") + written.message()));
       if (queries.empty()) continue;
-      std::vector<Verdict> verdicts = commit_end_of_message(store, queries, unix_now(), current_config());
       for (size_t i = 0; i < results.size(); i++) results[i].verdict = std::move(verdicts[i]);
       {
         std::lock_guard lock(q_mu);
