@@ -25,6 +25,8 @@ constexpr const char* kMalformed = "log.malformed";
 constexpr const char* kAttributed = "log.attributed";
 constexpr const char* kUnattributed = "log.unattributed";
 constexpr const char* kRefunded = "log.refunded";
+constexpr const char* kPrunedQueue = "retention.queue";
+constexpr const char* kPrunedReports = "retention.reports";
 
 Status errno_status(const std::string& what) { return {Code::unavailable, what + ": " + strerror(errno)}; }
 
@@ -258,6 +260,16 @@ Status Follower::commit_batch(std::string_view lines, uint64_t end_offset, Follo
     MIGO_TRY(t.add_counter(kAttributed, batch.attributed));
     MIGO_TRY(t.add_counter(kUnattributed, batch.unattributed));
     MIGO_TRY(t.add_counter(kRefunded, batch.refunded));
+    // Retention, a little at a time with each batch: queue entries Postfix
+    // never said "removed" for, and report keys past any late report.
+    if (opt_.retention_seconds > 0) {
+      // Each line adds at most a few keys to age out (a queue entry, a
+      // delivered marker): pruning a few per line keeps pace with any rate.
+      auto pruned = t.prune_expired(now - opt_.retention_seconds, opt_.prune_per_batch + 4 * batch.lines);
+      if (!pruned.ok()) return pruned.status();
+      MIGO_TRY(t.add_counter(kPrunedQueue, pruned->queue));
+      MIGO_TRY(t.add_counter(kPrunedReports, pruned->reports));
+    }
     return t.put_follow_position(opt_.path, FollowPosition{inode_, end_offset, fingerprint_, now});
   });
   if (!s.ok()) return s;

@@ -34,6 +34,12 @@ struct FollowerOptions {
   std::function<void(int, const std::string&)> log;  // syslog priority, line
   size_t batch_bytes = 1 << 20;                // lines per transaction, at most
   unsigned malformed_log_limit = 20;           // malformed lines logged per batch
+  // Queue entries and report keys older than this are forgotten, at most
+  // prune_per_batch + 4 per line index keys per batch (0: never). Default 30 days: far
+  // past Postfix's maximal_queue_lifetime (5 days) and the late bounces and
+  // complaints receivers still send.
+  int64_t retention_seconds = 30 * 86400;
+  size_t prune_per_batch = 512;
 };
 
 // What one poll() counted (also added to the store's `counters`).

@@ -248,3 +248,24 @@ TEST_CASE("a missing log is waited for; an over-long line is malformed and skipp
   CHECK(t.malformed >= 1);
   CHECK(w.snapshot().queued.size() == kMessages - 1);
 }
+
+TEST_CASE("with each batch, queue entries past the retention are forgotten, a bounded number at a time") {
+  World w("mail.log");
+  FollowerOptions o = w.options();
+  o.clock = [] { return kNow + 31 * 86400; };  // a month later: every entry is past 30 days
+  o.prune_per_batch = 5;
+  Follower f(*w.store, o);
+  append(w.log, "Nov 25 10:00:01 mx postfix/qmgr[1]: NOTOURS1234: removed\n");
+  REQUIRE(f.poll().ok());
+  Snapshot s = w.snapshot();
+  CHECK(s.counters["retention.queue"] == 9);  // 5, and 4 for the one line
+  CHECK(s.queued.size() == static_cast<size_t>(kMessages - 9));
+  // The rest goes with later batches.
+  for (int i = 0; i < kMessages; i++) {
+    append(w.log, "Nov 25 10:00:02 mx postfix/qmgr[1]: NOTOURS1234: removed\n");
+    REQUIRE(f.poll().ok());
+  }
+  s = w.snapshot();
+  CHECK(s.queued.empty());
+  CHECK(s.counters["retention.queue"] == static_cast<uint64_t>(kMessages));
+}

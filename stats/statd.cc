@@ -22,7 +22,7 @@ const char* kUsage =
     "  migo-statd - count Postfix's delivery results for migo-relay's SMTP accounts\n\n"
     "SYNOPSIS\n"
     "  migo-statd [--log FILE] [--db PATH] [--user USER] [--interval SECONDS]\n"
-    "             [--syslog-name NAME]... [--foreground | --once]\n\n"
+    "             [--syslog-name NAME]... [--retention DAYS] [--foreground | --once]\n\n"
     "DESCRIPTION\n"
     "  Follows Postfix's log (a syslog file or Postfix's own maillog_file) and\n"
     "  attributes every delivery result to the account whose message it was,\n"
@@ -48,6 +48,12 @@ const char* kUsage =
     "  --user USER         when started as root: open the store, then run as\n"
     "                      USER (required when started as root, except --once)\n"
     "  --interval SECONDS  how often to look for new lines (default 1)\n"
+    "  --retention DAYS    forget queue map entries and report keys after DAYS\n"
+    "                      (default 30; 0 keeps them): queue entries Postfix\n"
+    "                      never logged \"removed\" for, and what bounces and\n"
+    "                      complaints are checked against (a report about an\n"
+    "                      older message counts nothing). Pruned a little\n"
+    "                      with each batch of lines.\n"
     "  --syslog-name NAME  a Postfix instance's syslog_name whose lines count\n"
     "                      (default postfix; repeat for each instance, e.g.\n"
     "                      --syslog-name postfix --syslog-name postfix-out)\n"
@@ -83,6 +89,7 @@ int statd_main(int argc, char** argv) {
   bool foreground = false, once = false;
   long interval = 1;
   std::vector<std::string> syslog_names;
+  long retention_days = 30;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -100,7 +107,14 @@ int statd_main(int argc, char** argv) {
     else if (a == "--user") user = value();
     else if (a == "--foreground") foreground = true;
     else if (a == "--once") once = true;
-    else if (a == "--syslog-name") {
+    else if (a == "--retention") {
+      std::string v = value();
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), retention_days);
+      if (ec != std::errc() || p != v.data() + v.size() || retention_days < 0 || retention_days > 3650) {
+        std::cerr << "migo-statd: --retention takes 0 to 3650 days\n";
+        return 2;
+      }
+    } else if (a == "--syslog-name") {
       std::string v = value();
       if (v.empty() || v.find_first_of("/[]: ") != std::string::npos) {
         std::cerr << "migo-statd: --syslog-name takes a name such as postfix (no '/', '[', ']', ':' or space)\n";
@@ -137,6 +151,7 @@ int statd_main(int argc, char** argv) {
   FollowerOptions options;
   options.path = log_path;
   if (!syslog_names.empty()) options.syslog_names = syslog_names;
+  options.retention_seconds = retention_days * 86400;
   options.log = [&log](int prio, const std::string& line) { log(prio, line); };
   Follower follower(**store, options);
 

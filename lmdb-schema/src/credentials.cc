@@ -1,5 +1,6 @@
 // credentials.cc — see credentials.h.
 #include "migo/credentials.h"
+#include "migo/loggable.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -90,6 +91,16 @@ std::optional<std::string> account_name_of_login(std::string_view login, std::st
   }
   if (!is_valid_username(login)) return std::nullopt;
   return std::string(login);
+}
+
+// Declared in loggable.h.
+std::string loggable_login(std::string_view login) {
+  size_t at = login.find('@');
+  if (is_valid_username(login.substr(0, at))) {
+    if (at == std::string_view::npos) return std::string(login);
+    return std::string(login.substr(0, at)) + "@(" + std::to_string(login.size() - at - 1) + " bytes)";
+  }
+  return "(malformed login, " + std::to_string(login.size()) + " bytes)";
 }
 
 std::string plain_verifier(std::string_view password, std::string_view salt16) {

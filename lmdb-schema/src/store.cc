@@ -26,11 +26,13 @@ namespace migo {
 // Sub-database names; SCHEMA.md documents each one's keys and values.
 enum Table : unsigned {
   kMeta, kPlans, kWorkspaces, kWorkspaceNames, kDomains, kAccounts, kUsernames,
-  kWorkspaceAccounts, kUsage, kStats, kQueue, kAudit, kFollow, kCounters, kReports, kTableCount
+  kWorkspaceAccounts, kUsage, kStats, kQueue, kAudit, kFollow, kCounters, kReports, kExpiry, kQueueByAccount,
+  kTableCount
 };
 constexpr std::array<const char*, kTableCount> kTableNames = {
     "meta", "plans", "workspaces", "workspace_names", "domains", "accounts", "usernames",
-    "workspace_accounts", "usage", "stats", "queue", "audit", "follow", "counters", "reports"};
+    "workspace_accounts", "usage", "stats", "queue", "audit", "follow", "counters", "reports", "expiry",
+    "queue_by_account"};
 
 class Dbis {
  public:
@@ -272,16 +274,13 @@ Result<QueueEntry> ReadTxn::queue_entry(std::string_view queue_id) const {
 }
 
 Result<std::vector<std::string>> ReadTxn::queued_for(uint64_t account_id) const {
+  // The account's own keys in queue_by_account: never the whole queue map.
   std::vector<std::string> out;
-  Status bad;
-  // The queue map holds only messages still in Postfix's queue: small.
-  MIGO_TRY(scan(kQueue, "", [&](std::string_view k, std::string_view v) {
-    QueueEntry e;
-    bad = decode(v, &e);
-    if (bad.ok() && e.account_id == account_id) out.emplace_back(k);
-    return bad.ok();
+  std::string prefix = key_of(account_id);
+  MIGO_TRY(scan(kQueueByAccount, prefix, [&](std::string_view k, std::string_view) {
+    out.emplace_back(k.substr(prefix.size()));
+    return true;
   }));
-  if (!bad.ok()) return bad;
   return out;
 }
 
@@ -460,11 +459,86 @@ Status WriteTxn::put_stats(uint64_t account_id, const AccountStats& s) {
   return put_raw(kStats, key_of(account_id), encode(s));
 }
 
+namespace {
+// expiry keys: u64be time | kind | the key it ages out (SCHEMA.md).
+constexpr char kExpiresQueue = 'q';
+constexpr char kExpiresReport = 'r';
+std::string expiry_key(int64_t at, char kind, std::string_view key) {
+  return Encoder().key_u64(static_cast<uint64_t>(std::max<int64_t>(at, 0))).u8(static_cast<uint8_t>(kind)).raw(key).bytes();
+}
+}  // namespace
+
 Status WriteTxn::put_queue(std::string_view queue_id, const QueueEntry& e) {
+  auto existing = get(kQueue, queue_id);
+  if (!existing.ok() && existing.status().code() != Code::not_found) return existing.status();
+  if (!existing.ok()) {  // a new entry: indexed by account, and aged out by retention
+    MIGO_TRY(put_raw(kQueueByAccount, key_of(e.account_id) + std::string(queue_id), ""));
+    MIGO_TRY(put_raw(kExpiry, expiry_key(e.queued_at, kExpiresQueue, queue_id), ""));
+  }
   return put_raw(kQueue, queue_id, encode(e));
 }
 
-Status WriteTxn::erase_queue(std::string_view queue_id) { return del_raw(kQueue, queue_id); }
+Status WriteTxn::erase_queue(std::string_view queue_id) {
+  auto e = queue_entry(queue_id);
+  if (!e.ok()) return e.status().code() == Code::not_found ? Status() : e.status();
+  MIGO_TRY(del_raw(kQueueByAccount, key_of(e->account_id) + std::string(queue_id)));
+  return del_raw(kQueue, queue_id);
+}
+
+Status WriteTxn::upgrade_to_2() {
+  std::vector<std::pair<std::string, QueueEntry>> queued;
+  std::vector<std::pair<std::string, int64_t>> reports;
+  Status bad;
+  MIGO_TRY(scan(kQueue, "", [&](std::string_view k, std::string_view v) {
+    QueueEntry e;
+    bad = decode(v, &e);
+    if (bad.ok()) queued.emplace_back(k, e);
+    return bad.ok();
+  }));
+  MIGO_TRY(bad);
+  MIGO_TRY(scan(kReports, "", [&](std::string_view k, std::string_view v) {
+    Decoder d(v, "report");
+    int64_t at = d.i64();
+    bad = d.finish();
+    if (bad.ok()) reports.emplace_back(k, at);
+    return bad.ok();
+  }));
+  MIGO_TRY(bad);
+  for (const auto& [qid, e] : queued) {
+    MIGO_TRY(put_raw(kQueueByAccount, key_of(e.account_id) + qid, ""));
+    MIGO_TRY(put_raw(kExpiry, expiry_key(e.queued_at, kExpiresQueue, qid), ""));
+  }
+  for (const auto& [key, at] : reports) MIGO_TRY(put_raw(kExpiry, expiry_key(at, kExpiresReport, key), ""));
+  return {};
+}
+
+Result<PruneCounts> WriteTxn::prune_expired(int64_t before, size_t max) {
+  PruneCounts n;
+  std::vector<std::string> done;
+  std::string limit = Encoder().key_u64(static_cast<uint64_t>(std::max<int64_t>(before, 0))).bytes();
+  MIGO_TRY(scan(kExpiry, "", [&](std::string_view k, std::string_view) {
+    if (done.size() >= max || k.size() < 9 || k.substr(0, 8) >= limit) return false;
+    done.emplace_back(k);
+    return true;
+  }));
+  for (const std::string& k : done) {
+    std::string_view key = std::string_view(k).substr(9);
+    if (k[8] == kExpiresQueue) {
+      auto e = queue_entry(key);
+      if (e.ok()) n.queue++;
+      if (!e.ok() && e.status().code() != Code::not_found) return e.status();
+      MIGO_TRY(erase_queue(key));
+    } else {
+      auto seen = report_seen(key);
+      if (!seen.ok()) return seen.status();
+      if (*seen) n.reports++;
+      MIGO_TRY(del_raw(kReports, key));
+    }
+    MIGO_TRY(del_raw(kExpiry, k));
+  }
+  n.index = done.size();
+  return n;
+}
 
 Status WriteTxn::add_usage(uint64_t ws, int64_t now, uint64_t n) {
   uint64_t minute = static_cast<uint64_t>(now) / 60;
@@ -516,6 +590,10 @@ Status WriteTxn::set_counter(std::string_view name, uint64_t value) {
 }
 
 Status WriteTxn::mark_report(std::string_view key, int64_t now) {
+  auto seen = report_seen(key);
+  if (!seen.ok()) return seen.status();
+  if (*seen) return {};  // the time first marked stays, and so does its one expiry key
+  MIGO_TRY(put_raw(kExpiry, expiry_key(now, kExpiresReport, key), ""));
   return put_raw(kReports, key, Encoder().i64(now).bytes());
 }
 
@@ -768,7 +846,13 @@ Result<uint32_t> Store::init_schema(int64_t now) {
                                  ", newer than this build's " + std::to_string(kSchemaVersion) +
                                  "; refusing to touch it"};
     if (before == kSchemaVersion) return {};
-    // Version 0 -> 1: a new store. Later upgrades go here, one step each.
+    if (before == 1) {
+      // 1 -> 2: the queue_by_account and expiry indexes (tables created at
+      // open) for what the store already holds.
+      MIGO_TRY(t.upgrade_to_2());
+      return t.set_meta("schema_version", Encoder().u32(kSchemaVersion).bytes());
+    }
+    // Version 0 -> current: a new store. Later upgrades go above, one step each.
     for (const Plan& p : builtin_plans()) {
       auto existing = t.plan(p.name);
       if (existing.ok()) continue;

@@ -336,3 +336,122 @@ TEST_CASE("audit entries append in order and filter by workspace") {
     return Status::Ok();
   }).ok());
 }
+
+TEST_CASE("retention: old queue entries and report keys are pruned, oldest first, a bounded number a call") {
+  TempDir tmp;
+  auto store = fresh_store(tmp.path(), 0);
+  const int64_t day = 86400;
+  REQUIRE(store->write([&](WriteTxn& t) -> Status {
+    for (int i = 0; i < 10; i++) {
+      MIGO_TRY(t.put_queue("OLD" + std::to_string(i), QueueEntry{7, i * 60, 1, 0, 0}));
+      MIGO_TRY(t.mark_report("old-report-" + std::to_string(i), i * 60));
+    }
+    MIGO_TRY(t.put_queue("NEW", QueueEntry{7, 40 * day, 1, 0, 0}));
+    MIGO_TRY(t.put_queue("OTHER", QueueEntry{8, 40 * day, 1, 0, 0}));
+    return t.mark_report("new-report", 40 * day);
+  }).ok());
+  // A removed entry leaves its expiry key behind; pruning it is harmless.
+  REQUIRE(store->write([&](WriteTxn& t) { return t.erase_queue("OLD0"); }).ok());
+  auto queued7 = [&] {
+    std::vector<std::string> q;
+    REQUIRE(store->read([&](const ReadTxn& t) -> Status {
+      auto r = t.queued_for(7);
+      if (r.ok()) q = *r;
+      return r.status();
+    }).ok());
+    return q;
+  };
+  CHECK(queued7().size() == 10);  // OLD1..OLD9 and NEW
+  PruneCounts total;
+  for (int round = 0; round < 10; round++) {
+    PruneCounts n;
+    REQUIRE(store->write([&](WriteTxn& t) -> Status {
+      auto r = t.prune_expired(30 * day, 7);
+      if (r.ok()) n = *r;
+      return r.status();
+    }).ok());
+    CHECK(n.index <= 7);
+    total.index += n.index;
+    total.queue += n.queue;
+    total.reports += n.reports;
+  }
+  CHECK(total.index == 20);
+  CHECK(total.queue == 9);
+  CHECK(total.reports == 10);
+  CHECK(queued7() == std::vector<std::string>{"NEW"});
+  REQUIRE(store->read([&](const ReadTxn& t) -> Status {
+    CHECK(t.queue_entry("OLD5").status().code() == Code::not_found);
+    CHECK(t.queue_entry("OTHER").ok());
+    CHECK_FALSE(*t.report_seen("old-report-3"));
+    CHECK(*t.report_seen("new-report"));
+    return {};
+  }).ok());
+}
+
+TEST_CASE("a report key keeps the time it was first marked") {
+  TempDir tmp;
+  auto store = fresh_store(tmp.path(), 0);
+  REQUIRE(store->write([&](WriteTxn& t) -> Status {
+    MIGO_TRY(t.mark_report("k", 100));
+    return t.mark_report("k", 5000000);  // marked again much later
+  }).ok());
+  PruneCounts n;
+  REQUIRE(store->write([&](WriteTxn& t) -> Status {
+    auto r = t.prune_expired(1000, 100);
+    if (r.ok()) n = *r;
+    return r.status();
+  }).ok());
+  CHECK(n.index == 1);
+  CHECK(n.reports == 1);
+}
+
+TEST_CASE("a schema 1 store is upgraded: its queue and reports are indexed") {
+  TempDir tmp;
+  {
+    auto store = fresh_store(tmp.path(), 0);
+    REQUIRE(store->write([&](WriteTxn& t) -> Status {
+      MIGO_TRY(t.put_queue("Q1", QueueEntry{7, 60, 1, 0, 0}));
+      return t.mark_report("r1", 60);
+    }).ok());
+  }
+  {  // What schema 1 had: no index keys, version 1.
+    MDB_env* env;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 32);
+    REQUIRE(mdb_env_open(env, tmp.path().c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    for (const char* name : {"expiry", "queue_by_account"}) {
+      MDB_dbi dbi;
+      REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
+      REQUIRE(mdb_drop(txn, dbi, 0) == 0);
+    }
+    MDB_dbi meta;
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    std::string k = "schema_version", v = Encoder().u32(1).bytes();
+    MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
+    REQUIRE(mdb_put(txn, meta, &key, &val, 0) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  CHECK(Store::open(tmp.path(), {}).status().code() == Code::not_initialized);  // "run: migoctl init"
+  StoreOptions create;
+  create.create = true;
+  auto store = Store::open(tmp.path(), create);
+  REQUIRE(store.ok());
+  auto before = (*store)->init_schema(0);
+  REQUIRE(before.ok());
+  CHECK(*before == 1);
+  REQUIRE((*store)->read([&](const ReadTxn& t) -> Status {
+    CHECK(*t.queued_for(7) == std::vector<std::string>{"Q1"});
+    return {};
+  }).ok());
+  PruneCounts n;
+  REQUIRE((*store)->write([&](WriteTxn& t) -> Status {
+    auto r = t.prune_expired(1000, 100);
+    if (r.ok()) n = *r;
+    return r.status();
+  }).ok());
+  CHECK(n.queue == 1);
+  CHECK(n.reports == 1);
+}

@@ -33,7 +33,7 @@ typedef struct MDB_txn MDB_txn;
 namespace migo {
 
 // Version of the layout in SCHEMA.md this build reads and writes.
-inline constexpr uint32_t kSchemaVersion = 1;
+inline constexpr uint32_t kSchemaVersion = 2;
 
 struct StoreOptions {
   bool read_only = false;  // MDB_RDONLY: the SASL plugin
@@ -108,6 +108,13 @@ class ReadTxn {
   const Dbis& dbi_;
 };
 
+// What one prune_expired() call forgot.
+struct PruneCounts {
+  size_t index = 0;    // expiry keys consumed
+  size_t queue = 0;    // queue entries still there (never "removed")
+  size_t reports = 0;  // report keys
+};
+
 class WriteTxn : public ReadTxn {
  public:
   using ReadTxn::ReadTxn;
@@ -124,7 +131,13 @@ class WriteTxn : public ReadTxn {
   Status erase_account(const Account& a);
   Status put_stats(uint64_t account_id, const AccountStats& s);
   Status put_queue(std::string_view queue_id, const QueueEntry& e);
-  Status erase_queue(std::string_view queue_id);
+  Status erase_queue(std::string_view queue_id);  // absent is ok
+  // Retention: forgets, oldest first and at most `max` index keys per call
+  // (so a writer's transaction stays short), queue entries queued and
+  // report keys marked before `before`. See SCHEMA.md, table expiry.
+  Result<PruneCounts> prune_expired(int64_t before, size_t max);
+  // Store::init_schema's step from schema 1: indexes what the store holds.
+  Status upgrade_to_2();
   // Counts n recipients for the workspace at `now` in every window, and
   // forgets minute buckets that have left the 24-hour window.
   Status add_usage(uint64_t workspace_id, int64_t now, uint64_t n);
