@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh — the benchmarks, each against its baseline in the same run.
-#   bench/run.sh [auth] [policy] [milter] [relay] [--seconds S]
+#   bench/run.sh [auth] [policy] [milter] [relay] [growth] [--seconds S]
 # auth:   sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
 #         salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
 #         DB file, plaintext userPassword), same process setup, same machine.
@@ -28,6 +28,11 @@
 #         milter's place: the price of libmilter itself; and with
 #         bench/epoll_milter (the same, speaking the protocol from one
 #         epoll thread, no libmilter): the price of Postfix's side.
+# growth: bench/store_growth — the store's size under MIGO_BENCH_DAYS (default
+#         365) simulated days at MIGO_BENCH_PER_DAY messages a day (default
+#         1,000,000) with migo-statd's 30-day retention, against the same
+#         traffic without retention (the baseline, first 45 days). The full
+#         year takes about two hours here; it is not in the default set.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -37,7 +42,7 @@ which=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
-    auth|policy|milter|relay) which+=("$1"); shift ;;
+    auth|policy|milter|relay|growth) which+=("$1"); shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -300,6 +305,12 @@ print("    CPU per message: migo-policyd %.2f ms, migo-milter %.2f ms" % ((int(a
   sent=$($m --json workspace show ws | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"])')
   echo "counted by the modules (total sent, delivered): $sent${MIGO_BENCH_PARTS:+ (runs without migo-policyd count no sends)}"
   kill $mpid $ppid $npid; wait $mpid $ppid $npid 2>/dev/null || true
+}
+
+bench_growth() {
+  echo "== growth: the store under ${MIGO_BENCH_PER_DAY:-1000000} messages a day for ${MIGO_BENCH_DAYS:-365} days"
+  "$B/bench/store_growth" --days "${MIGO_BENCH_DAYS:-365}" --per-day "${MIGO_BENCH_PER_DAY:-1000000}" \
+    --retention 30 --baseline-days 45
 }
 
 for b in "${which[@]}"; do "bench_$b"; done

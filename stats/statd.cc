@@ -76,6 +76,12 @@ volatile std::sig_atomic_t g_stop = 0, g_reopen = 0;
 void on_stop(int) { g_stop = 1; }
 void on_hup(int) { g_reopen = 1; }
 
+// A whole number from lo to hi, all of `v`.
+bool whole_number(const std::string& v, long lo, long hi, long* out) {
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+  return ec == std::errc() && p == v.data() + v.size() && *out >= lo && *out <= hi;
+}
+
 std::string summary(const FollowTotals& t) {
   return "lines=" + std::to_string(t.lines) + " attributed=" + std::to_string(t.attributed) +
          " unattributed=" + std::to_string(t.unattributed) + " malformed=" + std::to_string(t.malformed) +
@@ -108,9 +114,7 @@ int statd_main(int argc, char** argv) {
     else if (a == "--foreground") foreground = true;
     else if (a == "--once") once = true;
     else if (a == "--retention") {
-      std::string v = value();
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), retention_days);
-      if (ec != std::errc() || p != v.data() + v.size() || retention_days < 0 || retention_days > 3650) {
+      if (!whole_number(value(), 0, 3650, &retention_days)) {
         std::cerr << "migo-statd: --retention takes 0 to 3650 days\n";
         return 2;
       }
@@ -121,11 +125,8 @@ int statd_main(int argc, char** argv) {
         return 2;
       }
       syslog_names.push_back(v);
-    }
-    else if (a == "--interval") {
-      std::string v = value();
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), interval);
-      if (ec != std::errc() || p != v.data() + v.size() || interval < 1 || interval > 3600) {
+    } else if (a == "--interval") {
+      if (!whole_number(value(), 1, 3600, &interval)) {
         std::cerr << "migo-statd: --interval takes 1 to 3600 seconds\n";
         return 2;
       }

@@ -482,6 +482,8 @@ Status WriteTxn::erase_queue(std::string_view queue_id) {
   auto e = queue_entry(queue_id);
   if (!e.ok()) return e.status().code() == Code::not_found ? Status() : e.status();
   MIGO_TRY(del_raw(kQueueByAccount, key_of(e->account_id) + std::string(queue_id)));
+  // Its expiry key goes too: only entries Postfix never removed wait for it.
+  MIGO_TRY(del_raw(kExpiry, expiry_key(e->queued_at, kExpiresQueue, queue_id)));
   return del_raw(kQueue, queue_id);
 }
 
