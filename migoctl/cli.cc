@@ -29,6 +29,7 @@
 #include "../common/daemon.h"
 #include "admin.h"
 #include "json.h"
+#include "follower.h"
 #include "ingest.h"
 #include "migo/domain.h"
 #include "migo/outcomes.h"
@@ -769,7 +770,7 @@ FollowHealth follow_health(const std::vector<std::pair<std::string, FollowPositi
                            int64_t max_lag) {
   FollowHealth h;
   for (const auto& [name, value] : counters)
-    if (name == "statd.failing_since" && value != 0)
+    if (name == kStatdFailingSince && value != 0)
       h.add(2, "migo-statd cannot read its log since " + rfc3339_utc(static_cast<int64_t>(value)) +
                    " (its log says why)");
   if (logs.empty()) h.add(1, "migo-statd has not followed any log yet");

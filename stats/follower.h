@@ -27,6 +27,10 @@
 
 namespace migo {
 
+// Counter (a gauge): Unix time since when migo-statd cannot read its log, 0
+// while it can. Set by migo-statd, read by `migoctl stats`.
+inline constexpr const char* kStatdFailingSince = "statd.failing_since";
+
 struct FollowerOptions {
   std::string path;                            // the log file, made absolute
   std::vector<std::string> syslog_names = default_syslog_names();  // whose lines count (logline.h)

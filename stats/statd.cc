@@ -68,10 +68,6 @@ const char* kUsage =
     "  0 after a clean stop (or --once done); 1 on a start-up error; 2 on a\n"
     "  usage error; 75 when --once could not reach the store (try again).\n";
 
-// Unix time since when the follower cannot read its log; 0 while it can
-// (migoctl stats reads it).
-constexpr const char* kFailingSince = "statd.failing_since";
-
 volatile std::sig_atomic_t g_stop = 0, g_reopen = 0;
 void on_stop(int) { g_stop = 1; }
 void on_hup(int) { g_reopen = 1; }
@@ -191,7 +187,7 @@ int statd_main(int argc, char** argv) {
       // position. (Store trouble may be why: then this write fails as well,
       // and the log line above is all there is.)
       uint64_t since = s.ok() ? 0 : static_cast<uint64_t>(time(nullptr));
-      if (Status w = (*store)->write([&](WriteTxn& txn) { return txn.set_counter(kFailingSince, since); }); !w.ok())
+      if (Status w = (*store)->write([&](WriteTxn& txn) { return txn.set_counter(kStatdFailingSince, since); }); !w.ok())
         log(LOG_WARNING, "cannot record the follower's state: " + w.message());
     }
     failing = !s.ok();
