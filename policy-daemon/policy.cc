@@ -84,8 +84,8 @@ AccountLookup lookup(const ReadTxn& t, const PolicyQuery& q, const PolicyConfig&
   return out;
 }
 
-// The words for a window's remaining room: "this hour", "today" (the
-// rolling 24 hours), "this month".
+// The words for a window's remaining room: "this hour", "in the last 24
+// hours" (the rolling day), "this month".
 const char* period_of(std::string_view window) {
   return window == "hourly" ? "this hour" : window == "daily" ? "in the last 24 hours" : "this month";
 }
@@ -174,10 +174,18 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
     }
     auto c = room_for(t, a, now, accepted + 1);
     if (!c.ok()) return c.status();
-    // A 451 either way: this recipient fits a later message.
-    if (c->fits) v = dunno(a.account.username + ": room for more recipients");
-    else if (accepted > 0 && c->used < c->limit) v = rcpt_room_verdict(*c, a.account.username, accepted);
-    else v = limit_verdict(*c, a.account.username, 1);
+    // A 451 either way when the message already has recipients: this one
+    // fits a later message, so it is never "can never fit" (c->never was
+    // judged for accepted + 1, not for this recipient alone).
+    if (c->fits) {
+      v = dunno(a.account.username + ": room for more recipients");
+    } else if (accepted > 0 && c->used < c->limit) {
+      v = rcpt_room_verdict(*c, a.account.username, accepted);
+    } else {
+      LimitCheck alone = *c;
+      alone.never = c->limit < 1;
+      v = limit_verdict(alone, a.account.username, 1);
+    }
     return {};
   });
   if (!s.ok()) return tempfail(config, s);

@@ -175,6 +175,11 @@ TEST_CASE("at RCPT, the recipients already accepted for the message count too") 
   // Nothing left at all: the plain "reached" answer, whatever the message has.
   CHECK_THAT(w.rcpt("smtpuser_a", T0 + 120, 2).action,
              Catch::StartsWith("451 4.7.1 Workspace hourly limit of 10 recipients reached"));
+  // A message that already has as many recipients as the limit allows: the
+  // next one is deferred (it fits a later message), never refused for good.
+  Verdict full = w.rcpt("smtpuser_a", T0 + 120, 10);
+  CHECK(full.kind == Verdict::Kind::defer);
+  CHECK_THAT(full.action, Catch::StartsWith("451 4.7.1 Workspace hourly limit of 10 recipients reached"));
 }
 
 TEST_CASE("refunds go in the batch's transaction, first, so the batch sees the room they free") {
