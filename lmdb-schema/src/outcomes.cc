@@ -26,14 +26,6 @@ constexpr char kDeliveredMessage = 'm';  // (queue id, "") delivered to someone
 
 uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
-// Marks the outcome key; duplicate if it was there already.
-Result<bool> first_time(WriteTxn& t, const std::string& key, int64_t now) {
-  auto seen = t.report_seen(key);
-  if (!seen.ok()) return seen.status();
-  if (*seen) return false;
-  MIGO_TRY(t.mark_report(key, now));
-  return true;
-}
 
 // Whether the account still exists (it may have been deleted with --force).
 Result<bool> account_exists(WriteTxn& t, uint64_t id) {
@@ -74,10 +66,10 @@ Result<Attribution> record_delivery(WriteTxn& t, std::string_view queue_id, std:
     if (d == Delivery::sent) {
       s->delivered++;
       // What later reports are checked against (outcomes.h).
-      MIGO_TRY(t.mark_report(outcome_key(kDelivered, queue_id, recipient), now));
-      MIGO_TRY(t.mark_report(outcome_key(kDeliveredMessage, queue_id, ""), now));
+      MIGO_TRY(t.mark_report(outcome_key(kDelivered, queue_id, recipient), now).status());
+      MIGO_TRY(t.mark_report(outcome_key(kDeliveredMessage, queue_id, ""), now).status());
     } else {
-      auto first = first_time(t, outcome_key(kBounced, queue_id, recipient), now);
+      auto first = t.mark_report(outcome_key(kBounced, queue_id, recipient), now);
       if (!first.ok()) return first.status();
       if (!*first) return Attribution::duplicate;  // a DSN for it was fed in first
       s->bounced++;
@@ -126,7 +118,7 @@ Result<Attribution> record_reported(WriteTxn& t, const TagFields& tag, char kind
     if (!bounced.ok()) return bounced.status();
     return *bounced ? Attribution::duplicate : Attribution::unknown_recipient;
   }
-  auto first = first_time(t, outcome_key(kind, tag.queue_id, recipient), now);
+  auto first = t.mark_report(outcome_key(kind, tag.queue_id, recipient), now);
   if (!first.ok()) return first.status();
   if (!*first) return Attribution::duplicate;
   auto s = t.stats(tag.account_id);

@@ -591,12 +591,13 @@ Status WriteTxn::set_counter(std::string_view name, uint64_t value) {
   return put_raw(kCounters, name, Encoder().u64(value).bytes());
 }
 
-Status WriteTxn::mark_report(std::string_view key, int64_t now) {
+Result<bool> WriteTxn::mark_report(std::string_view key, int64_t now) {
   auto seen = report_seen(key);
   if (!seen.ok()) return seen.status();
-  if (*seen) return {};  // the time first marked stays, and so does its one expiry key
+  if (*seen) return false;  // the time first marked stays, and so does its one expiry key
   MIGO_TRY(put_raw(kExpiry, expiry_key(now, kExpiresReport, key), ""));
-  return put_raw(kReports, key, Encoder().i64(now).bytes());
+  MIGO_TRY(put_raw(kReports, key, Encoder().i64(now).bytes()));
+  return true;
 }
 
 Status WriteTxn::append_audit(const AuditEntry& entry) {

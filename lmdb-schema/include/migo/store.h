@@ -148,7 +148,9 @@ class WriteTxn : public ReadTxn {
   Status add_counter(std::string_view name, uint64_t n);
   // A counter used as a gauge (e.g. statd.failing_since): set, not added.
   Status set_counter(std::string_view name, uint64_t value);
-  Status mark_report(std::string_view key, int64_t now);
+  // Marks a report key at `now`: true the first time, false if it was
+  // marked before (its first time stays).
+  Result<bool> mark_report(std::string_view key, int64_t now);
   // Appends with the next sequence number; entry.seq is ignored.
   Status append_audit(const AuditEntry& entry);
   // A random non-zero id not yet used as a key of the accounts (or
