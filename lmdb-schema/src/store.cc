@@ -460,21 +460,31 @@ Status WriteTxn::put_stats(uint64_t account_id, const AccountStats& s) {
 }
 
 namespace {
-// expiry keys: u64be time | kind | the key it ages out (SCHEMA.md).
+// expiry keys: u64be time | kind | the key it ages out (SCHEMA.md). Keys
+// before expiry_time(t) are those of times before t.
 constexpr char kExpiresQueue = 'q';
 constexpr char kExpiresReport = 'r';
+std::string expiry_time(int64_t at) { return Encoder().key_u64(static_cast<uint64_t>(std::max<int64_t>(at, 0))).bytes(); }
 std::string expiry_key(int64_t at, char kind, std::string_view key) {
-  return Encoder().key_u64(static_cast<uint64_t>(std::max<int64_t>(at, 0))).u8(static_cast<uint8_t>(kind)).raw(key).bytes();
+  return expiry_time(at) + kind + std::string(key);
 }
 }  // namespace
+
+// The index keys of a queue entry and of a report key: written when the
+// entry or key is new (and by the upgrade to schema 2 for old ones).
+Status WriteTxn::index_queue_entry(std::string_view queue_id, const QueueEntry& e) {
+  MIGO_TRY(put_raw(kQueueByAccount, key_of(e.account_id) + std::string(queue_id), ""));
+  return put_raw(kExpiry, expiry_key(e.queued_at, kExpiresQueue, queue_id), "");
+}
+
+Status WriteTxn::index_report(std::string_view key, int64_t at) {
+  return put_raw(kExpiry, expiry_key(at, kExpiresReport, key), "");
+}
 
 Status WriteTxn::put_queue(std::string_view queue_id, const QueueEntry& e) {
   auto existing = get(kQueue, queue_id);
   if (!existing.ok() && existing.status().code() != Code::not_found) return existing.status();
-  if (!existing.ok()) {  // a new entry: indexed by account, and aged out by retention
-    MIGO_TRY(put_raw(kQueueByAccount, key_of(e.account_id) + std::string(queue_id), ""));
-    MIGO_TRY(put_raw(kExpiry, expiry_key(e.queued_at, kExpiresQueue, queue_id), ""));
-  }
+  if (!existing.ok()) MIGO_TRY(index_queue_entry(queue_id, e));  // by account, and aged out by retention
   return put_raw(kQueue, queue_id, encode(e));
 }
 
@@ -506,18 +516,15 @@ Status WriteTxn::upgrade_to_2() {
     return bad.ok();
   }));
   MIGO_TRY(bad);
-  for (const auto& [qid, e] : queued) {
-    MIGO_TRY(put_raw(kQueueByAccount, key_of(e.account_id) + qid, ""));
-    MIGO_TRY(put_raw(kExpiry, expiry_key(e.queued_at, kExpiresQueue, qid), ""));
-  }
-  for (const auto& [key, at] : reports) MIGO_TRY(put_raw(kExpiry, expiry_key(at, kExpiresReport, key), ""));
+  for (const auto& [qid, e] : queued) MIGO_TRY(index_queue_entry(qid, e));
+  for (const auto& [key, at] : reports) MIGO_TRY(index_report(key, at));
   return {};
 }
 
 Result<PruneCounts> WriteTxn::prune_expired(int64_t before, size_t max) {
   PruneCounts n;
   std::vector<std::string> done;
-  std::string limit = Encoder().key_u64(static_cast<uint64_t>(std::max<int64_t>(before, 0))).bytes();
+  std::string limit = expiry_time(before);
   MIGO_TRY(scan(kExpiry, "", [&](std::string_view k, std::string_view) {
     if (done.size() >= max || k.size() < 9 || k.substr(0, 8) >= limit) return false;
     done.emplace_back(k);
@@ -595,7 +602,7 @@ Result<bool> WriteTxn::mark_report(std::string_view key, int64_t now) {
   auto seen = report_seen(key);
   if (!seen.ok()) return seen.status();
   if (*seen) return false;  // the time first marked stays, and so does its one expiry key
-  MIGO_TRY(put_raw(kExpiry, expiry_key(now, kExpiresReport, key), ""));
+  MIGO_TRY(index_report(key, now));
   MIGO_TRY(put_raw(kReports, key, Encoder().i64(now).bytes()));
   return true;
 }

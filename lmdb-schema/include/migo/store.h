@@ -159,6 +159,8 @@ class WriteTxn : public ReadTxn {
   Result<uint64_t> new_workspace_id();
 
  private:
+  Status index_queue_entry(std::string_view queue_id, const QueueEntry& e);
+  Status index_report(std::string_view key, int64_t at);
   Status put_raw(unsigned dbi, std::string_view key, std::string_view value);
   Status del_raw(unsigned dbi, std::string_view key);  // absent is ok
 };
