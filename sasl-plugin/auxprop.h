@@ -46,7 +46,7 @@ class AuxpropPlugin {
 
  private:
   std::string path_;
-  uid_t opened_as_ = geteuid();  // who the first open() ran as
+  uid_t opened_as_ = geteuid();  // who made the plugin: smtpd's pre-jail init, as root
   std::mutex open_mu_;
   std::shared_ptr<Store> store_;
   Status open_error_;

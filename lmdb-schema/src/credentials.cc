@@ -122,6 +122,8 @@ std::string plain_verifier(std::string_view password, std::string_view salt16) {
 namespace {
 constexpr size_t kPlainVerifierBytes = 33;
 constexpr std::string_view kScramPrefix = "SCRAM-SHA-256$";
+// 16 salt bytes, NUL, 16 MD5 bytes.
+bool plain_verifier_shaped(std::string_view v) { return v.size() == kPlainVerifierBytes && v[16] == '\0'; }
 }  // namespace
 
 bool is_acceptable_login_bytes(std::string_view login) {
@@ -132,7 +134,7 @@ bool is_acceptable_login_bytes(std::string_view login) {
 }
 
 bool verifiers_well_formed(const Verifiers& v) {
-  if (v.plain.size() != kPlainVerifierBytes || v.plain[16] != '\0') return false;
+  if (!plain_verifier_shaped(v.plain)) return false;
   // SCRAM-SHA-256$<iterations>:<salt>$<stored key>:<server key>
   std::string_view s = v.scram;
   if (s.substr(0, kScramPrefix.size()) != kScramPrefix) return false;
@@ -143,7 +145,7 @@ bool verifiers_well_formed(const Verifiers& v) {
 }
 
 bool check_plain_verifier(std::string_view verifier, std::string_view password) {
-  if (verifier.size() != kPlainVerifierBytes || verifier[16] != '\0') return false;
+  if (!plain_verifier_shaped(verifier)) return false;
   std::string expect = plain_verifier(password, verifier.substr(0, 16));
   return CRYPTO_memcmp(expect.data(), verifier.data(), kPlainVerifierBytes) == 0;
 }
