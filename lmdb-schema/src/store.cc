@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
@@ -657,11 +659,22 @@ Result<uint64_t> WriteTxn::new_workspace_id() {
 
 // ------------------------------------------------------------------ Store
 
+// Bumped in every child a fork() makes: a store opened before the fork is
+// refused in the child (LMDB forbids using an environment across fork)
+// without a getpid() system call in every transaction: the policy daemon
+// opens one per RCPT. glibc drops the handler if a library holding this
+// code (the SASL plugin) is unloaded.
+namespace {
+std::atomic<uint64_t> g_fork_generation{0};
+void note_fork() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+std::once_flag g_atfork_once;
+}  // namespace
+
 struct Store::Impl {
   EnvPtr env;
   Dbis dbis;
   StoreOptions options;
-  pid_t pid = 0;
+  uint64_t fork_generation = 0;  // g_fork_generation when opened
   // Readers and writers of this process hold it shared; changing the map
   // size holds it exclusively, as mdb_env_set_mapsize demands.
   mutable std::shared_mutex resize_mu;
@@ -718,7 +731,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->pid = getpid();
+  std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, note_fork); });
+  impl->fork_generation = g_fork_generation.load(std::memory_order_relaxed);
   MDB_env* raw = nullptr;
   int rc = mdb_env_create(&raw);
   if (rc) return lmdb_status(rc, "create environment");
@@ -772,7 +786,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
 }
 
 Status Store::read(const std::function<Status(const ReadTxn&)>& fn) const {
-  if (getpid() != impl_->pid)
+  if (g_fork_generation.load(std::memory_order_relaxed) != impl_->fork_generation)
     return {Code::unavailable, "store used in a child process after fork; open it again"};
   for (int attempt = 0; attempt < 4; attempt++) {
     std::shared_lock lock(impl_->resize_mu);
@@ -797,7 +811,7 @@ Status Store::read(const std::function<Status(const ReadTxn&)>& fn) const {
 
 Status Store::write(const std::function<Status(WriteTxn&)>& fn) {
   if (impl_->options.read_only) return {Code::invalid, "store was opened read-only"};
-  if (getpid() != impl_->pid)
+  if (g_fork_generation.load(std::memory_order_relaxed) != impl_->fork_generation)
     return {Code::unavailable, "store used in a child process after fork; open it again"};
   for (int attempt = 0; attempt < 40; attempt++) {
     size_t seen = 0;
