@@ -290,6 +290,13 @@ struct PolicyServer::Impl {
     c.events = events;
   }
 
+  // What epoll watches follows the connection's state. Reading stays on
+  // while a commit is pending: the reply then costs no epoll_ctl calls, and
+  // a hang-up is seen at once. Requests read meanwhile wait in c.in; a
+  // client that sends more than a request's worth is not read further
+  // until its reply.
+  void rewatch(Connection& c) { want(c, !c.waiting || c.in.size() <= kMaxRequestBytes, !c.out.empty()); }
+
   // Writes what can be written; false if the connection died.
   bool flush(Connection& c) {
     while (!c.out.empty()) {
@@ -346,7 +353,6 @@ struct PolicyServer::Impl {
         c.pending_client_address = q->client_address;
         c.pending_client_name = q->client_name;
         submit(Job{c.id, std::move(*q)});
-        want(c, false, !c.out.empty());
         break;
       }
       // Recipients accepted at RCPT for the message in hand (issue 13: a
@@ -365,7 +371,7 @@ struct PolicyServer::Impl {
       close_conn(c, "write failed");
       return false;
     }
-    if (!c.waiting) want(c, true, !c.out.empty());
+    rewatch(c);
     return true;
   }
 
@@ -376,6 +382,9 @@ struct PolicyServer::Impl {
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
         c.last_activity = unix_now();
+        // A short read emptied the socket: skip the read that would only
+        // say EAGAIN (epoll is level-triggered and calls again for more).
+        if (static_cast<size_t>(n) < sizeof buf) break;
         if (c.in.size() > kMaxRequestBytes + sizeof buf) break;  // parse before reading more
         continue;
       }
@@ -572,7 +581,7 @@ struct PolicyServer::Impl {
               close_conn(c, "write failed");
               continue;
             }
-            if (c.out.empty() && !c.waiting) want(c, true, false);
+            rewatch(c);
           }
           if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(c);
         }

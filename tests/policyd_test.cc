@@ -475,3 +475,31 @@ TEST_CASE("clients that vanish before hearing DUNNO are refunded, all of them") 
   CHECK(settled);
   CHECK(d.log().find("FAILED") == std::string::npos);
 }
+
+// The loop keeps reading a connection while its END-OF-MESSAGE is with the
+// committer (server.cc, rewatch): what arrives meanwhile must wait its turn,
+// and a flood must neither be read without bound nor cost the reply.
+TEST_CASE("requests that arrive while a commit is pending are answered in order") {
+  World w({"test", 10, 100000, 100000, 100000});
+  Daemon d(w);
+  PolicyClient c(d.addr);
+  REQUIRE(c.connected());
+  REQUIRE(c.send_raw(PolicyClient::request_text(eom(w.users[0], "4PIPE00001", 2)) +
+                     PolicyClient::request_text(rcpt(w.users[0])) +
+                     PolicyClient::request_text(eom(w.users[1], "4PIPE00002", 3))));
+  CHECK(c.read_action() == "DUNNO");
+  CHECK(c.read_action() == "DUNNO");
+  CHECK(c.read_action() == "DUNNO");
+  CHECK(w.usage("acme").hour == 5);
+
+  PolicyClient flood(d.addr);
+  REQUIRE(flood.connected());
+  std::string bytes = PolicyClient::request_text(eom(w.users[0], "4PIPE00003", 1));
+  bytes += std::string(300000, 'x');  // no line end: cut off once the reply is out
+  flood.send_raw(bytes);
+  CHECK(flood.read_action() == "DUNNO");
+  CHECK(flood.closed_by_server());
+  CHECK(w.usage("acme").hour == 6);
+  CHECK(c.ask(rcpt(w.users[0])) == "DUNNO");
+  CHECK(d.stop() == 0);
+}
