@@ -151,7 +151,7 @@ bench_milter() {
   $m init >/dev/null
   $m plan set huge --max-accounts 10 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
   $m workspace create ws --plan huge >/dev/null
-  $m domain add ws example.com >/dev/null && $m domain verify ws example.com >/dev/null
+  $m domain add ws example.com >/dev/null && $m domain verify --manual ws example.com >/dev/null
   for i in 1 2 3 4 5 6 7 8; do
     creds="$creds $($m --json account create ws --name "s$i" |
       python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"] + ":" + d["password"])')"
@@ -209,7 +209,7 @@ bench_relay() {
   $m init >/dev/null
   $m plan set huge --max-accounts 100 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
   $m workspace create ws --plan huge >/dev/null
-  $m domain add ws example.com >/dev/null && $m domain verify ws example.com >/dev/null
+  $m domain add ws example.com >/dev/null && $m domain verify --manual ws example.com >/dev/null
   for i in $(seq 1 $clients); do
     read -r u p < <($m --json account create ws --name "c$i" |
       python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])')

@@ -1,6 +1,8 @@
 // admin.cc — see admin.h.
 #include "admin.h"
 
+#include "verification.h"
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -184,6 +186,8 @@ Result<Workspace> Admin::set_workspace_plan(const std::string& name, const std::
 Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domain, bool include_sub) {
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
+  auto token = new_verification_token();
+  if (!token.ok()) return token.status();
   Domain result;
   Status s = store_.write([&](WriteTxn& t) -> Status {
     auto w = find_workspace(t, ws);
@@ -191,7 +195,8 @@ Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domai
     auto existing = t.domain(w->id, *name);
     if (existing.ok()) return {Code::exists, "domain " + *name + " is already in workspace '" + ws + "'"};
     if (existing.status().code() != Code::not_found) return existing.status();
-    result = Domain{w->id, *name, include_sub, false, now_, 0};
+    result = Domain{.workspace_id = w->id, .name = *name, .include_subdomains = include_sub, .added = now_,
+                    .token = *token};
     MIGO_TRY(t.put(result));
     return audit(t, w->id, "domain.add",
                  "domain=" + *name + (include_sub ? " include_subdomains=yes" : ""));
@@ -200,29 +205,76 @@ Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domai
   return result;
 }
 
-Result<Domain> Admin::verify_domain(const std::string& ws, const std::string& domain) {
+namespace {
+// The workspace and one of its domains, for a change in `t`.
+Status find_domain(const ReadTxn& t, const std::string& ws, const std::string& name, Workspace* w, Domain* d) {
+  auto found = find_workspace(t, ws);
+  if (!found.ok()) return found.status();
+  *w = *found;
+  auto r = t.domain(w->id, name);
+  if (!r.ok())
+    return not_found(r.status(), "domain " + name + " is not in workspace '" + ws +
+                                     "' (add it first: migoctl domain add " + ws + " " + name + ")");
+  *d = *r;
+  return {};
+}
+}  // namespace
+
+Result<Domain> Admin::verify_domain_manually(const std::string& ws, const std::string& domain) {
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
-  Domain result;
+  Domain d;
   Status s = store_.write([&](WriteTxn& t) -> Status {
-    auto w = find_workspace(t, ws);
-    if (!w.ok()) return w.status();
-    auto d = t.domain(w->id, *name);
-    if (!d.ok())
-      return not_found(d.status(), "domain " + *name + " is not in workspace '" + ws +
-                                       "' (add it first: migoctl domain add " + ws + " " + *name + ")");
-    if (d->verified) {
-      result = *d;
-      return {};  // verifying twice is harmless and changes nothing
-    }
-    d->verified = true;
-    d->verified_at = now_;
-    MIGO_TRY(t.put(*d));
-    result = *d;
-    return audit(t, w->id, "domain.verify", "domain=" + *name);
+    Workspace w;
+    MIGO_TRY(find_domain(t, ws, *name, &w, &d));
+    if (d.verified && d.manual) return {};  // verifying twice is harmless and changes nothing
+    d.verified = true;
+    d.manual = true;
+    d.lapsed = false;
+    d.missing_since = 0;
+    d.verified_at = now_;
+    MIGO_TRY(t.put(d));
+    return audit(t, w.id, "domain.verify", "domain=" + *name + " method=manual");
   });
   if (!s.ok()) return s;
-  return result;
+  return d;
+}
+
+Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string& domain, const std::string& token,
+                                       bool found, int64_t grace) {
+  auto name = normalize_domain(domain);
+  if (!name.ok()) return name.status();
+  Domain d;
+  Status s = store_.write([&](WriteTxn& t) -> Status {
+    Workspace w;
+    MIGO_TRY(find_domain(t, ws, *name, &w, &d));
+    if (d.token != token || d.token.empty())
+      return {Code::refused, "domain " + *name + " changed while DNS was asked; try again"};
+    std::string event, detail = "domain=" + *name;
+    d.checked_at = now_;
+    if (found) {
+      if (!d.verified || d.manual) {
+        event = "domain.verify";
+        detail += std::string(" method=dns") + (d.lapsed ? " (was lapsed)" : "") + (d.manual ? " (was manual)" : "");
+        d.verified_at = now_;
+      }
+      d.verified = true;
+      d.manual = d.lapsed = false;
+      d.missing_since = 0;
+    } else if (d.verified && !d.manual) {
+      if (d.missing_since == 0) d.missing_since = now_;
+      if (now_ - d.missing_since >= grace) {
+        d.verified = false;
+        d.lapsed = true;
+        event = "domain.lapse";
+        detail += " token missing since " + rfc3339_utc(d.missing_since);
+      }
+    }
+    MIGO_TRY(t.put(d));
+    return event.empty() ? Status() : audit(t, w.id, event, detail);
+  });
+  if (!s.ok()) return s;
+  return d;
 }
 
 Result<Domain> Admin::remove_domain(const std::string& ws, const std::string& domain) {

@@ -50,8 +50,17 @@ class Admin {
   Result<Plan> set_plan(const std::string& name, const PlanChange& change);
   Result<Workspace> create_workspace(const std::string& name, const std::string& plan);
   Result<Workspace> set_workspace_plan(const std::string& name, const std::string& plan);
+  // Adds an unverified domain with a fresh verification token.
   Result<Domain> add_domain(const std::string& ws, const std::string& domain, bool include_subdomains);
-  Result<Domain> verify_domain(const std::string& ws, const std::string& domain);
+  // Marks a domain verified on the admin's word (--manual, closed networks):
+  // audited and shown as manual; the DNS re-check leaves it alone.
+  Result<Domain> verify_domain_manually(const std::string& ws, const std::string& domain);
+  // Records what DNS said about `token` for the domain (found or not). Found:
+  // verified by DNS (again). Not found: a DNS-verified domain starts its
+  // grace period, and lapses once it has been missing `grace` seconds. A
+  // domain whose token changed since the lookup is left alone (refused).
+  Result<Domain> record_dns_check(const std::string& ws, const std::string& domain, const std::string& token,
+                                  bool found, int64_t grace);
   Result<Domain> remove_domain(const std::string& ws, const std::string& domain);
   Result<NewCredentials> create_account(const std::string& ws, const std::string& label);
   Result<Account> set_status(const std::string& username, AccountStatus status);

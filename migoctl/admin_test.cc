@@ -82,3 +82,73 @@ TEST_CASE("delete is refused while mail is queued, unless forced") {
   CHECK_THAT(queued.status().message(), Catch::Contains("4Xyz1"));
   CHECK(f.admin().delete_account(n->account.username, "app", true).ok());
 }
+
+TEST_CASE("DNS checks: verified by the token, lapsed only after the grace, back when it returns") {
+  Fixture f;
+  const int64_t T = 1700000000, H = 3600, grace = 72 * H;
+  REQUIRE(f.admin().create_workspace("acme", "10k").ok());
+  auto added = f.admin(T).add_domain("acme", "Example.COM", false);
+  REQUIRE(added.ok());
+  const std::string token = added->token;
+  REQUIRE(token.size() == 32);
+  CHECK_FALSE(added->verified);
+
+  // Not published yet: stays pending, however long.
+  auto d = f.admin(T + H).record_dns_check("acme", "example.com", token, false, grace);
+  REQUIRE(d.ok());
+  CHECK_FALSE(d->verified);
+  CHECK_FALSE(d->lapsed);
+  CHECK(d->missing_since == 0);
+  // Published: verified by DNS.
+  d = f.admin(T + 2 * H).record_dns_check("acme", "example.com", token, true, grace);
+  CHECK(d->verified);
+  CHECK_FALSE(d->manual);
+  CHECK(d->verified_at == T + 2 * H);
+  // Gone: the grace starts; verified until it has passed.
+  d = f.admin(T + 3 * H).record_dns_check("acme", "example.com", token, false, grace);
+  CHECK(d->verified);
+  CHECK(d->missing_since == T + 3 * H);
+  d = f.admin(T + 3 * H + grace - 1).record_dns_check("acme", "example.com", token, false, grace);
+  CHECK(d->verified);
+  d = f.admin(T + 3 * H + grace).record_dns_check("acme", "example.com", token, false, grace);
+  CHECK_FALSE(d->verified);
+  CHECK(d->lapsed);
+  // Back: verified again, the grace cleared.
+  d = f.admin(T + 100 * H).record_dns_check("acme", "example.com", token, true, grace);
+  CHECK(d->verified);
+  CHECK_FALSE(d->lapsed);
+  CHECK(d->missing_since == 0);
+  // A token briefly gone and back does not lapse.
+  REQUIRE(f.admin(T + 101 * H).record_dns_check("acme", "example.com", token, false, grace).ok());
+  d = f.admin(T + 102 * H).record_dns_check("acme", "example.com", token, true, grace);
+  CHECK(d->missing_since == 0);
+  REQUIRE(f.admin(T + 103 * H).record_dns_check("acme", "example.com", token, false, grace).ok());
+  d = f.admin(T + 103 * H + grace - 1).record_dns_check("acme", "example.com", token, false, grace);
+  CHECK(d->verified);
+  // A check for another token (the domain was re-added meanwhile) changes nothing.
+  CHECK(f.admin(T + 200 * H).record_dns_check("acme", "example.com", "other", true, grace).status().code() ==
+        Code::refused);
+
+  // Manual: verified on the admin's word; a DNS miss does not touch it.
+  auto m = f.admin(T).add_domain("acme", "closed.example", false);
+  REQUIRE(m.ok());
+  d = f.admin(T + H).verify_domain_manually("acme", "closed.example");
+  CHECK(d->verified);
+  CHECK(d->manual);
+  d = f.admin(T + 200 * H).record_dns_check("acme", "closed.example", m->token, false, 0);
+  CHECK(d->verified);
+  CHECK(d->manual);
+
+  // Each change is audited, and says how.
+  std::string log;
+  REQUIRE(f.store->read([&](const ReadTxn& t) {
+    auto a = t.audit(0);
+    if (!a.ok()) return a.status();
+    for (const AuditEntry& e : *a) log += e.action + " " + e.detail + "\n";
+    return Status();
+  }).ok());
+  CHECK_THAT(log, Catch::Contains("domain.verify domain=example.com method=dns\n"));
+  CHECK_THAT(log, Catch::Contains("domain.lapse domain=example.com token missing since"));
+  CHECK_THAT(log, Catch::Contains("domain.verify domain=example.com method=dns (was lapsed)"));
+  CHECK_THAT(log, Catch::Contains("domain.verify domain=closed.example method=manual"));
+}

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <sys/stat.h>
 #include <cerrno>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +36,7 @@
 #include "migo/outcomes.h"
 #include "migo/tag.h"
 #include "migo/store.h"
+#include "verification.h"
 
 namespace migo::cli {
 namespace {
@@ -151,14 +153,67 @@ Json plan_json(const Plan& p) {
       .set("hourly", p.hourly);
 }
 
+// "verified", "pending" or "lapsed"; and how it was verified.
+const char* domain_state(const Domain& d) { return d.verified ? "verified" : d.lapsed ? "lapsed" : "pending"; }
+std::string domain_state_text(const Domain& d) {
+  if (d.verified) return std::string("verified ") + (d.manual ? "manually " : "by DNS ") + time_text(d.verified_at);
+  if (d.lapsed) return "LAPSED: token gone from DNS since " + time_text(d.missing_since);
+  return "NOT VERIFIED";
+}
+
 Json domain_json(const Domain& d, const std::string& ws) {
   return Json::object()
       .set("workspace", ws)
       .set("domain", d.name)
       .set("include_subdomains", d.include_subdomains)
+      .set("state", domain_state(d))
       .set("verified", d.verified)
+      .set("verified_by", d.verified ? Json(d.manual ? "manual" : "dns") : Json())
       .set("added", time_json(d.added))
-      .set("verified_at", time_json(d.verified_at));
+      .set("verified_at", time_json(d.verified_at))
+      .set("checked_at", time_json(d.checked_at))
+      .set("token_missing_since", time_json(d.missing_since));
+}
+
+Json records_json(const Domain& d) {
+  Json j = Json::array();
+  for (const DnsRecord& r : records_to_publish(d))
+    j.push(Json::object()
+               .set("type", r.type)
+               .set("name", r.name)
+               .set("value", r.value)
+               .set("purpose", r.purpose)
+               .set("required", r.required));
+  return j;
+}
+
+// A TXT value in zone-file form: quoted, with " and \ escaped, split into
+// character-strings of at most 255 bytes (RFC 1035 5.1).
+std::string zone_txt(const std::string& v) {
+  std::string out;
+  for (size_t at = 0; at < v.size() || at == 0; at += 255) {
+    std::string part = v.substr(at, 255), q;
+    for (char ch : part) {
+      if (ch == '"' || ch == '\\') q += '\\';
+      q += ch;
+    }
+    out += (out.empty() ? "\"" : " \"") + q + "\"";
+    if (v.empty()) break;
+  }
+  return out;
+}
+
+std::string records_text(const Domain& d, bool zone) {
+  std::string text;
+  for (const DnsRecord& r : records_to_publish(d)) {
+    if (zone) {
+      text += (r.required ? "" : "; advice: ") + r.name + ". 3600 IN " + r.type + " " + zone_txt(r.value) + "\n";
+    } else {
+      text += "  " + r.purpose + (r.required ? "" : " (advice)") + ":\n    " + r.type + " " + r.name + "\n    " +
+              r.value + "\n";
+    }
+  }
+  return text;
 }
 
 // --------------------------------------------------------------- context
@@ -170,6 +225,7 @@ struct Context {
   bool json = false;
   int64_t now = 0;
   std::unique_ptr<Store> store;
+  std::string resolver{};  // --resolver, "" = the system's
 
   int fail(const Status& s) {
     int code = kExitRefused;
@@ -414,7 +470,7 @@ int cmd_workspace_show(Context& c, const Args& a) {
     text += "\n";
     for (const Domain& d : *domains)
       text += "  " + d.name + (d.include_subdomains ? " (and subdomains)" : "") +
-              (d.verified ? " verified " + time_text(d.verified_at) : " NOT VERIFIED") + "\n";
+              " " + domain_state_text(d) + "\n";
     return {};
   });
   if (!s.ok()) return c.fail(s);
@@ -435,18 +491,136 @@ int cmd_domain_add(Context& c, const Args& a) {
   if (!c.open(&rc)) return rc;
   auto d = c.admin().add_domain(a.pos[0], a.pos[1], a.has("include-subdomains"));
   if (!d.ok()) return c.fail(d.status());
-  return c.emit(domain_json(*d, a.pos[0]),
-                "domain " + d->name + (d->include_subdomains ? " (and subdomains)" : "") +
-                    " added to workspace " + a.pos[0] + "; not verified yet (migoctl domain verify " +
-                    a.pos[0] + " " + d->name + ")\n");
+  return c.emit(domain_json(*d, a.pos[0]).set("records", records_json(*d)),
+                "domain " + d->name + (d->include_subdomains ? " (and subdomains)" : "") + " added to workspace " +
+                    a.pos[0] + "; not verified yet. Publish in DNS:\n" + records_text(*d, false) +
+                    "then run: migoctl domain verify " + a.pos[0] + " " + d->name + "\n");
+}
+
+// The workspace's domain `name` as the store holds it now.
+Result<Domain> read_domain(Context& c, const std::string& ws, const std::string& name) {
+  auto n = normalize_domain(name);
+  if (!n.ok()) return n.status();
+  Domain out;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto w = find_workspace(t, ws);
+    if (!w.ok()) return w.status();
+    auto d = t.domain(w->id, *n);
+    if (!d.ok()) {
+      if (d.status().code() == Code::not_found)
+        return {Code::not_found, "domain " + *n + " is not in workspace '" + ws + "'"};
+      return d.status();
+    }
+    out = *d;
+    return {};
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+int cmd_domain_records(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto d = read_domain(c, a.pos[0], a.pos[1]);
+  if (!d.ok()) return c.fail(d.status());
+  return c.emit(Json::object().set("domain", d->name).set("records", records_json(*d)),
+                a.has("zone") ? records_text(*d, true)
+                              : "DNS records for " + d->name + " (workspace " + a.pos[0] + "):\n" +
+                                    records_text(*d, false));
+}
+
+// Asks DNS for the domain's token and records the answer. Returns the
+// domain as stored after, and in `proof` what DNS showed.
+Result<Domain> check_in_dns(Context& c, Resolver& dns, const std::string& ws, const Domain& d, int64_t grace,
+                            Proof* proof) {
+  auto answer = dns.txt(std::string(kVerifyLabel) + "." + d.name);
+  if (!answer.ok()) return answer.status();
+  *proof = judge_verification(d, *answer);
+  return c.admin().record_dns_check(ws, d.name, d.token, proof->ok, grace);
 }
 
 int cmd_domain_verify(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
-  auto d = c.admin().verify_domain(a.pos[0], a.pos[1]);
+  if (a.has("manual")) {
+    auto d = c.admin().verify_domain_manually(a.pos[0], a.pos[1]);
+    if (!d.ok()) return c.fail(d.status());
+    return c.emit(domain_json(*d, a.pos[0]),
+                  "domain " + d->name + " verified manually for workspace " + a.pos[0] + " (audited; not checked in DNS)\n");
+  }
+  auto d = read_domain(c, a.pos[0], a.pos[1]);
   if (!d.ok()) return c.fail(d.status());
-  return c.emit(domain_json(*d, a.pos[0]), "domain " + d->name + " verified for workspace " + a.pos[0] + "\n");
+  auto dns = Resolver::create(c.resolver);
+  if (!dns.ok()) return c.fail(dns.status());
+  Proof proof;
+  auto after = check_in_dns(c, **dns, a.pos[0], *d, kDefaultLapseGraceSeconds, &proof);
+  if (!after.ok()) return c.fail(after.status());
+  if (!proof.ok)
+    return c.fail({Code::refused, "domain " + d->name + " is not verified: " + proof.detail +
+                                      " (migoctl domain records " + a.pos[0] + " " + d->name + ")"});
+  return c.emit(domain_json(*after, a.pos[0]).set("proof", proof.detail),
+                "domain " + after->name + " verified for workspace " + a.pos[0] + ": " + proof.detail + "\n");
+}
+
+// Every domain with a token that is not manually verified: verified ones
+// (do they still prove it?), lapsed and pending ones (are they back, or
+// published at last?).
+int cmd_domain_recheck(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  int64_t grace = kDefaultLapseGraceSeconds;
+  if (a.get("grace")) grace = static_cast<int64_t>(parse_count(a, "grace", 24 * 365)) * 3600;
+  struct Item {
+    std::string ws;
+    Domain d;
+  };
+  std::vector<Item> items;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto ws = t.workspaces();
+    if (!ws.ok()) return ws.status();
+    for (const Workspace& w : *ws) {
+      auto ds = t.domains(w.id);
+      if (!ds.ok()) return ds.status();
+      for (const Domain& d : *ds)
+        if (!d.token.empty() && !d.manual) items.push_back({w.name, d});
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  auto dns = Resolver::create(c.resolver);
+  if (!dns.ok()) return c.fail(dns.status());
+  DaemonLog log("migoctl", false);
+  Json results = Json::array();
+  std::string text;
+  int worst = kExitOk;
+  for (const Item& it : items) {
+    Proof proof;
+    auto after = check_in_dns(c, **dns, it.ws, it.d, grace, &proof);
+    std::string line = it.ws + " " + it.d.name + ": ";
+    if (!after.ok()) {
+      // No answer changes nothing: a DNS outage never lapses a domain.
+      worst = after.status().temporary() ? kExitTempfail : std::max(worst, kExitRefused);
+      line += "not checked: " + after.status().message();
+      results.push(Json::object().set("workspace", it.ws).set("domain", it.d.name).set("error", after.status().message()));
+    } else {
+      line += domain_state_text(*after) + (proof.ok ? "" : " (" + proof.detail + ")");
+      results.push(domain_json(*after, it.ws).set("proof", proof.detail));
+      if (after->lapsed && !it.d.lapsed)
+        log(LOG_WARNING, "domain " + it.d.name + " of workspace " + it.ws +
+                             " lapsed: its verification token has been missing from DNS since " +
+                             rfc3339_utc(after->missing_since));
+      else if (after->verified && !it.d.verified)
+        log(LOG_INFO, "domain " + it.d.name + " of workspace " + it.ws + " verified by DNS");
+      else if (after->missing_since && !it.d.missing_since)
+        log(LOG_WARNING, "domain " + it.d.name + " of workspace " + it.ws +
+                             ": verification token missing from DNS; lapses after the grace period");
+    }
+    text += line + "\n";
+  }
+  if (items.empty()) text = "no domains to check\n";
+  if (c.json) c.out << Json::object().set("domains", results).dump() << "\n";
+  else c.out << text;
+  return worst;
 }
 
 int cmd_domain_remove(Context& c, const Args& a) {
@@ -461,7 +635,7 @@ int cmd_domain_list(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
   Json j = Json::array();
-  std::vector<std::vector<std::string>> rows{{"DOMAIN", "SUBDOMAINS", "VERIFIED", "ADDED"}};
+  std::vector<std::vector<std::string>> rows{{"DOMAIN", "SUBDOMAINS", "STATE", "VERIFIED", "ADDED"}};
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
     auto w = find_workspace(t, a.pos[0]);
     if (!w.ok()) return w.status();
@@ -470,6 +644,7 @@ int cmd_domain_list(Context& c, const Args& a) {
     for (const Domain& d : *ds) {
       j.push(domain_json(d, w->name));
       rows.push_back({d.name, d.include_subdomains ? "yes" : "no",
+                      std::string(domain_state(d)) + (d.verified ? d.manual ? " (manual)" : " (dns)" : ""),
                       d.verified ? time_text(d.verified_at) : "no", time_text(d.added)});
     }
     return {};
@@ -883,15 +1058,40 @@ const std::vector<Command>& commands() {
        cmd_workspace_set_plan},
       {"domain add", "WS DOMAIN", 2, 2,
        {{"include-subdomains", nullptr, "also cover every subdomain of DOMAIN"}},
-       "add a sending domain (unverified)",
-       "Adds DOMAIN to workspace WS, not yet verified. Domains are normalised:\n"
-       "lowercase, no trailing dot, internationalised names as A-labels\n"
-       "(bücher.example -> xn--bcher-kva.example).",
+       "add a sending domain and print the DNS records that prove it",
+       "Adds DOMAIN to workspace WS, not yet verified, with a fresh verification\n"
+       "token, and prints the DNS records to publish (see domain records).\n"
+       "Domains are normalised: lowercase, no trailing dot, internationalised\n"
+       "names as A-labels (bücher.example -> xn--bcher-kva.example).",
        cmd_domain_add},
-      {"domain verify", "WS DOMAIN", 2, 2, {}, "mark a sending domain verified",
-       "Marks DOMAIN verified for WS: mail whose From address is in it is\n"
-       "accepted from WS's accounts. Run it once ownership has been proven.",
+      {"domain records", "WS DOMAIN", 2, 2, {{"zone", nullptr, "print zone-file lines"}},
+       "print the DNS records a domain's owner publishes",
+       "Prints the records for DOMAIN: the verification TXT record (required:\n"
+       "_migo-verify.DOMAIN carrying \"migo-verify=TOKEN\"), and advice for\n"
+       "DMARC. --zone prints them as zone-file lines; --json as\n"
+       "{\"records\": [{\"type\", \"name\", \"value\", \"purpose\", \"required\"}]}.",
+       cmd_domain_records},
+      {"domain verify", "WS DOMAIN", 2, 2,
+       {{"manual", nullptr, "mark it verified without asking DNS (closed networks; audited)"}},
+       "verify a sending domain in DNS",
+       "Asks DNS (--resolver, else /etc/resolv.conf's servers) for the TXT\n"
+       "record _migo-verify.DOMAIN and marks DOMAIN verified for WS only if it\n"
+       "carries this workspace's token: mail whose From address is in DOMAIN is\n"
+       "then accepted from WS's accounts. Otherwise says which record is\n"
+       "missing or wrong and exits 1; exits 75 if DNS did not answer. With\n"
+       "--manual, marks it verified on your word: audited, shown as manual, and\n"
+       "left alone by domain recheck.",
        cmd_domain_verify},
+      {"domain recheck", "", 0, 0,
+       {{"grace", "HOURS", "how long a verified domain's token may be missing (default 72)"}},
+       "check every domain's token in DNS again (run from a timer)",
+       "Asks DNS again for the token of every domain not verified manually. A\n"
+       "verified domain whose token is gone is logged; once it has been gone\n"
+       "for --grace hours it LAPSES: audited, logged, and the milter refuses\n"
+       "its From until the token is back. A lapsed or pending domain whose\n"
+       "token is found is verified. A domain DNS did not answer for is left as\n"
+       "it is (exit 75): an outage never lapses a domain.",
+       cmd_domain_recheck},
       {"domain list", "WS", 1, 1, {}, "list a workspace's sending domains", "Lists WS's domains.", cmd_domain_list},
       {"domain remove", "WS DOMAIN", 2, 2, {}, "remove a sending domain",
        "Removes DOMAIN from WS; mail from it is refused from then on.", cmd_domain_remove},
@@ -977,6 +1177,7 @@ const std::vector<Command>& commands() {
 const std::vector<OptionSpec> kGlobalOptions = {
     {"db", "PATH", "the store directory (default: $MIGO_DB, else /var/lib/migo)"},
     {"json", nullptr, "print the result (or the error) as JSON on standard output"},
+    {"resolver", "HOST[:PORT]", "the DNS server domain checks ask (default: /etc/resolv.conf's)"},
     {"help", nullptr, "show help for migoctl or for the command"},
 };
 
@@ -1048,7 +1249,8 @@ std::string main_help() {
        "EXAMPLES\n"
        "  migoctl init\n"
        "  migoctl workspace create acme --plan 10k\n"
-       "  migoctl domain add acme example.com && migoctl domain verify acme example.com\n"
+       "  migoctl domain add acme example.com    (then publish the records it prints)\n"
+       "  migoctl domain verify acme example.com\n"
        "  migoctl account create acme --name \"Production App\"\n"
        "  migoctl --json account show smtpuser_k3v9x0m2q8r4t1zz\n"
        "  migoctl account list acme --dormant 60\n";
@@ -1180,6 +1382,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   Context ctx{out, err, "", args.has("json"), static_cast<int64_t>(time(nullptr)), nullptr};
   ctx.db = store_path(args.get("db") ? *args.get("db") : "");
+  if (args.get("resolver")) ctx.resolver = *args.get("resolver");
   try {
     return cmd->handler(ctx, args);
   } catch (const UsageError& e) {

@@ -33,9 +33,11 @@ struct World {
       off.username = "smtpuser_off";
       off.status = AccountStatus::disabled;
       MIGO_TRY(t.put(off));
-      MIGO_TRY(t.put(Domain{1, "example.com", false, true, T0, T0}));
-      MIGO_TRY(t.put(Domain{1, "corp.example", true, true, T0, T0}));
-      return t.put(Domain{1, "pending.example", false, false, T0, 0});
+      MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "example.com", .verified = true, .added = T0, .verified_at = T0}));
+      MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "corp.example", .include_subdomains = true, .verified = true, .added = T0, .verified_at = T0}));
+      MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "lapsed.example", .added = T0, .verified_at = T0,
+                            .token = "tok", .lapsed = true, .checked_at = T0, .missing_since = T0}));
+      return t.put(Domain{.workspace_id = 1, .name = "pending.example", .added = T0});
     }).ok());
   }
   FilterDecision decide(const std::string& login, std::vector<std::string> froms, const std::string& qid = "QID1") {
@@ -75,6 +77,7 @@ TEST_CASE("From domains must be verified for the workspace") {
   CHECK(w.decide("smtpuser_app", {"app@mail.corp.example"}).kind == FilterDecision::Kind::accept);
   CHECK(w.decide("smtpuser_app", {"app@badcorp.example"}).kind == FilterDecision::Kind::reject);
   CHECK(w.decide("smtpuser_app", {"app@pending.example"}).kind == FilterDecision::Kind::reject);  // not verified yet
+  CHECK(w.decide("smtpuser_app", {"app@lapsed.example"}).kind == FilterDecision::Kind::reject);  // token left DNS
   CHECK(w.decide("smtpuser_app", {"a@example.com, b@other.org"}).reply ==
         "5.7.1 From domain other.org is not verified for this account's workspace");
   CHECK(w.decide("smtpuser_app", {"\"x@other.org\" <app@example.com>"}).kind == FilterDecision::Kind::accept);

@@ -50,7 +50,7 @@ echo "=== demo workspace and account"
 m() { migoctl "$@"; }
 m workspace show demo >/dev/null 2>&1 || m workspace create demo --plan 10k
 m domain list demo 2>/dev/null | grep -q '^example.com ' || m domain add demo example.com
-m domain verify demo example.com >/dev/null
+m domain verify --manual demo example.com >/dev/null
 user=$(m --json account list demo | python3 -c '
 import json, sys
 for a in json.load(sys.stdin)["accounts"]:

@@ -188,10 +188,14 @@ TEST_CASE("domains: normalised, verified, listed, removed, refusals") {
   RunResult r = cli.json({"domain", "list", "acme"});
   CHECK_THAT(r.out, Catch::Contains("xn--bcher-kva.example"));
   CHECK_THAT(r.out, Catch::Contains("\"verified\": false"));
-  cli.ok({"domain", "verify", "acme", "EXAMPLE.com"});
-  cli.ok({"domain", "verify", "acme", "example.com"});  // twice is harmless
+  cli.ok({"domain", "verify", "--manual", "acme", "EXAMPLE.com"});
+  cli.ok({"domain", "verify", "--manual", "acme", "example.com"});  // twice is harmless
   r = cli.json({"domain", "list", "acme"});
   CHECK_THAT(r.out, Catch::Contains("\"verified\": true"));
+  CHECK_THAT(r.out, Catch::Contains("\"verified_by\": \"manual\""));
+  r = cli({"audit", "acme"});
+  CHECK_THAT(r.out, Catch::Contains("domain.verify"));
+  CHECK_THAT(r.out, Catch::Contains("method=manual"));
   cli.ok({"domain", "remove", "acme", "example.com"});
   CHECK(cli({"domain", "remove", "acme", "example.com"}).rc == 1);
 }

@@ -50,22 +50,39 @@ Status decode(std::string_view in, Workspace* r) {
   return d.finish();
 }
 
+// Version 2 adds the ownership proof; version 1 records (written before it)
+// still decode, as unproven domains without a token.
+constexpr uint8_t kDomainV2 = 2;
 std::string encode(const Domain& r) {
-  uint8_t flags = static_cast<uint8_t>((r.include_subdomains ? 1 : 0) | (r.verified ? 2 : 0));
-  return Encoder().u8(kV1).u64(r.workspace_id).str(r.name).u8(flags).i64(r.added)
-      .i64(r.verified_at).bytes();
+  uint8_t flags = static_cast<uint8_t>((r.include_subdomains ? 1 : 0) | (r.verified ? 2 : 0) | (r.manual ? 4 : 0) |
+                                       (r.lapsed ? 8 : 0));
+  return Encoder().u8(kDomainV2).u64(r.workspace_id).str(r.name).u8(flags).i64(r.added)
+      .i64(r.verified_at).str(r.token).i64(r.checked_at).i64(r.missing_since).bytes();
 }
 Status decode(std::string_view in, Domain* r) {
   Decoder d(in, "domain");
-  MIGO_TRY(check_version(d, "domain"));
+  uint8_t v = d.u8();
+  if (d.failed()) return {Code::corrupt, "domain record is empty"};
+  if (v != kV1 && v != kDomainV2)
+    return {Code::corrupt, "domain record has unknown version " + std::to_string(v)};
   r->workspace_id = d.u64();
   r->name = d.str();
   uint8_t flags = d.u8();
   r->include_subdomains = flags & 1;
   r->verified = flags & 2;
+  r->manual = flags & 4;
+  r->lapsed = flags & 8;
   r->added = d.i64();
   r->verified_at = d.i64();
-  if (flags & ~3u) return {Code::corrupt, "domain record has unknown flags"};
+  r->token.clear();
+  r->checked_at = r->missing_since = 0;
+  if (v == kDomainV2) {
+    r->token = d.str();
+    r->checked_at = d.i64();
+    r->missing_since = d.i64();
+  }
+  if (flags & ~(v == kV1 ? 3u : 15u)) return {Code::corrupt, "domain record has unknown flags"};
+  if (r->verified && r->lapsed) return {Code::corrupt, "domain record is both verified and lapsed"};
   return d.finish();
 }
 

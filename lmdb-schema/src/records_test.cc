@@ -23,7 +23,13 @@ static void round_trip(const T& in) {
 TEST_CASE("every record encoding round-trips and rejects damage") {
   round_trip(Plan{"20k", 10, 20000, 4000, 1000});
   round_trip(Workspace{0x1234567890abcdefull, "acme", "10k", 1700000000});
-  round_trip(Domain{42, "xn--bcher-kva.example", true, true, 1700000000, 1700000100});
+  round_trip(Domain{.workspace_id = 42, .name = "xn--bcher-kva.example", .include_subdomains = true, .verified = true,
+                    .added = 1700000000, .verified_at = 1700000100});
+  round_trip(Domain{.workspace_id = 42, .name = "example.com", .verified = true, .added = 1700000000,
+                    .verified_at = 1700000100, .token = "abc123", .manual = true, .checked_at = 1700000200,
+                    .missing_since = 1700000150});
+  round_trip(Domain{.workspace_id = 42, .name = "example.com", .added = 1700000000, .token = "abc123",
+                    .lapsed = true, .checked_at = 1700000200, .missing_since = 1700000150});
   Account a;
   a.id = 7;
   a.workspace_id = 42;

@@ -94,7 +94,7 @@ fi
 
 m() { "$prefix/sbin/migoctl" --db "$base/store" "$@"; }
 m workspace create acme --plan 10k >/dev/null
-m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
+m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null
 migo_new_account "$prefix/sbin/migoctl" "$base/store" acme "Role App" U U_PW
 send() {  # send PORT [swaks args]
   local port=$1; shift

@@ -13,8 +13,8 @@ POLICYD=$3
 PLUGIN=$4
 migo_e2e_begin milter "$PLUGIN" "$MIGOCTL"
 m workspace create acme --plan 10k >/dev/null
-m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
-m domain add acme corp.example --include-subdomains >/dev/null && m domain verify acme corp.example >/dev/null
+m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null
+m domain add acme corp.example --include-subdomains >/dev/null && m domain verify --manual acme corp.example >/dev/null
 m domain add acme pending.example >/dev/null
 migo_new_account "$MIGOCTL" "$store" acme "App" A A_PW
 A_ID=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

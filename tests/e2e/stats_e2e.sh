@@ -20,7 +20,7 @@ stat_of() {  # stat_of USERNAME FIELD
   m --json account show "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['statistics']['$2'])"
 }
 m workspace create acme --plan 10k >/dev/null
-m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
+m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null
 migo_new_account "$MIGOCTL" "$store" acme "Production App" A A_PW
 migo_new_account "$MIGOCTL" "$store" acme "Newsletter" B B_PW
 m workspace create idle --plan 10k >/dev/null

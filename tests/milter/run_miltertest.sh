@@ -12,7 +12,7 @@ trap 'kill $pid ${first:-} ${third:-} 2>/dev/null; rm -rf "$base"' EXIT
 m() { "$MIGOCTL" --db "$base/store" "$@"; }
 m init >/dev/null
 m workspace create acme --plan 10k >/dev/null
-m domain add acme example.com >/dev/null && m domain verify acme example.com >/dev/null
+m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null
 ok=$(m --json account create acme --name ok | python3 -c 'import json,sys; print(json.load(sys.stdin)["username"])')
 off=$(m --json account create acme --name off | python3 -c 'import json,sys; print(json.load(sys.stdin)["username"])')
 m account disable "$off" >/dev/null

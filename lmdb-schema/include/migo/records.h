@@ -35,9 +35,16 @@ struct Domain {
   uint64_t workspace_id = 0;
   std::string name;  // normalised A-label form, see domain.h
   bool include_subdomains = false;
-  bool verified = false;
+  bool verified = false;  // mail may carry it in From: proven, and not lapsed
   int64_t added = 0;
   int64_t verified_at = 0;  // 0 until verified
+  // Ownership proof (identity/verification.h). Empty for domains added
+  // before DNS proof existed.
+  std::string token{};
+  bool manual = false;        // verified on an admin's word (--manual), not by DNS
+  bool lapsed = false;        // was verified; its token left DNS for longer than the grace
+  int64_t checked_at = 0;     // last DNS check with an answer, 0 = never
+  int64_t missing_since = 0;  // first check that found the token gone, 0 = present
   bool operator==(const Domain&) const = default;
 };
 

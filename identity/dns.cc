@@ -1,0 +1,147 @@
+// dns.cc — see dns.h.
+#include "dns.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <unbound.h>
+
+#include <charconv>
+#include <chrono>
+
+namespace migo {
+
+bool parse_txt_rdata(std::string_view rdata, std::string* joined) {
+  joined->clear();
+  size_t at = 0;
+  while (at < rdata.size()) {
+    size_t n = static_cast<unsigned char>(rdata[at++]);
+    if (n > rdata.size() - at) return false;
+    joined->append(rdata.substr(at, n));
+    at += n;
+  }
+  return true;
+}
+
+Result<std::string> unbound_forwarder(const std::string& spec) {
+  std::string host = spec, port = "53";
+  if (!spec.empty() && spec.front() == '[') {
+    size_t close = spec.find(']');
+    if (close == std::string::npos) return Status(Code::invalid, "resolver '" + spec + "': no closing ]");
+    host = spec.substr(1, close - 1);
+    std::string rest = spec.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return Status(Code::invalid, "resolver '" + spec + "': expected :PORT after ]");
+      port = rest.substr(1);
+    }
+  } else if (size_t colon = spec.find(':'); colon != std::string::npos) {
+    if (spec.find(':', colon + 1) != std::string::npos)
+      return Status(Code::invalid, "resolver '" + spec + "': write an IPv6 address as [ADDR]:PORT");
+    host = spec.substr(0, colon);
+    port = spec.substr(colon + 1);
+  }
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)
+    return Status(Code::invalid, "resolver '" + spec + "': HOST must be a numeric IPv4 or IPv6 address");
+  unsigned p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535)
+    return Status(Code::invalid, "resolver '" + spec + "': PORT must be 1-65535");
+  return host + "@" + std::to_string(p);
+}
+
+struct Resolver::Impl {
+  ub_ctx* ctx = nullptr;
+  int timeout_ms = 5000;
+  ~Impl() {
+    if (ctx) ub_ctx_delete(ctx);
+  }
+};
+
+Resolver::Resolver(std::unique_ptr<Impl> impl, std::string server) : impl_(std::move(impl)), server_(std::move(server)) {}
+Resolver::~Resolver() = default;
+
+Result<std::unique_ptr<Resolver>> Resolver::create(const std::string& server, int timeout_ms) {
+  auto impl = std::make_unique<Impl>();
+  impl->timeout_ms = timeout_ms;
+  impl->ctx = ub_ctx_create();
+  if (!impl->ctx) return Status(Code::unavailable, "cannot create a DNS resolver context");
+  auto fail = [&](const char* what, int rc) {
+    return Status(Code::invalid, std::string(what) + ": " + ub_strerror(rc));
+  };
+  // A thread, not a forked process, answers asynchronous questions.
+  if (int rc = ub_ctx_async(impl->ctx, 1)) return fail("resolver threads", rc);
+  if (server.empty()) {
+    if (int rc = ub_ctx_resolvconf(impl->ctx, nullptr)) return fail("read /etc/resolv.conf", rc);
+  } else {
+    auto fwd = unbound_forwarder(server);
+    if (!fwd.ok()) return fwd.status();
+    // A resolver on loopback (a local cache, or the tests' server) is
+    // allowed: libunbound refuses localhost by default.
+    if (int rc = ub_ctx_set_option(impl->ctx, "do-not-query-localhost:", "no")) return fail("resolver option", rc);
+    if (int rc = ub_ctx_set_fwd(impl->ctx, fwd->c_str())) return fail(("resolver " + server).c_str(), rc);
+  }
+  return std::unique_ptr<Resolver>(new Resolver(std::move(impl), server.empty() ? "system resolver" : server));
+}
+
+namespace {
+struct Pending {
+  bool done = false;
+  int err = 0;
+  ub_result* result = nullptr;
+};
+extern "C" void on_answer(void* arg, int err, ub_result* result) {
+  auto* p = static_cast<Pending*>(arg);
+  p->done = true;
+  p->err = err;
+  p->result = result;
+}
+struct ResultGuard {
+  ub_result* r;
+  ~ResultGuard() {
+    if (r) ub_resolve_free(r);
+  }
+};
+constexpr int kTypeTxt = 16, kClassIn = 1;
+constexpr int kRcodeServfail = 2, kRcodeRefused = 5;
+}  // namespace
+
+Result<TxtAnswer> Resolver::txt(const std::string& name) {
+  Pending p;
+  int id = 0;
+  if (int rc = ub_resolve_async(impl_->ctx, name.c_str(), kTypeTxt, kClassIn, &p, on_answer, &id))
+    return Status(Code::unavailable, "DNS question for " + name + " not sent: " + ub_strerror(rc));
+  // Our own deadline: libunbound's retries against a dead server take far
+  // longer than an admin waits.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(impl_->timeout_ms);
+  while (!p.done) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ub_cancel(impl_->ctx, id);
+      return Status(Code::unavailable, "no DNS answer for " + name + " from " + server_ + " within " +
+                                           std::to_string(impl_->timeout_ms) + " ms");
+    }
+    pollfd pfd{ub_fd(impl_->ctx), POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(left.count())) > 0) {
+      if (int rc = ub_process(impl_->ctx))
+        return Status(Code::unavailable, "DNS answer for " + name + ": " + ub_strerror(rc));
+    }
+  }
+  ResultGuard guard{p.result};
+  if (p.err) return Status(Code::unavailable, "DNS question for " + name + " failed: " + ub_strerror(p.err));
+  const ub_result* r = p.result;
+  if (r->rcode == kRcodeServfail || r->rcode == kRcodeRefused || (r->rcode != 0 && !r->nxdomain))
+    return Status(Code::unavailable, "DNS server " + server_ + " could not answer for " + name + " (rcode " +
+                                         std::to_string(r->rcode) + ")");
+  if (r->bogus) return Status(Code::unavailable, "DNS answer for " + name + " failed DNSSEC validation");
+  TxtAnswer a;
+  if (r->nxdomain) return a;
+  a.kind = r->havedata ? TxtAnswer::Kind::records : TxtAnswer::Kind::no_records;
+  for (int i = 0; r->havedata && r->data[i]; i++) {
+    std::string joined;
+    if (parse_txt_rdata(std::string_view(r->data[i], static_cast<size_t>(r->len[i])), &joined))
+      a.records.push_back(std::move(joined));
+  }
+  return a;
+}
+
+}  // namespace migo

@@ -1,0 +1,42 @@
+// verification.h — what a workspace publishes in DNS to prove it owns a
+// sending domain, and how an answer is judged.
+//
+// Proof: a TXT record at _migo-verify.DOMAIN whose text is exactly
+// "migo-verify=TOKEN", TOKEN being the 32 random characters `migoctl domain
+// add` generated for this workspace's domain. Another workspace adding the
+// same domain gets another token, so publishing one proves nothing for the
+// other. Records around it (other tokens, SPF, anything) are ignored.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dns.h"
+#include "migo/records.h"
+#include "migo/status.h"
+
+namespace migo {
+
+constexpr const char* kVerifyLabel = "_migo-verify";
+constexpr const char* kVerifyPrefix = "migo-verify=";
+// A verified domain whose token has been missing from DNS this long lapses.
+constexpr int64_t kDefaultLapseGraceSeconds = 72 * 3600;
+
+Result<std::string> new_verification_token();
+
+// A record the domain's owner publishes. `purpose` is one of verification,
+// dkim, return-path, spf, dmarc; `required` is false for advice.
+struct DnsRecord {
+  std::string type, name, value, purpose;
+  bool required = true;
+};
+std::vector<DnsRecord> records_to_publish(const Domain& d);
+
+// "Verified", or what is missing or wrong, as one sentence an admin acts on.
+struct Proof {
+  bool ok = false;
+  std::string detail;
+};
+Proof judge_verification(const Domain& d, const TxtAnswer& answer);
+
+}  // namespace migo

@@ -1,0 +1,55 @@
+// verification_test.cc — judging DNS answers for a domain's token: only
+// this workspace's exact token counts; everything else says what to fix.
+#include <catch2/catch.hpp>
+
+#include "verification.h"
+
+using namespace migo;
+
+namespace {
+Domain domain(const std::string& token) {
+  return Domain{.workspace_id = 7, .name = "example.com", .added = 1700000000, .token = token};
+}
+TxtAnswer records(std::vector<std::string> r) { return {TxtAnswer::Kind::records, std::move(r)}; }
+}  // namespace
+
+TEST_CASE("tokens are 32 random lowercase letters and digits") {
+  auto a = new_verification_token(), b = new_verification_token();
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->size() == 32);
+  CHECK(*a != *b);
+  CHECK(a->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos);
+}
+
+TEST_CASE("only the exact token proves ownership") {
+  Domain d = domain("tok123");
+  CHECK(judge_verification(d, records({"v=spf1 -all", "migo-verify=tok123"})).ok);
+  CHECK_FALSE(judge_verification(d, {TxtAnswer::Kind::no_such_name, {}}).ok);
+  CHECK_THAT(judge_verification(d, {TxtAnswer::Kind::no_such_name, {}}).detail,
+             Catch::Contains("no DNS name _migo-verify.example.com"));
+  CHECK_FALSE(judge_verification(d, {TxtAnswer::Kind::no_records, {}}).ok);
+  auto other = judge_verification(d, records({"migo-verify=someoneelse"}));
+  CHECK_FALSE(other.ok);
+  CHECK_THAT(other.detail, Catch::Contains("not this workspace's"));
+  for (const char* near : {"migo-verify=tok1234", "migo-verify=TOK123", " migo-verify=tok123", "migo-verify=tok123 ",
+                           "migo-verify = tok123", "tok123", "migo-verify=tok12"}) {
+    INFO(near);
+    CHECK_FALSE(judge_verification(d, records({near})).ok);
+  }
+  CHECK_FALSE(judge_verification(d, records({std::string("migo-verify=tok123\0", 19)})).ok);
+  // A domain from before DNS proof has no token: nothing proves it.
+  CHECK_FALSE(judge_verification(domain(""), records({"migo-verify="})).ok);
+}
+
+TEST_CASE("records to publish") {
+  auto r = records_to_publish(domain("tok123"));
+  REQUIRE(r.size() >= 2);
+  CHECK(r[0].type == "TXT");
+  CHECK(r[0].name == "_migo-verify.example.com");
+  CHECK(r[0].value == "migo-verify=tok123");
+  CHECK(r[0].purpose == "verification");
+  CHECK(r[0].required);
+  CHECK(r.back().purpose == "dmarc");
+  CHECK_FALSE(r.back().required);
+}

@@ -1,0 +1,196 @@
+// domain_dns_test.cc — the real migoctl against a real DNS server on
+// loopback (dnsmasq, started per scenario with the zone's records): a domain
+// is verified only by its own workspace's token; a missing token lapses it
+// after the grace and its return verifies it again; a DNS server that does
+// not answer changes nothing; hostile answers move nothing.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "dns.h"
+#include "run.h"
+#include "temp_dir.h"
+
+using migo::test::RunResult;
+using migo::test::TempDir;
+
+namespace {
+
+int free_udp_port() {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+// dnsmasq answering for example.com (and other.example) from its command
+// line only: no upstream, no /etc/hosts, nothing else.
+struct Dns {
+  pid_t pid = -1;
+  std::string addr;
+  explicit Dns(const std::vector<std::string>& txt) {
+    int port = free_udp_port();
+    addr = "127.0.0.1:" + std::to_string(port);
+    std::vector<std::string> args = {"/usr/sbin/dnsmasq", "--keep-in-foreground", "--port=" + std::to_string(port),
+                                     "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+                                     "--conf-file=/dev/null", "--pid-file=", "--log-facility=/dev/null",
+                                     "--local=/example.com/", "--local=/other.example/"};
+    if (geteuid() == 0) args.insert(args.end(), {"--user=nobody", "--group=nogroup"});
+    for (const std::string& t : txt) args.push_back("--txt-record=" + t);
+    pid = migo::test::spawn(args);
+    REQUIRE(pid > 0);
+    // Ready once it answers (NXDOMAIN for a name it has no records for).
+    auto r = migo::Resolver::create(addr, 300);
+    REQUIRE(r.ok());
+    for (int i = 0; i < 50; i++)
+      if ((*r)->txt("ready.example.com").ok()) return;
+    FAIL("dnsmasq did not answer on " << addr);
+  }
+  ~Dns() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+struct Cli {
+  TempDir tmp;
+  std::string db = tmp / "db";
+  RunResult operator()(std::vector<std::string> args, const std::string& resolver = "") const {
+    args.insert(args.begin(), {MIGOCTL, "--db", db});
+    if (!resolver.empty()) args.insert(args.begin() + 3, {"--resolver", resolver});
+    return migo::test::run(args);
+  }
+  void ok(std::vector<std::string> args) const {
+    RunResult r = (*this)(args);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+  }
+  std::string token(const std::string& ws, const std::string& domain) const {
+    RunResult r = (*this)({"--json", "domain", "records", ws, domain});
+    REQUIRE(r.rc == 0);
+    std::string marker = "\"value\": \"migo-verify=";
+    size_t at = r.out.find(marker);
+    REQUIRE(at != std::string::npos);
+    at += marker.size();
+    return r.out.substr(at, r.out.find('"', at) - at);
+  }
+  std::string state(const std::string& ws) const { return (*this)({"domain", "list", ws}).out; }
+};
+
+// A loopback port where no DNS server listens.
+std::string dead_resolver() { return "127.0.0.1:" + std::to_string(free_udp_port()); }
+
+std::string txt(const std::string& token) { return "_migo-verify.example.com,migo-verify=" + token; }
+
+}  // namespace
+
+TEST_CASE("a domain is verified in DNS by its own workspace's token only") {
+  Cli cli;
+  cli.ok({"init"});
+  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
+  cli.ok({"workspace", "create", "rival", "--plan", "10k"});
+  RunResult added = cli({"domain", "add", "acme", "example.com"});
+  REQUIRE(added.rc == 0);
+  CHECK_THAT(added.out, Catch::Contains("TXT _migo-verify.example.com"));
+  cli.ok({"domain", "add", "rival", "example.com"});
+  const std::string mine = cli.token("acme", "example.com"), theirs = cli.token("rival", "example.com");
+  REQUIRE(mine != theirs);
+
+  {  // No DNS server at all: a temporary failure, nothing changes.
+    RunResult r = cli({"domain", "verify", "acme", "example.com"}, dead_resolver());
+    CHECK(r.rc == 75);
+    CHECK_THAT(r.err, Catch::Contains("no DNS answer"));
+  }
+  {  // Nothing published.
+    Dns dns({"_migo-verify.example.com,v=spf1 -all"});
+    RunResult r = cli({"domain", "verify", "acme", "example.com"}, dns.addr);
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.err, Catch::Contains("no TXT record \"migo-verify=" + mine + "\" at _migo-verify.example.com"));
+  }
+  {  // The rival's token proves nothing for acme, and acme's nothing for the rival.
+    Dns dns({txt(theirs)});
+    RunResult r = cli({"domain", "verify", "acme", "example.com"}, dns.addr);
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.err, Catch::Contains("not this workspace's"));
+    CHECK_THAT(cli.state("acme"), Catch::Contains("pending"));
+  }
+  {  // Hostile answers: near misses, a huge record, a hundred records.
+    std::vector<std::string> records = {txt(mine + "x"), txt(" " + mine), "_migo-verify.example.com," + std::string(2000, 'A')};
+    for (int i = 0; i < 100; i++) records.push_back(txt("junk" + std::to_string(i)));
+    Dns dns(records);
+    CHECK(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 1);
+    CHECK_THAT(cli.state("acme"), Catch::Contains("pending"));
+  }
+  {  // Published among other records: verified.
+    Dns dns({"_migo-verify.example.com,v=spf1 -all", txt(mine), txt(theirs)});
+    RunResult r = cli({"--json", "domain", "verify", "acme", "example.com"}, dns.addr);
+    INFO(r.err);
+    CHECK(r.rc == 0);
+    CHECK_THAT(r.out, Catch::Contains("\"verified_by\": \"dns\""));
+    CHECK_THAT(cli.state("acme"), Catch::Contains("verified (dns)"));
+    CHECK_THAT(cli.state("rival"), Catch::Contains("pending"));  // its own check not run yet
+    // The recheck verifies the rival too (its token is published as well).
+    RunResult rc = cli({"domain", "recheck"}, dns.addr);
+    CHECK(rc.rc == 0);
+    CHECK_THAT(cli.state("rival"), Catch::Contains("verified (dns)"));
+  }
+  {  // The token is removed: within the grace still verified; after it, lapsed.
+    Dns dns({txt(theirs)});
+    CHECK(cli({"domain", "recheck"}, dns.addr).rc == 0);
+    CHECK_THAT(cli.state("acme"), Catch::Contains("verified (dns)"));
+    RunResult r = cli({"--json", "domain", "recheck", "--grace", "0"}, dns.addr);
+    CHECK(r.rc == 0);
+    CHECK_THAT(r.out, Catch::Contains("\"state\": \"lapsed\""));
+    CHECK_THAT(cli.state("acme"), Catch::Contains("lapsed"));
+    CHECK_THAT(cli.state("rival"), Catch::Contains("verified (dns)"));
+    CHECK_THAT(cli({"audit", "acme"}).out, Catch::Contains("domain.lapse"));
+  }
+  {  // A DNS outage during the recheck lapses nothing and restores nothing.
+    RunResult r = cli({"domain", "recheck", "--grace", "0"}, dead_resolver());
+    CHECK(r.rc == 75);
+    CHECK_THAT(cli.state("rival"), Catch::Contains("verified (dns)"));
+    CHECK_THAT(cli.state("acme"), Catch::Contains("lapsed"));
+  }
+  {  // The token is back: verified again.
+    Dns dns({txt(mine), txt(theirs)});
+    CHECK(cli({"domain", "recheck", "--grace", "0"}, dns.addr).rc == 0);
+    CHECK_THAT(cli.state("acme"), Catch::Contains("verified (dns)"));
+    CHECK_THAT(cli({"audit", "acme"}).out, Catch::Contains("(was lapsed)"));
+  }
+}
+
+TEST_CASE("domain records: human, zone file and JSON") {
+  Cli cli;
+  cli.ok({"init"});
+  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
+  cli.ok({"domain", "add", "acme", "Example.COM"});
+  std::string tok = cli.token("acme", "example.com");
+  RunResult zone = cli({"domain", "records", "acme", "example.com", "--zone"});
+  CHECK(zone.rc == 0);
+  CHECK_THAT(zone.out, Catch::Contains("_migo-verify.example.com. 3600 IN TXT \"migo-verify=" + tok + "\"\n"));
+  CHECK_THAT(zone.out, Catch::Contains("; advice: _dmarc.example.com. 3600 IN TXT \"v=DMARC1;"));
+  RunResult j = cli({"--json", "domain", "records", "acme", "example.com"});
+  CHECK(j.rc == 0);
+  RunResult shape = migo::test::run(
+      {"/usr/bin/python3", "-c",
+       "import json,sys\n"
+       "d=json.load(sys.stdin)\n"
+       "assert set(r['purpose'] for r in d['records']) <= {'verification','dkim','return-path','spf','dmarc'}\n"
+       "assert all(set(r) >= {'type','name','value','purpose'} for r in d['records'])\n"},
+      {}, j.out);
+  INFO(shape.err);
+  CHECK(shape.rc == 0);
+  CHECK(cli({"domain", "records", "acme", "nothere.example"}).rc == 1);
+}
