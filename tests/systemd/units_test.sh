@@ -18,7 +18,7 @@ cp /usr/bin/kill /usr/bin/install "$root/usr/bin/"
 ln -s usr/bin "$root/bin"
 cp -n /usr/lib/systemd/system/*.target "$root/usr/lib/systemd/system/" 2>/dev/null
 fail=0
-for unit in migo-policyd migo-milter migo-statd; do
+for unit in migo-policyd migo-milter migo-statd migo-domain-recheck; do
   path=/usr/lib/systemd/system/$unit.service
   if [ ! -f "$root$path" ]; then echo "FAILED  $unit: not installed at $path"; fail=1; continue; fi
   out=$(systemd-analyze verify --root="$root" "$path" 2>&1)
@@ -29,5 +29,13 @@ for unit in migo-policyd migo-milter migo-statd; do
     *" SAFE"*|*" OK"*) echo "ok      $unit: ${level#*Overall }" ;;
     *) echo "FAILED  $unit: ${level:-no exposure level}"; systemd-analyze security --offline=yes --root="$root" "$path" 2>&1 | grep "✗"; fail=1 ;;
   esac
+done
+# Timers: verify only (security applies to services).
+for timer in migo-domain-recheck; do
+  path=/usr/lib/systemd/system/$timer.timer
+  if [ ! -f "$root$path" ]; then echo "FAILED  $timer.timer: not installed at $path"; fail=1; continue; fi
+  out=$(systemd-analyze verify --root="$root" "$path" 2>&1)
+  if [ -n "$out" ]; then echo "FAILED  $timer.timer: systemd-analyze verify says:"; echo "$out"; fail=1
+  else echo "ok      $timer.timer: verify clean"; fi
 done
 exit $fail
