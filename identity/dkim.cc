@@ -1,0 +1,189 @@
+// dkim.cc — see dkim.h.
+#include "dkim.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+// dkim.h is C: it spells C's boolean type `_Bool`, which C++ lacks. The two
+// have the same size and ABI (both are the platform's bool).
+#define _Bool bool
+#include <opendkim/dkim.h>
+#undef _Bool
+
+#include <cstring>
+
+namespace migo {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+
+std::string base64(const unsigned char* p, size_t n) {
+  std::string out(4 * ((n + 2) / 3), '\0');
+  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, static_cast<int>(n));
+  out.resize(static_cast<size_t>(len));
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string> kDkimSignedHeaders = {
+    "from", "reply-to", "subject", "date", "to", "cc", "message-id", "in-reply-to", "references",
+    "mime-version", "content-type", "content-transfer-encoding", "list-unsubscribe", "list-unsubscribe-post",
+    "x-migo-tag"};
+const std::vector<std::string> kDkimOversignedHeaders = {"from", "reply-to", "subject", "date", "to", "cc",
+                                                         "message-id", "mime-version", "content-type"};
+
+Result<DkimKeyPair> generate_dkim_key() {
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
+  if (!key) return Status(Code::unavailable, "cannot generate an RSA-2048 key");
+  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_secmem()));
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+    return Status(Code::unavailable, "cannot write the DKIM private key");
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  DkimKeyPair out;
+  out.private_pem.reserve(static_cast<size_t>(n));
+  out.private_pem.append(std::string_view(data, static_cast<size_t>(n)));
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(key.get(), &der);
+  if (len <= 0) return Status(Code::unavailable, "cannot encode the DKIM public key");
+  out.public_b64 = base64(der, static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+std::string dkim_record_value(const std::string& public_b64) { return "v=DKIM1; k=rsa; p=" + public_b64; }
+
+std::string dkim_record_key(std::string_view txt) {
+  size_t at = 0;
+  while (at < txt.size()) {
+    size_t end = txt.find(';', at);
+    std::string_view tag = txt.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+    at = end == std::string_view::npos ? txt.size() : end + 1;
+    size_t eq = tag.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string name;
+    for (char ch : tag.substr(0, eq))
+      if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') name += ch;
+    if (name != "p") continue;
+    std::string value;
+    for (char ch : tag.substr(eq + 1)) {
+      if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
+      bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
+                 ch == '/' || ch == '=';
+      if (!b64) return "";
+      value += ch;
+    }
+    return value;
+  }
+  return "";
+}
+
+// ------------------------------------------------------------ library
+
+struct DkimLibrary::Impl {
+  DKIM_LIB* lib = nullptr;
+  // libopendkim keeps the pointers we give it: the lists live here.
+  std::vector<const char*> signed_headers, oversigned_headers;
+  ~Impl() {
+    if (lib) dkim_close(lib);
+  }
+};
+
+DkimLibrary::DkimLibrary(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DkimLibrary::~DkimLibrary() = default;
+
+Result<std::unique_ptr<DkimLibrary>> DkimLibrary::create(uint64_t fixed_time) {
+  auto impl = std::make_unique<Impl>();
+  impl->lib = dkim_init(nullptr, nullptr);
+  if (!impl->lib) return Status(Code::unavailable, "libopendkim did not initialise");
+  for (const std::string& h : kDkimSignedHeaders) impl->signed_headers.push_back(h.c_str());
+  impl->signed_headers.push_back(nullptr);
+  for (const std::string& h : kDkimOversignedHeaders) impl->oversigned_headers.push_back(h.c_str());
+  impl->oversigned_headers.push_back(nullptr);
+  auto set = [&](dkim_opts_t opt, void* p, size_t len) {
+    return dkim_options(impl->lib, DKIM_OP_SETOPT, opt, p, len) == DKIM_STAT_OK;
+  };
+  if (!set(DKIM_OPTS_SIGNHDRS, impl->signed_headers.data(), sizeof(const char**)) ||
+      !set(DKIM_OPTS_OVERSIGNHDRS, impl->oversigned_headers.data(), sizeof(const char**)))
+    return Status(Code::unavailable, "libopendkim refused the header lists");
+  if (fixed_time) {
+    uint64_t t = fixed_time;
+    if (!set(DKIM_OPTS_FIXEDTIME, &t, sizeof t)) return Status(Code::unavailable, "libopendkim refused the fixed time");
+  }
+  return std::unique_ptr<DkimLibrary>(new DkimLibrary(std::move(impl)));
+}
+
+// ------------------------------------------------------------- signer
+
+struct DkimSigner::Impl {
+  DKIM* dkim = nullptr;
+  bool in_body = false;
+  std::string scratch;  // libopendkim takes non-const buffers
+  ~Impl() {
+    if (dkim) dkim_free(dkim);
+  }
+  Status fail(const char* step, DKIM_STAT st) const {
+    const char* detail = dkim ? dkim_geterror(dkim) : nullptr;
+    return {Code::unavailable, std::string("DKIM ") + step + ": " + dkim_getresultstr(st) +
+                                   (detail && *detail ? std::string(" (") + detail + ")" : "")};
+  }
+};
+
+DkimSigner::DkimSigner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DkimSigner::~DkimSigner() = default;
+
+Result<std::unique_ptr<DkimSigner>> DkimSigner::start(DkimLibrary& lib, const Secret& private_pem,
+                                                      const std::string& selector, const std::string& domain,
+                                                      const std::string& id) {
+  auto impl = std::make_unique<Impl>();
+  DKIM_STAT st = DKIM_STAT_OK;
+  // libopendkim copies the key into its own buffer (dkim_sign) and never
+  // writes through this pointer; its type is merely not const.
+  auto* key = reinterpret_cast<dkim_sigkey_t>(const_cast<char*>(private_pem.reveal().c_str()));
+  impl->dkim = dkim_sign(lib.impl().lib, reinterpret_cast<const unsigned char*>(id.c_str()), nullptr, key,
+                         reinterpret_cast<const unsigned char*>(selector.c_str()),
+                         reinterpret_cast<const unsigned char*>(domain.c_str()), DKIM_CANON_RELAXED,
+                         DKIM_CANON_RELAXED, DKIM_SIGN_RSASHA256, -1, &st);
+  if (!impl->dkim || st != DKIM_STAT_OK) return impl->fail("sign", st);
+  return std::unique_ptr<DkimSigner>(new DkimSigner(std::move(impl)));
+}
+
+Status DkimSigner::header(std::string_view name, std::string_view value) {
+  if (impl_->in_body) return {Code::invalid, "DKIM: a header after the body"};
+  impl_->scratch.assign(name);
+  impl_->scratch += ':';
+  impl_->scratch += value;
+  DKIM_STAT st = dkim_header(impl_->dkim, reinterpret_cast<u_char*>(impl_->scratch.data()), impl_->scratch.size());
+  return st == DKIM_STAT_OK ? Status() : impl_->fail("header", st);
+}
+
+Status DkimSigner::body(std::string_view chunk) {
+  if (!impl_->in_body) {
+    impl_->in_body = true;
+    if (DKIM_STAT st = dkim_eoh(impl_->dkim); st != DKIM_STAT_OK) return impl_->fail("end of headers", st);
+  }
+  if (chunk.empty()) return {};
+  impl_->scratch.assign(chunk);
+  DKIM_STAT st = dkim_body(impl_->dkim, reinterpret_cast<u_char*>(impl_->scratch.data()), impl_->scratch.size());
+  return st == DKIM_STAT_OK ? Status() : impl_->fail("body", st);
+}
+
+Result<std::string> DkimSigner::finish() {
+  MIGO_TRY(body(""));
+  if (DKIM_STAT st = dkim_eom(impl_->dkim, nullptr); st != DKIM_STAT_OK) return impl_->fail("end of message", st);
+  u_char* buf = nullptr;
+  size_t len = 0;
+  // The width of "DKIM-Signature: " on the first line, for folding.
+  if (DKIM_STAT st = dkim_getsighdr_d(impl_->dkim, std::strlen("DKIM-Signature: "), &buf, &len); st != DKIM_STAT_OK)
+    return impl_->fail("signature", st);
+  return std::string(reinterpret_cast<char*>(buf), len);
+}
+
+}  // namespace migo
