@@ -11,11 +11,11 @@ packages=(
   # libraries (headers + runtime)
   liblmdb-dev libssl-dev libsasl2-dev libmilter-dev libidn2-dev catch2 libunbound-dev
   # libunbound.pc names these in Requires.private; pkg-config needs their .pc
-  libevent-dev nettle-dev
+  libevent-dev nettle-dev libopendkim-dev
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   libauthen-scram-perl libio-socket-ssl-perl
-  miltertest openssl python3 dnsmasq-base
+  miltertest openssl python3 dnsmasq-base python3-dkim
   # the ansible role and its checks
   ansible-core ansible-lint ssl-cert python3-apt logrotate
   # systemd-analyze, which checks the units (systemd need not be running)
