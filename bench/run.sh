@@ -146,7 +146,8 @@ YAML
 bench_milter() {
   echo "== milter: $seconds s each, 8 authenticated sessions (AUTH PLAIN, no TLS), 400-byte messages, $(nproc) cores"
   source tests/postfix/harness.sh
-  local m="$B/migoctl/migoctl --db $work/mstore" creds="" mport pport mpid ppid
+  mkdir -p -m 0700 "$work/dkim"
+  local m="$B/migoctl/migoctl --db $work/mstore --dkim-keys $work/dkim" creds="" mport pport mpid ppid
   chmod 755 "$work"
   $m init >/dev/null
   $m plan set huge --max-accounts 10 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
@@ -204,7 +205,8 @@ bench_relay() {
   echo "== relay: $seconds s each, $clients clients, a session per message (STARTTLS + AUTH PLAIN), 400-byte messages, $(nproc) cores"
   source tests/postfix/harness.sh
   trap 'pf_cleanup; rm -rf "$work"' EXIT
-  local m="$B/migoctl/migoctl --db $work/rstore" creds="" u p pport pid mpid ppid spid base_rate=0
+  mkdir -p -m 0700 "$work/dkim"
+  local m="$B/migoctl/migoctl --db $work/rstore --dkim-keys $work/dkim" creds="" u p pport pid mpid ppid spid base_rate=0
   chmod 755 "$work"
   $m init >/dev/null
   $m plan set huge --max-accounts 100 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null

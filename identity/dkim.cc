@@ -11,7 +11,15 @@
 #include <opendkim/dkim.h>
 #undef _Bool
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace migo {
 namespace {
@@ -58,31 +66,89 @@ Result<DkimKeyPair> generate_dkim_key() {
   return out;
 }
 
-std::string dkim_record_value(const std::string& public_b64) { return "v=DKIM1; k=rsa; p=" + public_b64; }
-
-std::string dkim_record_key(std::string_view txt) {
-  size_t at = 0;
-  while (at < txt.size()) {
-    size_t end = txt.find(';', at);
-    std::string_view tag = txt.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
-    at = end == std::string_view::npos ? txt.size() : end + 1;
-    size_t eq = tag.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string name;
-    for (char ch : tag.substr(0, eq))
-      if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') name += ch;
-    if (name != "p") continue;
-    std::string value;
-    for (char ch : tag.substr(eq + 1)) {
-      if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
-      bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
-                 ch == '/' || ch == '=';
-      if (!b64) return "";
-      value += ch;
-    }
-    return value;
+namespace {
+// Names we put in a path: lowercase letters, digits, '-' and '.', no empty
+// label, never "." or "..": a domain (normalised A-labels) or a selector.
+bool path_safe(const std::string& s) {
+  if (s.empty() || s.size() > 253 || s.front() == '.' || s.back() == '.' || s.find("..") != std::string::npos)
+    return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+}
+Status sys_error(const std::string& what) { return {Code::unavailable, what + ": " + std::strerror(errno)}; }
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
   }
-  return "";
+};
+}  // namespace
+
+Result<std::string> dkim_key_path(const std::string& dir, const std::string& domain, const std::string& selector) {
+  if (!path_safe(domain) || !path_safe(selector) || selector.find('.') != std::string::npos)
+    return Status(Code::invalid, "not a domain and selector for a key file: '" + domain + "', '" + selector + "'");
+  return dir + "/" + domain + "/" + selector + ".pem";
+}
+
+Status write_dkim_key(const std::string& dir, const std::string& domain, const std::string& selector,
+                      const Secret& pem) {
+  auto path = dkim_key_path(dir, domain, selector);
+  if (!path.ok()) return path.status();
+  struct stat top;
+  if (stat(dir.c_str(), &top) != 0)
+    return sys_error("DKIM key directory " + dir + " (create it: mode 0700, owned by the milter's user)");
+  std::string sub = dir + "/" + domain;
+  if (mkdir(sub.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("mkdir " + sub);
+  if (chown(sub.c_str(), top.st_uid, top.st_gid) != 0 && geteuid() == 0) return sys_error("chown " + sub);
+  std::string tmp = *path + ".tmp";
+  unlink(tmp.c_str());
+  FdCloser f{open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)};
+  if (f.fd < 0) return sys_error("create " + tmp);
+  if (geteuid() == 0 && fchown(f.fd, top.st_uid, top.st_gid) != 0) return sys_error("chown " + tmp);
+  const std::string& text = pem.reveal();
+  for (size_t at = 0; at < text.size();) {
+    ssize_t n = write(f.fd, text.data() + at, text.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return sys_error("write " + tmp);
+    at += static_cast<size_t>(n);
+  }
+  if (fsync(f.fd) != 0) return sys_error("fsync " + tmp);
+  if (rename(tmp.c_str(), path->c_str()) != 0) return sys_error("rename " + tmp);
+  return {};
+}
+
+Result<Secret> read_dkim_key(const std::string& dir, const std::string& domain, const std::string& selector) {
+  auto path = dkim_key_path(dir, domain, selector);
+  if (!path.ok()) return path.status();
+  FdCloser f{open(path->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  if (f.fd < 0) return sys_error("DKIM key " + *path);
+  struct stat st;
+  if (fstat(f.fd, &st) != 0) return sys_error("stat " + *path);
+  if (st.st_size <= 0 || st.st_size > 64 * 1024) return Status(Code::unavailable, "DKIM key " + *path + " has a bad size");
+  Secret out;
+  out.reserve(static_cast<size_t>(st.st_size));
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(f.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sys_error("read " + *path);
+    if (n == 0) break;
+    out.append(std::string_view(buf, static_cast<size_t>(n)));
+  }
+  OPENSSL_cleanse(buf, sizeof buf);
+  return out;
+}
+
+Result<std::string> new_dkim_selector(int64_t now) {
+  time_t t = static_cast<time_t>(now);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char base[32];
+  std::snprintf(base, sizeof base, "m%04d%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+  auto r = random_string(6, "abcdefghijklmnopqrstuvwxyz0123456789");
+  if (!r.ok()) return r.status();
+  return std::string(base) + *r;
 }
 
 // ------------------------------------------------------------ library

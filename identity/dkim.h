@@ -22,11 +22,22 @@ struct DkimKeyPair {
 };
 Result<DkimKeyPair> generate_dkim_key();
 
-// The TXT record value for a public key.
-std::string dkim_record_value(const std::string& public_b64);
-// The p= of a published DKIM record ("" if it has none or is malformed):
-// tags as RFC 6376 3.6.1 writes them, whitespace inside the value removed.
-std::string dkim_record_key(std::string_view txt);
+// Private keys live in files, never in the store every smtpd maps:
+// DIR/DOMAIN/SELECTOR.pem, mode 0600, owned by DIR's owner (the milter's
+// user: the role creates DIR as migo-milter, 0700). migoctl writes them,
+// migo-milter reads them.
+constexpr const char* kDefaultDkimKeyDir = "/etc/migo/dkim";
+Result<std::string> dkim_key_path(const std::string& dir, const std::string& domain, const std::string& selector);
+// Writes atomically (temporary file, fsync, rename); DIR must exist.
+Status write_dkim_key(const std::string& dir, const std::string& domain, const std::string& selector,
+                      const Secret& pem);
+Result<Secret> read_dkim_key(const std::string& dir, const std::string& domain, const std::string& selector);
+
+// A new selector: "m", the UTC year and month, and 6 random letters and
+// digits ("m202611k3v9x0"). Random, because two workspaces may add the same
+// domain, and each needs its own record at SELECTOR._domainkey.DOMAIN.
+Result<std::string> new_dkim_selector(int64_t now);
+
 
 // The headers signed, in this order, and those signed once more than they
 // occur (over-signed: a header of that name added later breaks the

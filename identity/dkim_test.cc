@@ -1,10 +1,14 @@
 // dkim_test.cc — keys made here and signatures made by libopendkim, checked
 // by an independent verifier (python3-dkim) given our public key; a changed
 // body or From breaks them.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "dkim.h"
 #include "run.h"
+#include "verification.h"
 
 using namespace migo;
 
@@ -104,4 +108,42 @@ TEST_CASE("a key that is not a key is an error, not an unsigned message") {
   } else {
     CHECK(s.status().code() == Code::unavailable);
   }
+}
+
+TEST_CASE("key files: 0600 under DIR/DOMAIN, read back; hostile names refused") {
+  char tmpl[] = "/tmp/migo-dkim-XXXXXX";
+  REQUIRE(mkdtemp(tmpl));
+  std::string dir = tmpl;
+  auto k = generate_dkim_key();
+  REQUIRE(k.ok());
+  REQUIRE(write_dkim_key(dir, "example.com", "m202611", k->private_pem).ok());
+  struct stat st;
+  REQUIRE(stat((dir + "/example.com/m202611.pem").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(stat((dir + "/example.com").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  auto back = read_dkim_key(dir, "example.com", "m202611");
+  REQUIRE(back.ok());
+  CHECK(back->reveal() == k->private_pem.reveal());
+  CHECK(read_dkim_key(dir, "example.com", "nothere").status().code() == Code::unavailable);
+  for (auto [domain, selector] : std::vector<std::pair<std::string, std::string>>{
+           {"../etc", "x"}, {"example.com", "../x"}, {"a/b", "x"}, {"example.com", "a.b"}, {"", "x"}, {"ok.example", ""},
+           {"..", "x"}, {"Example.com", "x"}}) {
+    INFO(domain << " " << selector);
+    CHECK(dkim_key_path(dir, domain, selector).status().code() == Code::invalid);
+    CHECK_FALSE(write_dkim_key(dir, domain, selector, k->private_pem).ok());
+  }
+  CHECK_FALSE(write_dkim_key(dir + "/missing", "example.com", "m1", k->private_pem).ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("selectors: year and month, then random") {
+  const int64_t nov2026 = 1795000000;  // 2026-11-18
+  auto a = new_dkim_selector(nov2026), b = new_dkim_selector(nov2026);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->rfind("m202611", 0) == 0);
+  CHECK(a->size() == 13);
+  CHECK(*a != *b);
+  CHECK(dkim_key_path("/k", "example.com", *a).ok());
 }

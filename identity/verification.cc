@@ -11,10 +11,50 @@ Result<std::string> new_verification_token() {
   return random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789");
 }
 
+std::string dkim_record_value(const std::string& public_b64) { return "v=DKIM1; k=rsa; p=" + public_b64; }
+
+std::string dkim_record_key(std::string_view txt) {
+  size_t at = 0;
+  while (at < txt.size()) {
+    size_t end = txt.find(';', at);
+    std::string_view tag = txt.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+    at = end == std::string_view::npos ? txt.size() : end + 1;
+    size_t eq = tag.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string name;
+    for (char ch : tag.substr(0, eq))
+      if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') name += ch;
+    if (name != "p") continue;
+    std::string value;
+    for (char ch : tag.substr(eq + 1)) {
+      if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
+      bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
+                 ch == '/' || ch == '=';
+      if (!b64) return "";
+      value += ch;
+    }
+    return value;
+  }
+  return "";
+}
+
+std::string dkim_record_name(const std::string& selector, const std::string& domain) {
+  return selector + "._domainkey." + domain;
+}
+
+bool dkim_published(const TxtAnswer& answer, const std::string& public_b64) {
+  for (const std::string& r : answer.records)
+    if (!public_b64.empty() && dkim_record_key(r) == public_b64) return true;
+  return false;
+}
+
 std::vector<DnsRecord> records_to_publish(const Domain& d) {
   std::vector<DnsRecord> out;
   if (!d.token.empty())
     out.push_back({"TXT", std::string(kVerifyLabel) + "." + d.name, kVerifyPrefix + d.token, "verification", true});
+  for (const DkimKey& k : d.dkim)
+    if (k.state != DkimKeyState::retired)
+      out.push_back({"TXT", dkim_record_name(k.selector, d.name), dkim_record_value(k.public_b64), "dkim", true});
   // Advice, not checked: a receiver applies DMARC only where it is
   // published; p=none with reports first, tightened once mail aligns.
   out.push_back({"TXT", "_dmarc." + d.name, "v=DMARC1; p=none; rua=mailto:dmarc-reports@" + d.name, "dmarc", false});

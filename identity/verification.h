@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dns.h"
@@ -23,6 +24,15 @@ constexpr const char* kVerifyPrefix = "migo-verify=";
 constexpr int64_t kDefaultLapseGraceSeconds = 72 * 3600;
 
 Result<std::string> new_verification_token();
+
+// The DKIM TXT record for a public key (RSA), at SELECTOR._domainkey.DOMAIN.
+std::string dkim_record_name(const std::string& selector, const std::string& domain);
+std::string dkim_record_value(const std::string& public_b64);
+// The p= of a published DKIM record ("" if it has none or is malformed):
+// tags as RFC 6376 3.6.1 writes them, whitespace inside the value removed.
+std::string dkim_record_key(std::string_view txt);
+// Whether `answer` publishes exactly this public key.
+bool dkim_published(const TxtAnswer& answer, const std::string& public_b64);
 
 // A record the domain's owner publishes. `purpose` is one of verification,
 // dkim, return-path, spf, dmarc; `required` is false for advice.

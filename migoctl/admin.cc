@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "migo/domain.h"
@@ -183,7 +184,8 @@ Result<Workspace> Admin::set_workspace_plan(const std::string& name, const std::
   return result;
 }
 
-Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domain, bool include_sub) {
+Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domain, bool include_sub,
+                                 const std::optional<DkimKey>& dkim) {
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
   auto token = new_verification_token();
@@ -197,6 +199,7 @@ Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domai
     if (existing.status().code() != Code::not_found) return existing.status();
     result = Domain{.workspace_id = w->id, .name = *name, .include_subdomains = include_sub, .added = now_,
                     .token = *token};
+    if (dkim) result.dkim.push_back(*dkim);
     MIGO_TRY(t.put(result));
     return audit(t, w->id, "domain.add",
                  "domain=" + *name + (include_sub ? " include_subdomains=yes" : ""));
@@ -233,6 +236,11 @@ Result<Domain> Admin::verify_domain_manually(const std::string& ws, const std::s
     d.lapsed = false;
     d.missing_since = 0;
     d.verified_at = now_;
+    for (DkimKey& k : d.dkim)  // signing keys on the admin's word too
+      if (k.state == DkimKeyState::pending) {
+        k.state = DkimKeyState::active;
+        k.state_since = now_;
+      }
     MIGO_TRY(t.put(d));
     return audit(t, w.id, "domain.verify", "domain=" + *name + " method=manual");
   });
@@ -241,7 +249,7 @@ Result<Domain> Admin::verify_domain_manually(const std::string& ws, const std::s
 }
 
 Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string& domain, const std::string& token,
-                                       bool found, int64_t grace) {
+                                       bool found, int64_t grace, const std::vector<std::string>& dkim_seen) {
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
   Domain d;
@@ -252,7 +260,17 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
       return {Code::refused, "domain " + *name + " changed while DNS was asked; try again"};
     std::string event, detail = "domain=" + *name;
     d.checked_at = now_;
-    if (found) {
+    bool active_key = d.dkim.empty();  // domains from before DKIM have none
+    for (DkimKey& k : d.dkim) {
+      if (k.state == DkimKeyState::pending &&
+          std::find(dkim_seen.begin(), dkim_seen.end(), k.selector) != dkim_seen.end()) {
+        k.state = DkimKeyState::active;
+        k.state_since = now_;
+        detail += " dkim=" + k.selector + ":active";
+      }
+      active_key = active_key || k.state == DkimKeyState::active;
+    }
+    if (found && (active_key || d.verified)) {
       if (!d.verified || d.manual) {
         event = "domain.verify";
         detail += std::string(" method=dns") + (d.lapsed ? " (was lapsed)" : "") + (d.manual ? " (was manual)" : "");
@@ -271,6 +289,7 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
       }
     }
     MIGO_TRY(t.put(d));
+    if (event.empty() && detail.find(" dkim=") != std::string::npos) event = "domain.dkim";
     return event.empty() ? Status() : audit(t, w.id, event, detail);
   });
   if (!s.ok()) return s;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "migo/credentials.h"
 #include "migo/store.h"
@@ -50,17 +51,21 @@ class Admin {
   Result<Plan> set_plan(const std::string& name, const PlanChange& change);
   Result<Workspace> create_workspace(const std::string& name, const std::string& plan);
   Result<Workspace> set_workspace_plan(const std::string& name, const std::string& plan);
-  // Adds an unverified domain with a fresh verification token.
-  Result<Domain> add_domain(const std::string& ws, const std::string& domain, bool include_subdomains);
+  // Adds an unverified domain with a fresh verification token and, if
+  // given, its first DKIM key (pending; its private half already written).
+  Result<Domain> add_domain(const std::string& ws, const std::string& domain, bool include_subdomains,
+                            const std::optional<DkimKey>& dkim = std::nullopt);
   // Marks a domain verified on the admin's word (--manual, closed networks):
   // audited and shown as manual; the DNS re-check leaves it alone.
   Result<Domain> verify_domain_manually(const std::string& ws, const std::string& domain);
-  // Records what DNS said about `token` for the domain (found or not). Found:
-  // verified by DNS (again). Not found: a DNS-verified domain starts its
-  // grace period, and lapses once it has been missing `grace` seconds. A
-  // domain whose token changed since the lookup is left alone (refused).
+  // Records what DNS said about `token` for the domain (found or not) and
+  // which DKIM selectors it publishes with the right key. Keys seen become
+  // active. Found, with an active key (or a domain without keys): verified
+  // by DNS (again). Not found: a DNS-verified domain starts its grace
+  // period, and lapses once it has been missing `grace` seconds. A domain
+  // whose token changed since the lookup is left alone (refused).
   Result<Domain> record_dns_check(const std::string& ws, const std::string& domain, const std::string& token,
-                                  bool found, int64_t grace);
+                                  bool found, int64_t grace, const std::vector<std::string>& dkim_seen = {});
   Result<Domain> remove_domain(const std::string& ws, const std::string& domain);
   Result<NewCredentials> create_account(const std::string& ws, const std::string& label);
   Result<Account> set_status(const std::string& username, AccountStatus status);

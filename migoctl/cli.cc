@@ -36,6 +36,7 @@
 #include "migo/outcomes.h"
 #include "migo/tag.h"
 #include "migo/store.h"
+#include "dkim.h"
 #include "verification.h"
 
 namespace migo::cli {
@@ -226,6 +227,7 @@ struct Context {
   int64_t now = 0;
   std::unique_ptr<Store> store;
   std::string resolver{};  // --resolver, "" = the system's
+  std::string dkim_keys{};  // --dkim-keys
 
   int fail(const Status& s) {
     int code = kExitRefused;
@@ -489,8 +491,21 @@ int cmd_workspace_set_plan(Context& c, const Args& a) {
 int cmd_domain_add(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
-  auto d = c.admin().add_domain(a.pos[0], a.pos[1], a.has("include-subdomains"));
-  if (!d.ok()) return c.fail(d.status());
+  auto name = normalize_domain(a.pos[1]);
+  if (!name.ok()) return c.fail(name.status());
+  // The key pair first: its private half goes to the key directory, never
+  // the store; the store then records the selector and the public half.
+  auto key = generate_dkim_key();
+  if (!key.ok()) return c.fail(key.status());
+  auto selector = new_dkim_selector(c.now);
+  if (!selector.ok()) return c.fail(selector.status());
+  if (Status w = write_dkim_key(c.dkim_keys, *name, *selector, key->private_pem); !w.ok()) return c.fail(w);
+  DkimKey k{*selector, key->public_b64, DkimKeyState::pending, c.now, c.now};
+  auto d = c.admin().add_domain(a.pos[0], a.pos[1], a.has("include-subdomains"), k);
+  if (!d.ok()) {
+    if (auto path = dkim_key_path(c.dkim_keys, *name, *selector); path.ok()) unlink(path->c_str());
+    return c.fail(d.status());
+  }
   return c.emit(domain_json(*d, a.pos[0]).set("records", records_json(*d)),
                 "domain " + d->name + (d->include_subdomains ? " (and subdomains)" : "") + " added to workspace " +
                     a.pos[0] + "; not verified yet. Publish in DNS:\n" + records_text(*d, false) +
@@ -529,14 +544,33 @@ int cmd_domain_records(Context& c, const Args& a) {
                                     records_text(*d, false));
 }
 
-// Asks DNS for the domain's token and records the answer. Returns the
-// domain as stored after, and in `proof` what DNS showed.
+// Asks DNS for the domain's token and its DKIM keys' records, and records
+// the answers. Returns the domain as stored after, and in `proof` what DNS
+// showed.
 Result<Domain> check_in_dns(Context& c, Resolver& dns, const std::string& ws, const Domain& d, int64_t grace,
                             Proof* proof) {
   auto answer = dns.txt(std::string(kVerifyLabel) + "." + d.name);
   if (!answer.ok()) return answer.status();
   *proof = judge_verification(d, *answer);
-  return c.admin().record_dns_check(ws, d.name, d.token, proof->ok, grace);
+  std::vector<std::string> seen;
+  for (const DkimKey& k : d.dkim) {
+    if (k.state == DkimKeyState::retired) continue;
+    std::string at = dkim_record_name(k.selector, d.name);
+    auto r = dns.txt(at);
+    if (!r.ok()) return r.status();
+    if (dkim_published(*r, k.public_b64)) {
+      seen.push_back(k.selector);
+    } else if (k.state == DkimKeyState::pending) {
+      proof->detail += "; DKIM key " + k.selector + " not published: TXT " + at + " must be \"" +
+                       dkim_record_value(k.public_b64) + "\"";
+      proof->ok = false;
+    } else {
+      proof->detail += "; warning: the active DKIM key's record " + at + " is missing or differs";
+    }
+  }
+  auto after = c.admin().record_dns_check(ws, d.name, d.token, judge_verification(d, *answer).ok, grace, seen);
+  if (after.ok() && after->verified) proof->ok = true;
+  return after;
 }
 
 int cmd_domain_verify(Context& c, const Args& a) {
@@ -1178,6 +1212,7 @@ const std::vector<OptionSpec> kGlobalOptions = {
     {"db", "PATH", "the store directory (default: $MIGO_DB, else /var/lib/migo)"},
     {"json", nullptr, "print the result (or the error) as JSON on standard output"},
     {"resolver", "HOST[:PORT]", "the DNS server domain checks ask (default: /etc/resolv.conf's)"},
+    {"dkim-keys", "DIR", "where DKIM private keys are written (default /etc/migo/dkim)"},
     {"help", nullptr, "show help for migoctl or for the command"},
 };
 
@@ -1383,6 +1418,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   Context ctx{out, err, "", args.has("json"), static_cast<int64_t>(time(nullptr)), nullptr};
   ctx.db = store_path(args.get("db") ? *args.get("db") : "");
   if (args.get("resolver")) ctx.resolver = *args.get("resolver");
+  ctx.dkim_keys = args.get("dkim-keys") ? *args.get("dkim-keys") : kDefaultDkimKeyDir;
   try {
     return cmd->handler(ctx, args);
   } catch (const UsageError& e) {

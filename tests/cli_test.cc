@@ -20,8 +20,10 @@ struct Cli {
   TempDir tmp;
   std::string db = tmp / "db";
 
+  std::string dkim = tmp / "dkim";
   RunResult operator()(std::vector<std::string> args) const {
-    args.insert(args.begin(), {MIGOCTL, "--db", db});
+    std::filesystem::create_directories(dkim);
+    args.insert(args.begin(), {MIGOCTL, "--db", db, "--dkim-keys", dkim});
     return test::run(args);
   }
   RunResult json(std::vector<std::string> args) const {

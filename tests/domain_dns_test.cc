@@ -67,10 +67,27 @@ struct Dns {
 struct Cli {
   TempDir tmp;
   std::string db = tmp / "db";
+  std::string keys = tmp / "dkim";
   RunResult operator()(std::vector<std::string> args, const std::string& resolver = "") const {
-    args.insert(args.begin(), {MIGOCTL, "--db", db});
-    if (!resolver.empty()) args.insert(args.begin() + 3, {"--resolver", resolver});
+    std::filesystem::create_directories(keys);
+    args.insert(args.begin(), {MIGOCTL, "--db", db, "--dkim-keys", keys});
+    if (!resolver.empty()) args.insert(args.begin() + 5, {"--resolver", resolver});
     return migo::test::run(args);
+  }
+  // The DKIM record `migoctl domain records` asks for, as dnsmasq's
+  // --txt-record argument (character-strings of at most 250 bytes).
+  std::string dkim_txt(const std::string& ws, const std::string& domain) const {
+    RunResult r = (*this)({"--json", "domain", "records", ws, domain});
+    REQUIRE(r.rc == 0);
+    RunResult py = migo::test::run(
+        {"/usr/bin/python3", "-c",
+         "import json,sys\n"
+         "r=[r for r in json.load(sys.stdin)['records'] if r['purpose']=='dkim'][0]\n"
+         "v=r['value']\n"
+         "print(r['name']+','+','.join(v[i:i+250] for i in range(0,len(v),250)))\n"},
+        {}, r.out);
+    REQUIRE(py.rc == 0);
+    return py.out.substr(0, py.out.size() - 1);
   }
   void ok(std::vector<std::string> args) const {
     RunResult r = (*this)(args);
@@ -133,8 +150,22 @@ TEST_CASE("a domain is verified in DNS by its own workspace's token only") {
     CHECK(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 1);
     CHECK_THAT(cli.state("acme"), Catch::Contains("pending"));
   }
-  {  // Published among other records: verified.
-    Dns dns({"_migo-verify.example.com,v=spf1 -all", txt(mine), txt(theirs)});
+  const std::string my_dkim = cli.dkim_txt("acme", "example.com"), their_dkim = cli.dkim_txt("rival", "example.com");
+  {  // The token without the DKIM record: not yet, and it says what to publish.
+    Dns dns({txt(mine)});
+    RunResult r = cli({"domain", "verify", "acme", "example.com"}, dns.addr);
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.err, Catch::Contains("not published: TXT m"));
+    CHECK_THAT(r.err, Catch::Contains("._domainkey.example.com must be \"v=DKIM1; k=rsa; p="));
+    CHECK_THAT(cli.state("acme"), Catch::Contains("pending"));
+  }
+  {  // The rival's DKIM key under acme's selector name does not count.
+    std::string forged = my_dkim.substr(0, my_dkim.find(',')) + their_dkim.substr(their_dkim.find(','));
+    Dns dns({txt(mine), forged});
+    CHECK(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 1);
+  }
+  {  // Published among other records: verified, its DKIM key active.
+    Dns dns({"_migo-verify.example.com,v=spf1 -all", txt(mine), txt(theirs), my_dkim, their_dkim});
     RunResult r = cli({"--json", "domain", "verify", "acme", "example.com"}, dns.addr);
     INFO(r.err);
     CHECK(r.rc == 0);
@@ -147,7 +178,7 @@ TEST_CASE("a domain is verified in DNS by its own workspace's token only") {
     CHECK_THAT(cli.state("rival"), Catch::Contains("verified (dns)"));
   }
   {  // The token is removed: within the grace still verified; after it, lapsed.
-    Dns dns({txt(theirs)});
+    Dns dns({txt(theirs), my_dkim, their_dkim});
     CHECK(cli({"domain", "recheck"}, dns.addr).rc == 0);
     CHECK_THAT(cli.state("acme"), Catch::Contains("verified (dns)"));
     RunResult r = cli({"--json", "domain", "recheck", "--grace", "0"}, dns.addr);
@@ -164,7 +195,7 @@ TEST_CASE("a domain is verified in DNS by its own workspace's token only") {
     CHECK_THAT(cli.state("acme"), Catch::Contains("lapsed"));
   }
   {  // The token is back: verified again.
-    Dns dns({txt(mine), txt(theirs)});
+    Dns dns({txt(mine), txt(theirs), my_dkim, their_dkim});
     CHECK(cli({"domain", "recheck", "--grace", "0"}, dns.addr).rc == 0);
     CHECK_THAT(cli.state("acme"), Catch::Contains("verified (dns)"));
     CHECK_THAT(cli({"audit", "acme"}).out, Catch::Contains("(was lapsed)"));
@@ -193,4 +224,20 @@ TEST_CASE("domain records: human, zone file and JSON") {
   INFO(shape.err);
   CHECK(shape.rc == 0);
   CHECK(cli({"domain", "records", "acme", "nothere.example"}).rc == 1);
+
+  // The private key is a 0600 file in the key directory, and nowhere in the store.
+  std::string dkim = cli.dkim_txt("acme", "example.com");
+  std::string selector = dkim.substr(0, dkim.find('.'));
+  std::string key_file = cli.keys + "/example.com/" + selector + ".pem";
+  REQUIRE(std::filesystem::exists(key_file));
+  CHECK((std::filesystem::status(key_file).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  RunResult grep = migo::test::run({"/usr/bin/grep", "-c", "PRIVATE KEY", cli.db + "/data.mdb"});
+  CHECK(grep.out == "0\n");
+  // Without a key directory, adding a domain fails and leaves nothing behind.
+  RunResult no_dir = migo::test::run({MIGOCTL, "--db", cli.db, "--dkim-keys", cli.tmp / "missing", "domain", "add",
+                                      "acme", "other.example"});
+  CHECK(no_dir.rc == 75);
+  CHECK_THAT(no_dir.err, Catch::Contains("DKIM key directory"));
+  CHECK(cli({"domain", "records", "acme", "other.example"}).rc == 1);
 }

@@ -18,6 +18,10 @@ Status check_version(Decoder& d, const char* what) {
 }
 }  // namespace
 
+const char* dkim_state_name(DkimKeyState s) noexcept {
+  return s == DkimKeyState::active ? "active" : s == DkimKeyState::retired ? "retired" : "pending";
+}
+
 const char* status_name(AccountStatus s) noexcept {
   return s == AccountStatus::active ? "active" : "disabled";
 }
@@ -56,8 +60,13 @@ constexpr uint8_t kDomainV2 = 2;
 std::string encode(const Domain& r) {
   uint8_t flags = static_cast<uint8_t>((r.include_subdomains ? 1 : 0) | (r.verified ? 2 : 0) | (r.manual ? 4 : 0) |
                                        (r.lapsed ? 8 : 0));
-  return Encoder().u8(kDomainV2).u64(r.workspace_id).str(r.name).u8(flags).i64(r.added)
-      .i64(r.verified_at).str(r.token).i64(r.checked_at).i64(r.missing_since).bytes();
+  Encoder e;
+  e.u8(kDomainV2).u64(r.workspace_id).str(r.name).u8(flags).i64(r.added)
+      .i64(r.verified_at).str(r.token).i64(r.checked_at).i64(r.missing_since);
+  e.u32(static_cast<uint32_t>(r.dkim.size()));
+  for (const DkimKey& k : r.dkim)
+    e.str(k.selector).str(k.public_b64).u8(static_cast<uint8_t>(k.state)).i64(k.created).i64(k.state_since);
+  return e.bytes();
 }
 Status decode(std::string_view in, Domain* r) {
   Decoder d(in, "domain");
@@ -76,10 +85,25 @@ Status decode(std::string_view in, Domain* r) {
   r->verified_at = d.i64();
   r->token.clear();
   r->checked_at = r->missing_since = 0;
+  r->dkim.clear();
   if (v == kDomainV2) {
     r->token = d.str();
     r->checked_at = d.i64();
     r->missing_since = d.i64();
+    uint32_t n = d.u32();
+    if (n > kMaxDkimKeysPerDomain) return {Code::corrupt, "domain record has " + std::to_string(n) + " DKIM keys"};
+    r->dkim.clear();
+    for (uint32_t i = 0; i < n && !d.failed(); i++) {
+      DkimKey k;
+      k.selector = d.str();
+      k.public_b64 = d.str();
+      uint8_t st = d.u8();
+      if (st > 2) return {Code::corrupt, "domain record has a DKIM key in unknown state " + std::to_string(st)};
+      k.state = static_cast<DkimKeyState>(st);
+      k.created = d.i64();
+      k.state_since = d.i64();
+      r->dkim.push_back(std::move(k));
+    }
   }
   if (flags & ~(v == kV1 ? 3u : 15u)) return {Code::corrupt, "domain record has unknown flags"};
   if (r->verified && r->lapsed) return {Code::corrupt, "domain record is both verified and lapsed"};

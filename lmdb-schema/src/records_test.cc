@@ -30,6 +30,10 @@ TEST_CASE("every record encoding round-trips and rejects damage") {
                     .missing_since = 1700000150});
   round_trip(Domain{.workspace_id = 42, .name = "example.com", .added = 1700000000, .token = "abc123",
                     .lapsed = true, .checked_at = 1700000200, .missing_since = 1700000150});
+  round_trip(Domain{.workspace_id = 42, .name = "example.com", .verified = true, .added = 1700000000,
+                    .token = "abc123",
+                    .dkim = {{"m202611", "QUJD", DkimKeyState::retired, 1700000000, 1700000300},
+                             {"m202612", "REVG", DkimKeyState::active, 1700000300, 1700000400}}});
   Account a;
   a.id = 7;
   a.workspace_id = 42;

@@ -92,7 +92,7 @@ if [ "$mode" = build ]; then
   check_contains "a client that trusts it verifies it by address" "$verify" "Verify return code: 0 (ok)"
 fi
 
-m() { "$prefix/sbin/migoctl" --db "$base/store" "$@"; }
+m() { "$prefix/sbin/migoctl" --db "$base/store" --dkim-keys "$base/etc/dkim" "$@"; }
 m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null
 migo_new_account "$prefix/sbin/migoctl" "$base/store" acme "Role App" U U_PW

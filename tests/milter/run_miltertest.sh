@@ -9,7 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 base=$(mktemp -d /tmp/migo-miltertest-XXXXXX)
 chmod 755 "$base"
 trap 'kill $pid ${first:-} ${third:-} 2>/dev/null; rm -rf "$base"' EXIT
-m() { "$MIGOCTL" --db "$base/store" "$@"; }
+mkdir -m 0700 "$base/dkim"
+m() { "$MIGOCTL" --db "$base/store" --dkim-keys "$base/dkim" "$@"; }
 m init >/dev/null
 m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null

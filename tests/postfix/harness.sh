@@ -235,7 +235,8 @@ migo_e2e_begin() {
     statd_log=$base/log/migo-statd.log
     MIGO_E2E_CTL=$base/prefix/sbin/migoctl
     MIGOCTL=$MIGO_E2E_CTL  # the scripts' own variable: the installed program
-    m() { "$MIGO_E2E_CTL" --db "$store" "$@"; }
+    dkim_keys=$base/etc/dkim  # the role made it (migo_etc/dkim)
+    m() { "$MIGO_E2E_CTL" --db "$store" --dkim-keys "$dkim_keys" "$@"; }
     echo "--- against the Postfix the ansible role configured (submission 127.0.0.1:$PF_PORT)"
     return 0
   fi
@@ -251,7 +252,9 @@ migo_e2e_begin() {
   statd_log=$base/statd.log
   PF_INSTANCES+=("$base")
   MIGO_E2E_CTL=$3
-  m() { "$MIGO_E2E_CTL" --db "$store" "$@"; }
+  dkim_keys=$base/dkim
+  mkdir -m 0700 "$dkim_keys"
+  m() { "$MIGO_E2E_CTL" --db "$store" --dkim-keys "$dkim_keys" "$@"; }
   m init >/dev/null
 }
 

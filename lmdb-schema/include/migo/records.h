@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "migo/status.h"
 
@@ -31,6 +32,24 @@ struct Workspace {
   bool operator==(const Workspace&) const = default;
 };
 
+// A DKIM key of a domain. The private half is never in the store: it is a
+// file in the milter's key directory (identity/dkim_keys.h).
+enum class DkimKeyState : uint8_t {
+  pending = 0,  // made; its DNS record not yet seen
+  active = 1,   // seen in DNS: the milter signs with it
+  retired = 2,  // replaced by a newer key; kept until its record may go
+};
+const char* dkim_state_name(DkimKeyState s) noexcept;
+struct DkimKey {
+  std::string selector;
+  std::string public_b64;  // base64 SubjectPublicKeyInfo, as in the record's p=
+  DkimKeyState state = DkimKeyState::pending;
+  int64_t created = 0;
+  int64_t state_since = 0;
+  bool operator==(const DkimKey&) const = default;
+};
+constexpr size_t kMaxDkimKeysPerDomain = 8;
+
 struct Domain {
   uint64_t workspace_id = 0;
   std::string name;  // normalised A-label form, see domain.h
@@ -45,6 +64,7 @@ struct Domain {
   bool lapsed = false;        // was verified; its token left DNS for longer than the grace
   int64_t checked_at = 0;     // last DNS check with an answer, 0 = never
   int64_t missing_since = 0;  // first check that found the token gone, 0 = present
+  std::vector<DkimKey> dkim{};  // oldest first
   bool operator==(const Domain&) const = default;
 };
 
