@@ -57,6 +57,8 @@ bool answer(std::string& in, std::string& out) {
         put32(r, static_cast<uint32_t>(migo::milter_skipped_steps(true) & steps));
         put32(r, SMFIM_EOM);
         r += std::string(migo::kMilterEomMacros) + '\0';
+        put32(r, SMFIM_EOH);
+        r += std::string(migo::kMilterEohMacros) + '\0';
         frame(out, SMFIC_OPTNEG, r);
         break;
       }
@@ -72,6 +74,8 @@ bool answer(std::string& in, std::string& out) {
         return false;
       case SMFIC_MACRO:
       case SMFIC_HEADER:
+      case SMFIC_EOH:
+      case SMFIC_BODY:
       case SMFIC_ABORT:
       case SMFIC_QUIT_NC:
         break;  // no reply

@@ -16,8 +16,7 @@ namespace {
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
                       unsigned long* want_actions, unsigned long* want_steps, unsigned long* want2,
                       unsigned long* want3) {
-  bool symlist = (actions & SMFIF_SETSYMLIST) != 0 &&
-                 smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(migo::kMilterEomMacros)) == MI_SUCCESS;
+  bool symlist = migo::milter_ask_macros(ctx, actions);
   *want_actions = migo::kMilterActions | (symlist ? SMFIF_SETSYMLIST : 0);
   *want_steps = steps & migo::milter_skipped_steps(symlist);
   *want2 = *want3 = 0;
@@ -26,6 +25,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
 
 sfsistat on_envfrom(SMFICTX*, char**) { return SMFIS_NOREPLY; }
 sfsistat on_header(SMFICTX*, char*, char*) { return SMFIS_NOREPLY; }
+sfsistat on_eoh(SMFICTX*) { return SMFIS_NOREPLY; }
+sfsistat on_body(SMFICTX*, unsigned char*, size_t) { return SMFIS_NOREPLY; }
 
 sfsistat on_eom(SMFICTX* ctx) {
   smfi_insheader(ctx, 0, const_cast<char*>("X-Null-Milter"), const_cast<char*>("seen"));
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
   desc.xxfi_negotiate = on_negotiate;
   desc.xxfi_envfrom = on_envfrom;
   desc.xxfi_header = on_header;
+  desc.xxfi_eoh = on_eoh;
+  desc.xxfi_body = on_body;
   desc.xxfi_eom = on_eom;
   if (smfi_setconn(argv[1]) != MI_SUCCESS || smfi_register(desc) != MI_SUCCESS) return 1;
   return smfi_main() == MI_SUCCESS ? 0 : 1;

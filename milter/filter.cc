@@ -9,21 +9,70 @@
 
 namespace migo {
 
-Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& domain) {
-  // The domain itself, then each parent (for entries added with
-  // --include-subdomains).
+namespace {
+// The verified domain record of workspace `ws` that covers `domain`: the
+// domain itself, then each parent (for entries added with
+// --include-subdomains). not_found if none.
+Result<Domain> covering_domain(const ReadTxn& t, uint64_t ws, const std::string& domain) {
   for (size_t at = 0; at != std::string::npos;) {
     std::string candidate = domain.substr(at);
     auto d = t.domain(ws, candidate);
     if (d.ok()) {
-      if (domain_covers(*d, domain)) return true;
+      if (domain_covers(*d, domain)) return d;
     } else if (d.status().code() != Code::not_found) {
       return d.status();
     }
     at = domain.find('.', at);
     if (at != std::string::npos) at++;
   }
-  return false;
+  return Status(Code::not_found, "no verified domain covers " + domain);
+}
+}  // namespace
+
+Status refund_message(Store& store, const std::string& queue_id, uint32_t* refunded) {
+  *refunded = 0;
+  if (queue_id.empty()) return {};
+  return store.write([&](WriteTxn& t) { return refund_recipients(t, queue_id, refunded); });
+}
+
+Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& domain) {
+  auto d = covering_domain(t, ws, domain);
+  if (d.ok()) return true;
+  if (d.status().code() == Code::not_found) return false;
+  return d.status();
+}
+
+Result<SigningPlan> plan_signing(const Store& store, const Secret& key, const MilterConfig& config,
+                                 const std::string& login, const std::vector<std::string>& froms,
+                                 const std::string& queue_id, int64_t now) {
+  SigningPlan plan;
+  auto name = account_name_of_login(login, config.sasl_realm);
+  if (login.empty() || !name || froms.size() != 1) return plan;
+  auto mailboxes = parse_from(froms[0]);
+  if (!mailboxes.ok() || mailboxes->empty()) return plan;
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    auto a = t.account_by_username(*name);
+    if (!a.ok()) return a.status().code() == Code::not_found ? Status() : a.status();
+    if (a->status != AccountStatus::active) return {};
+    // One signature, by the first address's domain: a From with several
+    // addresses in different domains is still signed by one of them, and
+    // decide_message checks every address.
+    auto domain = normalize_domain((*mailboxes)[0].domain);
+    if (!domain.ok()) return {};
+    auto d = covering_domain(t, a->workspace_id, *domain);
+    if (!d.ok()) return d.status().code() == Code::not_found ? Status() : d.status();
+    const DkimKey* newest = nullptr;
+    for (const DkimKey& k : d->dkim)
+      if (k.state == DkimKeyState::active && (!newest || k.state_since >= newest->state_since)) newest = &k;
+    if (!newest) return {};
+    plan.sign = true;
+    plan.domain = d->name;
+    plan.selector = newest->selector;
+    plan.tag = make_tag(key, a->id, queue_id, now);
+    return {};
+  });
+  if (!s.ok()) return s;
+  return plan;
 }
 
 FilterDecision decide_message(Store& store, const Secret& key, const MilterConfig& config, const std::string& login,
@@ -102,7 +151,7 @@ FilterDecision decide_message(Store& store, const Secret& key, const MilterConfi
     });
   } else if (s.ok() && d.kind == FilterDecision::Kind::reject && !queue_id.empty()) {
     // Refused here, after the policy daemon counted it: take the count back.
-    s = store.write([&](WriteTxn& t) { return refund_recipients(t, queue_id, &d.refunded); });
+    s = refund_message(store, queue_id, &d.refunded);
   }
   if (!s.ok()) {
     d = FilterDecision{};

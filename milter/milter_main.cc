@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../common/daemon.h"
+#include "dkim.h"
 #include "filter.h"
 #include "negotiation.h"
 #include "migo/tag.h"
@@ -33,6 +34,8 @@ struct Globals {
   Secret key;
   MilterConfig config;
   std::unique_ptr<DaemonLog> log;
+  std::unique_ptr<DkimLibrary> dkim;
+  std::string dkim_keys = kDefaultDkimKeyDir;
 };
 Globals* g = nullptr;
 
@@ -41,13 +44,44 @@ void log_line(int priority, const std::string& line) { (*g->log)(priority, line)
 struct Connection {
   bool header_no_reply = false;  // SMFIP_NR_HDR negotiated: headers get no reply
   bool mail_no_reply = false;    // SMFIP_NR_MAIL negotiated
+  bool eoh_no_reply = false;     // SMFIP_NR_EOH
+  bool body_no_reply = false;    // SMFIP_NR_BODY
   std::vector<std::string> froms;
   int client_tags = 0;  // X-Migo-Tag headers the client supplied
+  // Headers in order (the client's tags left out: they are deleted), for
+  // the signer, which starts at the end of headers.
+  std::vector<std::pair<std::string, std::string>> headers;
+  size_t header_bytes = 0;
+  // Decided at the end of headers: whether and how the message is signed.
+  SigningPlan plan;
+  int64_t now = 0;  // the time the tag carries; 0 until the end of headers
+  std::unique_ptr<DkimSigner> signer;
+  std::string sign_error;  // why signing failed: the message gets a 451
   void reset_message() {
     froms.clear();
     client_tags = 0;
+    headers.clear();
+    header_bytes = 0;
+    plan = SigningPlan{};
+    now = 0;
+    signer.reset();
+    sign_error.clear();
   }
 };
+
+// Header values as libmilter gives them may fold with a bare LF; the
+// signer, like the message on the wire, wants CRLF.
+std::string crlf_folded(const char* v) {
+  std::string out;
+  for (const char* p = v; *p; p++) {
+    if (*p == '\n' && (p == v || p[-1] != '\r')) out += '\r';
+    out += *p;
+  }
+  return out;
+}
+
+// All headers of one message kept for the signer, at most.
+constexpr size_t kMaxHeaderBytes = 1 << 20;
 
 Connection* conn(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
 
@@ -68,14 +102,15 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
                       unsigned long* want3) noexcept {
   try {
     if ((actions & kMilterActions) != kMilterActions) return SMFIS_REJECT;  // the MTA cannot let us tag
-    bool symlist = (actions & SMFIF_SETSYMLIST) != 0 &&
-                   smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(kMilterEomMacros)) == MI_SUCCESS;
+    bool symlist = milter_ask_macros(ctx, actions);
     *want_actions = kMilterActions | (symlist ? SMFIF_SETSYMLIST : 0);
     *want_steps = steps & milter_skipped_steps(symlist);
     *want2 = *want3 = 0;
     auto* c = new Connection;
     c->header_no_reply = (*want_steps & SMFIP_NR_HDR) != 0;
     c->mail_no_reply = (*want_steps & SMFIP_NR_MAIL) != 0;
+    c->eoh_no_reply = (*want_steps & SMFIP_NR_EOH) != 0;
+    c->body_no_reply = (*want_steps & SMFIP_NR_BODY) != 0;
     smfi_setpriv(ctx, c);
     return SMFIS_CONTINUE;
   } catch (...) {
@@ -107,11 +142,71 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) noexcept {
   if (!c) return SMFIS_TEMPFAIL;
   try {
     if (strcasecmp(name, "From") == 0) c->froms.emplace_back(value ? value : "");
-    if (strcasecmp(name, std::string(kTagHeader).c_str()) == 0) c->client_tags++;
+    if (strcasecmp(name, std::string(kTagHeader).c_str()) == 0) {
+      c->client_tags++;
+    } else if (c->header_bytes < kMaxHeaderBytes) {
+      // Postfix's header_size_limit bounds a header; this bounds them all.
+      c->headers.emplace_back(name, " " + crlf_folded(value ? value : ""));
+      c->header_bytes += c->headers.back().first.size() + c->headers.back().second.size();
+    } else {
+      c->sign_error = "headers too large to sign";
+    }
     return c->header_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
   } catch (...) {
     return SMFIS_TEMPFAIL;
   }
+}
+
+// The end of headers: choose the key and start signing, so the body
+// streams through the signer instead of being kept.
+sfsistat on_eoh(SMFICTX* ctx) noexcept {
+  Connection* c = conn(ctx);
+  if (!c) return SMFIS_TEMPFAIL;
+  try {
+    const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
+    const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
+    c->now = static_cast<int64_t>(time(nullptr));
+    if (login && *login && c->sign_error.empty()) {
+      auto plan = plan_signing(*g->store, g->key, g->config, login, c->froms, qid ? qid : "", c->now);
+      if (!plan.ok()) {
+        c->sign_error = plan.status().message();
+      } else if (plan->sign) {
+        c->plan = std::move(*plan);
+        auto key = read_dkim_key(g->dkim_keys, c->plan.domain, c->plan.selector);
+        auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, c->plan.selector, c->plan.domain, qid ? qid : "")
+                               : Result<std::unique_ptr<DkimSigner>>(key.status());
+        Status fed = signer.ok() ? (*signer)->header(kTagHeader, " " + c->plan.tag) : signer.status();
+        for (size_t i = 0; fed.ok() && i < c->headers.size(); i++)
+          fed = (*signer)->header(c->headers[i].first, c->headers[i].second);
+        if (fed.ok()) c->signer = std::move(*signer);
+        else c->sign_error = fed.message();
+      }
+    }
+    c->headers.clear();
+    c->headers.shrink_to_fit();
+    return c->eoh_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+  } catch (...) {
+    c->sign_error = "internal error at end of headers";
+    return c->eoh_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+  }
+}
+
+sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t len) noexcept {
+  Connection* c = conn(ctx);
+  if (!c) return SMFIS_TEMPFAIL;
+  try {
+    if (c->signer) {
+      Status s = c->signer->body(std::string_view(reinterpret_cast<const char*>(chunk), len));
+      if (!s.ok()) {
+        c->sign_error = s.message();
+        c->signer.reset();
+      }
+    }
+  } catch (...) {
+    c->sign_error = "internal error in the body";
+    c->signer.reset();
+  }
+  return c->body_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 sfsistat on_eom(SMFICTX* ctx) noexcept {
@@ -124,9 +219,33 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     const char* login_macro = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
     std::string login = login_macro ? login_macro : "";
     FilterDecision d = decide_message(*g->store, g->key, g->config, login, c->froms, qid,
-                                      static_cast<int64_t>(time(nullptr)));
+                                      c->now ? c->now : static_cast<int64_t>(time(nullptr)));
     int client_tags = c->client_tags;
+    std::unique_ptr<DkimSigner> signer = std::move(c->signer);
+    SigningPlan plan = std::move(c->plan);
+    std::string sign_error = std::move(c->sign_error);
     c->reset_message();
+    // Accepted mail is signed whenever its domain has an active key; if that
+    // went wrong it is a temporary failure, never unsigned mail.
+    std::string signature;
+    if (d.kind == FilterDecision::Kind::accept) {
+      if (sign_error.empty() && plan.sign && (!signer || plan.tag != d.tag))
+        sign_error = "the signature was not prepared for this message";
+      if (sign_error.empty() && signer) {
+        auto sig = signer->finish();
+        if (sig.ok()) signature = std::move(*sig);
+        else sign_error = sig.status().message();
+      }
+      if (!sign_error.empty()) {
+        // Not accepted after all: the policy daemon's count goes back.
+        uint32_t refunded = 0;
+        Status r = refund_message(*g->store, qid, &refunded);
+        d.kind = FilterDecision::Kind::tempfail;
+        d.reply = "4.3.0 Message signing temporarily unavailable; try again later";
+        d.log = d.log.substr(0, d.log.find(':')) + ": DKIM signing failed: " + sign_error +
+                (r.ok() ? "; " + std::to_string(refunded) + " recipients refunded" : "; refund FAILED: " + r.message());
+      }
+    }
     switch (d.kind) {
       case FilterDecision::Kind::pass:
         return SMFIS_ACCEPT;
@@ -152,8 +271,12 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     for (int i = client_tags; i >= 1; i--)
       if (smfi_chgheader(ctx, header.data(), i, nullptr) != MI_SUCCESS) return SMFIS_TEMPFAIL;
     if (smfi_insheader(ctx, 0, header.data(), d.tag.data()) != MI_SUCCESS) return SMFIS_TEMPFAIL;
+    if (!signature.empty() &&
+        smfi_insheader(ctx, 0, const_cast<char*>("DKIM-Signature"), signature.data()) != MI_SUCCESS)
+      return SMFIS_TEMPFAIL;
     log_line(LOG_INFO, shown + ": accept: " + d.log +
-                           (client_tags ? "; removed " + std::to_string(client_tags) + " client-supplied tag" : ""));
+                           (client_tags ? "; removed " + std::to_string(client_tags) + " client-supplied tag" : "") +
+                           (signature.empty() ? "" : "; DKIM signed d=" + plan.domain + " s=" + plan.selector));
     return SMFIS_CONTINUE;
   } catch (...) {
     return SMFIS_TEMPFAIL;
@@ -182,7 +305,10 @@ const char* kUsage =
     "  header whose every address is in a domain verified for the account's\n"
     "  workspace (550 5.7.1 otherwise), refuses disabled accounts, removes any\n"
     "  X-Migo-Tag the client supplied and adds a signed one naming the account\n"
-    "  by its opaque id and the queue id. A refused message's recipients are\n"
+    "  by its opaque id and the queue id, and DKIM-signs it (relaxed/relaxed,\n"
+    "  rsa-sha256, d= the verified domain) with the domain's active key. A\n"
+    "  key that cannot be read or a signing error is 451 4.3.0, never unsigned\n"
+    "  mail. A refused message's recipients are\n"
     "  refunded to the workspace. Store trouble: 451 4.3.0. Mail without a\n"
     "  SASL login passes untouched unless --reject-unauthenticated.\n\n"
     "OPTIONS\n"
@@ -191,6 +317,9 @@ const char* kUsage =
     "                         make one: head -c 32 /dev/urandom); migoctl ingest-dsn\n"
     "                         and ingest-arf verify tags with the same key\n"
     "  --db PATH              the store (default: $MIGO_DB, else /var/lib/migo)\n"
+    "  --dkim-keys DIR        DKIM private keys, DIR/DOMAIN/SELECTOR.pem (default\n"
+    "                         /etc/migo/dkim); read per message, so a new key needs\n"
+    "                         no restart\n"
     "  --user USER            when started as root: run as USER after set-up (required)\n"
     "  --sasl-realm REALM     Postfix's smtpd_sasl_local_domain, if set\n"
     "  --reject-unauthenticated  refuse mail without a SASL login\n"
@@ -219,6 +348,7 @@ int milter_main(int argc, char** argv) {
     } else if (a == "--socket") socket = value();
     else if (a == "--key") key_path = value();
     else if (a == "--db") db = value();
+    else if (a == "--dkim-keys") g->dkim_keys = value();
     else if (a == "--user") user = value();
     else if (a == "--sasl-realm") g->config.sasl_realm = value();
     else if (a == "--reject-unauthenticated") g->config.reject_unauthenticated = true;
@@ -243,6 +373,9 @@ int milter_main(int argc, char** argv) {
   auto store = Store::open(db, {});
   if (!store.ok()) return fatal("cannot open store: " + store.status().message());
   g->store = std::move(*store);
+  auto dkim = DkimLibrary::create();
+  if (!dkim.ok()) return fatal(dkim.status().message());
+  g->dkim = std::move(*dkim);
 
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("migo-milter");
@@ -251,6 +384,8 @@ int milter_main(int argc, char** argv) {
   desc.xxfi_connect = on_connect;
   desc.xxfi_envfrom = on_envfrom;
   desc.xxfi_header = on_header;
+  desc.xxfi_eoh = on_eoh;
+  desc.xxfi_body = on_body;
   desc.xxfi_eom = on_eom;
   desc.xxfi_abort = on_abort;
   desc.xxfi_close = on_close;

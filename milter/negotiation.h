@@ -12,6 +12,12 @@
 // trip per message (plus negotiation), headers arriving without replies.
 // Otherwise MAIL is still sent, for its macros, and answered only if the
 // MTA cannot do without a reply.
+//
+// DKIM signing needs the body, and the key is chosen before it arrives: the
+// login and queue id come with the end of headers too, so the signer starts
+// there and the body streams through it. End of headers and body chunks
+// take no reply (SMFIP_NR_EOH, SMFIP_NR_BODY): still one round trip per
+// message.
 #pragma once
 
 #include <libmilter/mfapi.h>
@@ -19,17 +25,27 @@
 
 namespace migo {
 
-// The actions we need: the tag is inserted, a client's copy deleted.
+// The actions we need: the tag and the DKIM signature are inserted, a
+// client's copy of the tag deleted.
 inline constexpr unsigned long kMilterActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
 
-// The macros asked for at END-OF-MESSAGE (stage SMFIM_EOM).
+// The macros asked for at END-OF-MESSAGE (stage SMFIM_EOM) and, for the
+// signer, at the end of headers (SMFIM_EOH).
 inline constexpr const char* kMilterEomMacros = "i {auth_authen}";
+inline constexpr const char* kMilterEohMacros = "i {auth_authen}";
+
+// Asks for both macro lists; false if the MTA did not take them.
+inline bool milter_ask_macros(SMFICTX* ctx, unsigned long actions) {
+  return (actions & SMFIF_SETSYMLIST) != 0 &&
+         smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(kMilterEomMacros)) == MI_SUCCESS &&
+         smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>(kMilterEohMacros)) == MI_SUCCESS;
+}
 
 // The events we skip or take without replying, given whether the MTA took
 // our macro list; the MTA's offer is ANDed with this.
 constexpr unsigned long milter_skipped_steps(bool symlist) {
-  return SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOEOH | SMFIP_NOUNKNOWN |
-         SMFIP_NODATA | SMFIP_NR_HDR | (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL);
+  return SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
+         SMFIP_NR_EOH | SMFIP_NR_BODY | (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL);
 }
 
 }  // namespace migo

@@ -69,6 +69,35 @@ queue_mapped() {
 }
 check "the queue map holds the message (or statd counted it delivered)" queue_mapped
 
+# DKIM: the message at the sink is signed with example.com's key, and an
+# independent verifier (python3-dkim, keys from DNS on loopback) accepts it.
+dns_start "$(dns_record_args acme example.com dkim)" "$(dns_record_args acme corp.example dkim)"
+check_contains "signed: DKIM-Signature with d=example.com" "$(cat "$f")" "d=example.com"
+check_contains "python3-dkim verifies the signature against DNS" \
+  "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$f" "$DNS_ADDR" 2>&1)" "ok d=example.com"
+sed 's/^Subject: verified/Subject: altered/' "$f" >"$PF_DIR/altered.eml"
+check_contains "an altered header breaks it" \
+  "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$PF_DIR/altered.eml" "$DNS_ADDR" 2>&1)" "bad"
+/usr/bin/python3 -c 'import sys; m=open(sys.argv[1]).read(); open(sys.argv[2],"w").write(m + "one more line\n")' \
+  "$f" "$PF_DIR/longer.eml"
+check_contains "an altered body breaks it" \
+  "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$PF_DIR/longer.eml" "$DNS_ADDR" 2>&1)" "bad"
+check "the private key is nowhere in the store" test "$(mdb_dump -a "$store" | grep -c 'PRIVATE')" = 0
+out=$(send app@mail.corp.example --header "Subject: signed-subdomain" --body "$(printf 'line one\nline two with trailing spaces   \n\n\n')")
+check_contains "subdomain From: queued" "$out" "Ok: queued"
+check "delivered to the sink" pf_wait_sink 2
+f2=$(sink_file_of "Subject: signed-subdomain")
+check_contains "a subdomain's mail is signed by the domain added with --include-subdomains" \
+  "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$f2" "$DNS_ADDR" 2>&1)" "ok d=corp.example"
+# A key the milter cannot read: a temporary failure, never unsigned mail.
+key_file=$(ls "$dkim_keys"/example.com/*.pem)
+mv "$key_file" "$key_file.away"
+out=$(send app@example.com --header "Subject: no-key")
+check_contains "unreadable DKIM key: 451, not unsigned mail" "$out" "451 4.3.0 Message signing temporarily unavailable"
+mv "$key_file.away" "$key_file"
+out=$(send app@example.com --header "Subject: key-back")
+check_contains "the key back: queued" "$out" "Ok: queued"
+
 out=$(send app@other.org --header "Subject: unverified")
 check_contains "unverified From: 550 naming the domain" "$out" \
   "550 5.7.1 From domain other.org is not verified for this account's workspace"
@@ -89,17 +118,18 @@ check_contains "an address-like display name does not count as an address" "$out
 forged="X-Migo-Tag: v=1; a=0000000000000001; q=FORGED; t=1; s=AAAA"
 out=$(send app@example.com --header "Subject: forged" --add-header "$forged" --add-header "$forged")
 check_contains "client-supplied tags: message queued" "$out" "Ok: queued"
-check "forged message delivered" pf_wait_sink 4
+check "forged message delivered" pf_wait_sink 6
 f=$(sink_file_of "Subject: forged")
 check_contains "client-supplied tags removed, ours alone verifies" "$(verify_tag "$f")" "ok $A_ID"
 check_lacks "no forged tag survives" "$(cat "$f")" "q=FORGED"
 
 # Counts: the policy counted every message at END-OF-MESSAGE; the milter's
-# refusals came after and refunded theirs. 4 messages were accepted.
+# refusals came after and refunded theirs (the 451 for the unreadable DKIM
+# key too). 6 messages were accepted.
 hour=$(m --json workspace show acme | python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["hour"]["used"])')
-check "workspace usage counts exactly the 4 accepted messages" test "$hour" = 4
+check "workspace usage counts exactly the 6 accepted messages" test "$hour" = 6
 total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
-check "account total sent is exactly 4" test "$total" = 4
+check "account total sent is exactly 6" test "$total" = 6
 
 # Clients that quit: after RCPT (nothing may be counted), and right after
 # the final dot without waiting for the reply (counted only if queued).
@@ -117,11 +147,11 @@ s.send(b"From: app@example.com\r\nSubject: quit after dot\r\n\r\nbye\r\n.\r\n")
 s.sock.close()                      # gone right after the dot
 time.sleep(2)
 PY
-pf_wait_sink 5
+pf_wait_sink 7
 delivered=$(grep -l "^Subject: quit after dot" "$PF_DIR"/sink/* 2>/dev/null | wc -l)
 total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
 check "a client quitting after RCPT is not counted; one quitting after the dot is counted iff queued ($delivered)" \
-  test "$total" = $((4 + delivered))
+  test "$total" = $((6 + delivered))
 
 # The milter down: Postfix's milter_default_action = tempfail answers 451.
 migo_stop milter
@@ -133,5 +163,7 @@ mlog=$(cat "$milter_log")
 check_contains "the milter logs its refusals with the queue id" "$mlog" ": reject: $A: From domain other.org not verified; 1 recipients refunded"
 check_contains "the milter logs removed client tags" "$mlog" "removed 2 client-supplied tag"
 check_lacks "no key material in the log" "$mlog" "$(head -c 32 "$tag_key" | base64)"
+check_contains "the milter logs what it signed" "$mlog" "DKIM signed d=example.com s="
+check_contains "the milter logs why it could not sign" "$mlog" "DKIM signing failed: DKIM key"
 pf_stop
 report

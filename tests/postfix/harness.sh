@@ -48,6 +48,32 @@ pf_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# dns_start NAME,TEXT[,TEXT...]... — dnsmasq on a loopback UDP port serving
+# these TXT records and nothing else (no upstream, no /etc/hosts); sets
+# DNS_ADDR=127.0.0.1:PORT. Stopped with the modules.
+dns_start() {
+  local port args=()
+  port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  for r in "$@"; do args+=("--txt-record=$r"); done
+  /usr/sbin/dnsmasq --keep-in-foreground --port="$port" --listen-address=127.0.0.1 --bind-interfaces \
+    --no-resolv --no-hosts --conf-file=/dev/null --pid-file= --log-facility=/dev/null \
+    --user=nobody --group=nogroup "${args[@]}" &
+  MIGO_PIDS+=("$!")
+  DNS_ADDR=127.0.0.1:$port
+  sleep 0.3
+}
+
+# dns_record_args WS DOMAIN PURPOSE — that domain's record of PURPOSE from
+# `migoctl domain records`, as dns_start wants it (strings of <= 250 bytes).
+dns_record_args() {
+  m --json domain records "$1" "$2" | /usr/bin/python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["records"]:
+    if r["purpose"] == sys.argv[1]:
+        v = r["value"]
+        print(r["name"] + "," + ",".join(v[i:i + 250] for i in range(0, len(v), 250)))' "$3"
+}
+
 pf_new() {
   [ -z "${MIGO_ROLE_UP:-}" ] || return 0  # the role's instance is the one
   local name=$1 chroot=${2:-n}
@@ -261,11 +287,12 @@ migo_e2e_begin() {
 migo_start_modules() {
   [ -z "${MIGO_ROLE_UP:-}" ] || return 0
   chown -R nobody "$store"  # the daemons run as nobody (production: group migo)
+  chown -R nobody "$dkim_keys"  # the milter's (migoctl gives new key files the directory's owner)
   if [ "$1" != - ]; then
     head -c 32 /dev/urandom >"$tag_key"
     chmod 600 "$tag_key"; chown nobody "$tag_key"
     milter_port=$(pf_free_port)
-    "$1" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$tag_key" --user nobody \
+    "$1" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$tag_key" --dkim-keys "$dkim_keys" --user nobody \
       --foreground 2>"$milter_log" &
     milter_pid=$!
     MIGO_PIDS+=("$milter_pid")
