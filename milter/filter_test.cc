@@ -33,7 +33,10 @@ struct World {
       off.username = "smtpuser_off";
       off.status = AccountStatus::disabled;
       MIGO_TRY(t.put(off));
-      MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "example.com", .verified = true, .added = T0, .verified_at = T0}));
+      MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "example.com", .verified = true, .added = T0, .verified_at = T0,
+                            .dkim = {{"old", "T0xE", DkimKeyState::active, T0, T0},
+                                     {"new", "TkVX", DkimKeyState::active, T0, T0 + 10},
+                                     {"next", "TkVYVA", DkimKeyState::pending, T0, T0 + 20}}}));
       MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "corp.example", .include_subdomains = true, .verified = true, .added = T0, .verified_at = T0}));
       MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "lapsed.example", .added = T0, .verified_at = T0,
                             .token = "tok", .lapsed = true, .checked_at = T0, .missing_since = T0}));
@@ -126,4 +129,32 @@ TEST_CASE("a store the milter cannot write is a temporary failure, never an acce
   FilterDecision d = decide_message(**readonly, w.key, w.config, "smtpuser_app", {"a@example.com"}, "Q", T0);
   CHECK(d.kind == FilterDecision::Kind::tempfail);
   CHECK_THAT(d.reply, Catch::StartsWith("4.3.0"));
+}
+
+TEST_CASE("signing plan: the newest active key of the domain that covers From, and the very tag decide_message makes") {
+  World w;
+  auto p = plan_signing(*w.store, w.key, w.config, "smtpuser_app", {"App <app@example.com>"}, "QID1", T0);
+  REQUIRE(p.ok());
+  CHECK(p->sign);
+  CHECK(p->domain == "example.com");
+  CHECK(p->selector == "new");  // not the older active one, never the pending one
+  FilterDecision d = w.decide("smtpuser_app", {"App <app@example.com>"});
+  REQUIRE(d.kind == FilterDecision::Kind::accept);
+  CHECK(p->tag == d.tag);
+  // Verified domains without an active key are not signed (corp.example
+  // has none); nor is anything decide_message refuses.
+  auto sub = plan_signing(*w.store, w.key, w.config, "smtpuser_app", {"app@mail.corp.example"}, "QID1", T0);
+  REQUIRE(sub.ok());
+  CHECK_FALSE(sub->sign);
+  for (auto [login, from] : std::vector<std::pair<std::string, std::string>>{
+           {"smtpuser_off", "app@example.com"}, {"smtpuser_nobody", "app@example.com"}, {"", "app@example.com"},
+           {"smtpuser_app", "app@pending.example"}, {"smtpuser_app", "app@lapsed.example"},
+           {"smtpuser_app", "app@other.org"}, {"smtpuser_app", "not an address"}}) {
+    INFO(login << " " << from);
+    auto none = plan_signing(*w.store, w.key, w.config, login, {from}, "QID1", T0);
+    REQUIRE(none.ok());
+    CHECK_FALSE(none->sign);
+  }
+  auto two = plan_signing(*w.store, w.key, w.config, "smtpuser_app", {"a@example.com", "b@example.com"}, "QID1", T0);
+  CHECK_FALSE(two->sign);
 }

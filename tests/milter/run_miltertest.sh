@@ -19,9 +19,9 @@ off=$(m --json account create acme --name off | python3 -c 'import json,sys; pri
 m account disable "$off" >/dev/null
 head -c 32 /dev/urandom >"$base/key"
 user_args=()
-if [ "$(id -u)" -eq 0 ]; then chown -R nobody "$base/store" "$base/key"; user_args=(--user nobody); fi
+if [ "$(id -u)" -eq 0 ]; then chown -R nobody "$base/store" "$base/key" "$base/dkim"; user_args=(--user nobody); fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$MILTER" --db "$base/store" --key "$base/key" --socket "inet:$port@127.0.0.1" "${user_args[@]}" \
+"$MILTER" --db "$base/store" --key "$base/key" --dkim-keys "$base/dkim" --socket "inet:$port@127.0.0.1" "${user_args[@]}" \
   --foreground 2>"$base/milter.log" &
 pid=$!
 MILTER="inet:$port@127.0.0.1" USER_OK=$ok USER_OFF=$off miltertest -s "$here/milter_checks.lua"
