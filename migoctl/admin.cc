@@ -249,7 +249,8 @@ Result<Domain> Admin::verify_domain_manually(const std::string& ws, const std::s
 }
 
 Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string& domain, const std::string& token,
-                                       bool found, int64_t grace, const std::vector<std::string>& dkim_seen) {
+                                       bool found, int64_t grace, const std::vector<std::string>& dkim_seen,
+                                       int64_t retire_after) {
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
   Domain d;
@@ -269,6 +270,18 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
         detail += " dkim=" + k.selector + ":active";
       }
       active_key = active_key || k.state == DkimKeyState::active;
+    }
+    const DkimKey* newest = nullptr;
+    for (const DkimKey& k : d.dkim)
+      if (k.state == DkimKeyState::active && (!newest || k.state_since > newest->state_since)) newest = &k;
+    if (newest && now_ - newest->state_since >= retire_after) {
+      int64_t since = newest->state_since;
+      for (DkimKey& k : d.dkim)
+        if (k.state == DkimKeyState::active && k.state_since < since) {
+          k.state = DkimKeyState::retired;
+          k.state_since = now_;
+          detail += " dkim=" + k.selector + ":retired";
+        }
     }
     if (found && (active_key || d.verified)) {
       if (!d.verified || d.manual) {
@@ -291,6 +304,31 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
     MIGO_TRY(t.put(d));
     if (event.empty() && detail.find(" dkim=") != std::string::npos) event = "domain.dkim";
     return event.empty() ? Status() : audit(t, w.id, event, detail);
+  });
+  if (!s.ok()) return s;
+  return d;
+}
+
+Result<Domain> Admin::add_dkim_key(const std::string& ws, const std::string& domain, const DkimKey& key) {
+  auto name = normalize_domain(domain);
+  if (!name.ok()) return name.status();
+  Domain d;
+  Status s = store_.write([&](WriteTxn& t) -> Status {
+    Workspace w;
+    MIGO_TRY(find_domain(t, ws, *name, &w, &d));
+    for (const DkimKey& k : d.dkim)
+      if (k.state == DkimKeyState::pending)
+        return {Code::refused, "domain " + *name + " already has a new DKIM key waiting for its DNS record (" +
+                                   k.selector + "): publish it, or run migoctl domain recheck"};
+    if (d.dkim.size() >= kMaxDkimKeysPerDomain) {
+      auto oldest = std::find_if(d.dkim.begin(), d.dkim.end(),
+                                 [](const DkimKey& k) { return k.state == DkimKeyState::retired; });
+      if (oldest == d.dkim.end()) return {Code::refused, "domain " + *name + " has too many DKIM keys"};
+      d.dkim.erase(oldest);
+    }
+    d.dkim.push_back(key);
+    MIGO_TRY(t.put(d));
+    return audit(t, w.id, "domain.rotate-dkim", "domain=" + *name + " selector=" + key.selector);
   });
   if (!s.ok()) return s;
   return d;

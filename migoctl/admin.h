@@ -17,6 +17,9 @@
 
 namespace migo {
 
+// How long an older DKIM key stays active once a newer one is (7 days).
+constexpr int64_t kDefaultDkimRetireAfter = 7 * 86400;
+
 // Who makes a change, for the audit log.
 struct Actor {
   uint32_t uid = 0;
@@ -64,8 +67,15 @@ class Admin {
   // by DNS (again). Not found: a DNS-verified domain starts its grace
   // period, and lapses once it has been missing `grace` seconds. A domain
   // whose token changed since the lookup is left alone (refused).
+  // Once a newer key has been active for `retire_after` seconds, older
+  // active keys retire (mail signed with them has long been delivered).
   Result<Domain> record_dns_check(const std::string& ws, const std::string& domain, const std::string& token,
-                                  bool found, int64_t grace, const std::vector<std::string>& dkim_seen = {});
+                                  bool found, int64_t grace, const std::vector<std::string>& dkim_seen = {},
+                                  int64_t retire_after = kDefaultDkimRetireAfter);
+  // Rotation: adds a new DKIM key, pending until its record is seen in DNS
+  // (record_dns_check); the newest active key signs. A domain holding
+  // kMaxDkimKeysPerDomain keys forgets its oldest retired one first.
+  Result<Domain> add_dkim_key(const std::string& ws, const std::string& domain, const DkimKey& key);
   Result<Domain> remove_domain(const std::string& ws, const std::string& domain);
   Result<NewCredentials> create_account(const std::string& ws, const std::string& label);
   Result<Account> set_status(const std::string& username, AccountStatus status);

@@ -152,3 +152,36 @@ TEST_CASE("DNS checks: verified by the token, lapsed only after the grace, back 
   CHECK_THAT(log, Catch::Contains("domain.verify domain=example.com method=dns (was lapsed)"));
   CHECK_THAT(log, Catch::Contains("domain.verify domain=closed.example method=manual"));
 }
+
+TEST_CASE("DKIM rotation: the new key activates when seen, the old retires after the delay") {
+  Fixture f;
+  const int64_t T = 1700000000, D = 86400, grace = 72 * 3600;
+  REQUIRE(f.admin().create_workspace("acme", "10k").ok());
+  auto d = f.admin(T).add_domain("acme", "example.com", false, DkimKey{"one", "T05F", DkimKeyState::pending, T, T});
+  REQUIRE(d.ok());
+  const std::string token = d->token;
+  // Token alone is not enough while the only key is unpublished.
+  d = f.admin(T + 1).record_dns_check("acme", "example.com", token, true, grace, {});
+  CHECK_FALSE(d->verified);
+  d = f.admin(T + 2).record_dns_check("acme", "example.com", token, true, grace, {"one"});
+  CHECK(d->verified);
+  CHECK(d->dkim[0].state == DkimKeyState::active);
+
+  d = f.admin(T + D).add_dkim_key("acme", "example.com", DkimKey{"two", "VFdP", DkimKeyState::pending, T + D, T + D});
+  REQUIRE(d.ok());
+  CHECK(f.admin(T + D).add_dkim_key("acme", "example.com", DkimKey{"three", "X", DkimKeyState::pending, T, T})
+            .status().code() == Code::refused);  // one new key at a time
+  // Not yet published: "one" stays the only active key.
+  d = f.admin(T + 2 * D).record_dns_check("acme", "example.com", token, true, grace, {"one"});
+  CHECK(d->dkim[1].state == DkimKeyState::pending);
+  // Seen: "two" active too (and newest: it signs); "one" stays a week.
+  d = f.admin(T + 3 * D).record_dns_check("acme", "example.com", token, true, grace, {"one", "two"});
+  CHECK(d->dkim[0].state == DkimKeyState::active);
+  CHECK(d->dkim[1].state == DkimKeyState::active);
+  d = f.admin(T + 3 * D + 7 * D - 1).record_dns_check("acme", "example.com", token, true, grace, {"one", "two"});
+  CHECK(d->dkim[0].state == DkimKeyState::active);
+  d = f.admin(T + 10 * D).record_dns_check("acme", "example.com", token, true, grace, {"two"});
+  CHECK(d->dkim[0].state == DkimKeyState::retired);
+  CHECK(d->dkim[1].state == DkimKeyState::active);
+  CHECK(d->verified);
+}

@@ -163,6 +163,13 @@ std::string domain_state_text(const Domain& d) {
 }
 
 Json domain_json(const Domain& d, const std::string& ws) {
+  Json keys = Json::array();
+  for (const DkimKey& k : d.dkim)
+    keys.push(Json::object()
+                  .set("selector", k.selector)
+                  .set("state", dkim_state_name(k.state))
+                  .set("created", time_json(k.created))
+                  .set("since", time_json(k.state_since)));
   return Json::object()
       .set("workspace", ws)
       .set("domain", d.name)
@@ -173,7 +180,8 @@ Json domain_json(const Domain& d, const std::string& ws) {
       .set("added", time_json(d.added))
       .set("verified_at", time_json(d.verified_at))
       .set("checked_at", time_json(d.checked_at))
-      .set("token_missing_since", time_json(d.missing_since));
+      .set("token_missing_since", time_json(d.missing_since))
+      .set("dkim", keys);
 }
 
 Json records_json(const Domain& d) {
@@ -548,7 +556,7 @@ int cmd_domain_records(Context& c, const Args& a) {
 // the answers. Returns the domain as stored after, and in `proof` what DNS
 // showed.
 Result<Domain> check_in_dns(Context& c, Resolver& dns, const std::string& ws, const Domain& d, int64_t grace,
-                            Proof* proof) {
+                            Proof* proof, int64_t retire_after = kDefaultDkimRetireAfter) {
   auto answer = dns.txt(std::string(kVerifyLabel) + "." + d.name);
   if (!answer.ok()) return answer.status();
   *proof = judge_verification(d, *answer);
@@ -568,8 +576,16 @@ Result<Domain> check_in_dns(Context& c, Resolver& dns, const std::string& ws, co
       proof->detail += "; warning: the active DKIM key's record " + at + " is missing or differs";
     }
   }
-  auto after = c.admin().record_dns_check(ws, d.name, d.token, judge_verification(d, *answer).ok, grace, seen);
-  if (after.ok() && after->verified) proof->ok = true;
+  auto after = c.admin().record_dns_check(ws, d.name, d.token, judge_verification(d, *answer).ok, grace, seen,
+                                          retire_after);
+  if (!after.ok()) return after;
+  if (after->verified) proof->ok = true;
+  // A retired key's private half is no longer needed: remove it.
+  for (const DkimKey& k : after->dkim)
+    if (k.state == DkimKeyState::retired)
+      for (const DkimKey& was : d.dkim)
+        if (was.selector == k.selector && was.state != DkimKeyState::retired)
+          if (auto path = dkim_key_path(c.dkim_keys, d.name, k.selector); path.ok()) unlink(path->c_str());
   return after;
 }
 
@@ -596,6 +612,27 @@ int cmd_domain_verify(Context& c, const Args& a) {
                 "domain " + after->name + " verified for workspace " + a.pos[0] + ": " + proof.detail + "\n");
 }
 
+int cmd_domain_rotate_dkim(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto d = read_domain(c, a.pos[0], a.pos[1]);
+  if (!d.ok()) return c.fail(d.status());
+  auto key = generate_dkim_key();
+  if (!key.ok()) return c.fail(key.status());
+  auto selector = new_dkim_selector(c.now);
+  if (!selector.ok()) return c.fail(selector.status());
+  if (Status w = write_dkim_key(c.dkim_keys, d->name, *selector, key->private_pem); !w.ok()) return c.fail(w);
+  auto after = c.admin().add_dkim_key(a.pos[0], d->name, {*selector, key->public_b64, DkimKeyState::pending, c.now, c.now});
+  if (!after.ok()) {
+    if (auto path = dkim_key_path(c.dkim_keys, d->name, *selector); path.ok()) unlink(path->c_str());
+    return c.fail(after.status());
+  }
+  return c.emit(domain_json(*after, a.pos[0]).set("selector", *selector).set("records", records_json(*after)),
+                "new DKIM key " + *selector + " for " + d->name + ". Publish:\n    TXT " +
+                    dkim_record_name(*selector, d->name) + "\n    " + dkim_record_value(key->public_b64) +
+                    "\nIt signs once migoctl domain recheck (or verify) sees it; the old key retires a week later.\n");
+}
+
 // Every domain with a token that is not manually verified: verified ones
 // (do they still prove it?), lapsed and pending ones (are they back, or
 // published at last?).
@@ -604,6 +641,8 @@ int cmd_domain_recheck(Context& c, const Args& a) {
   if (!c.open(&rc)) return rc;
   int64_t grace = kDefaultLapseGraceSeconds;
   if (a.get("grace")) grace = static_cast<int64_t>(parse_count(a, "grace", 24 * 365)) * 3600;
+  int64_t retire_after = kDefaultDkimRetireAfter;
+  if (a.get("retire-after")) retire_after = static_cast<int64_t>(parse_count(a, "retire-after", 365)) * 86400;
   struct Item {
     std::string ws;
     Domain d;
@@ -629,7 +668,7 @@ int cmd_domain_recheck(Context& c, const Args& a) {
   int worst = kExitOk;
   for (const Item& it : items) {
     Proof proof;
-    auto after = check_in_dns(c, **dns, it.ws, it.d, grace, &proof);
+    auto after = check_in_dns(c, **dns, it.ws, it.d, grace, &proof, retire_after);
     std::string line = it.ws + " " + it.d.name + ": ";
     if (!after.ok()) {
       // No answer changes nothing: a DNS outage never lapses a domain.
@@ -1116,8 +1155,16 @@ const std::vector<Command>& commands() {
        "--manual, marks it verified on your word: audited, shown as manual, and\n"
        "left alone by domain recheck.",
        cmd_domain_verify},
+      {"domain rotate-dkim", "WS DOMAIN", 2, 2, {}, "start a new DKIM key for a domain",
+       "Makes a new DKIM key for DOMAIN and prints its record. The current key\n"
+       "keeps signing until the new record is seen in DNS (domain recheck or\n"
+       "verify); then the new key signs, and the old one retires once the new\n"
+       "one has been active for --retire-after days (its key file is removed;\n"
+       "its record may then go). One new key at a time.",
+       cmd_domain_rotate_dkim},
       {"domain recheck", "", 0, 0,
-       {{"grace", "HOURS", "how long a verified domain's token may be missing (default 72)"}},
+       {{"grace", "HOURS", "how long a verified domain's token may be missing (default 72)"},
+        {"retire-after", "DAYS", "how long an old DKIM key stays after a new one signs (default 7)"}},
        "check every domain's token in DNS again (run from a timer)",
        "Asks DNS again for the token of every domain not verified manually. A\n"
        "verified domain whose token is gone is logged; once it has been gone\n"

@@ -104,6 +104,17 @@ struct Cli {
     return r.out.substr(at, r.out.find('"', at) - at);
   }
   std::string state(const std::string& ws) const { return (*this)({"domain", "list", ws}).out; }
+  // The state of the DKIM key `selector` of the workspace's first domain.
+  std::string key_state(const std::string& ws, const std::string& selector) const {
+    RunResult r = (*this)({"--json", "domain", "list", ws});
+    RunResult py = migo::test::run({"/usr/bin/python3", "-c",
+                                    "import json,sys\n"
+                                    "d=json.load(sys.stdin)['domains'][0]\n"
+                                    "print([k['state'] for k in d['dkim'] if k['selector']==sys.argv[1]][0])\n",
+                                    selector},
+                                   {}, r.out);
+    return py.out;
+  }
 };
 
 // A loopback port where no DNS server listens.
@@ -240,4 +251,56 @@ TEST_CASE("domain records: human, zone file and JSON") {
   CHECK(no_dir.rc == 75);
   CHECK_THAT(no_dir.err, Catch::Contains("DKIM key directory"));
   CHECK(cli({"domain", "records", "acme", "other.example"}).rc == 1);
+}
+
+TEST_CASE("DKIM rotation through DNS: the new key signs once published, the old one retires and its file goes") {
+  Cli cli;
+  cli.ok({"init"});
+  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
+  cli.ok({"domain", "add", "acme", "example.com"});
+  const std::string tok = cli.token("acme", "example.com"), first = cli.dkim_txt("acme", "example.com");
+  const std::string first_sel = first.substr(0, first.find('.'));
+  {
+    Dns dns({txt(tok), first});
+    REQUIRE(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 0);
+  }
+  RunResult rot = cli({"--json", "domain", "rotate-dkim", "acme", "example.com"});
+  REQUIRE(rot.rc == 0);
+  std::string marker = "\"selector\": \"";
+  size_t at = rot.out.rfind(marker);
+  REQUIRE(at != std::string::npos);
+  at += marker.size();
+  const std::string second_sel = rot.out.substr(at, rot.out.find('"', at) - at);
+  REQUIRE(second_sel != first_sel);
+  CHECK(cli({"domain", "rotate-dkim", "acme", "example.com"}).rc == 1);  // one new key at a time
+  // The records now ask for both; find the new one's.
+  RunResult recs = cli({"--json", "domain", "records", "acme", "example.com"});
+  CHECK_THAT(recs.out, Catch::Contains(first_sel + "._domainkey.example.com"));
+  CHECK_THAT(recs.out, Catch::Contains(second_sel + "._domainkey.example.com"));
+  RunResult py = migo::test::run(
+      {"/usr/bin/python3", "-c",
+       "import json,sys\n"
+       "r=[r for r in json.load(sys.stdin)['records'] if r['name'].startswith(sys.argv[1]+'.')][0]\n"
+       "v=r['value']\n"
+       "print(r['name']+','+','.join(v[i:i+250] for i in range(0,len(v),250)))\n",
+       second_sel},
+      {}, recs.out);
+  REQUIRE(py.rc == 0);
+  const std::string second = py.out.substr(0, py.out.size() - 1);
+  {  // Not yet published: the old key alone is active.
+    Dns dns({txt(tok), first});
+    CHECK(cli({"domain", "recheck"}, dns.addr).rc == 0);
+    CHECK(cli.key_state("acme", second_sel) == "pending\n");
+    CHECK(cli.key_state("acme", first_sel) == "active\n");
+  }
+  {  // Published: active; with --retire-after 0 the old key retires at once.
+    Dns dns({txt(tok), first, second});
+    CHECK(cli({"domain", "recheck", "--retire-after", "0"}, dns.addr).rc == 0);
+    CHECK(cli.key_state("acme", second_sel) == "active\n");
+    CHECK(cli.key_state("acme", first_sel) == "retired\n");
+    CHECK_FALSE(std::filesystem::exists(cli.keys + "/example.com/" + first_sel + ".pem"));
+    CHECK(std::filesystem::exists(cli.keys + "/example.com/" + second_sel + ".pem"));
+    CHECK_THAT(cli({"domain", "records", "acme", "example.com"}).out, !Catch::Contains(first_sel));
+    CHECK_THAT(cli({"audit", "acme"}).out, Catch::Contains("domain.rotate-dkim"));
+  }
 }
