@@ -13,29 +13,35 @@ Result<std::string> new_verification_token() {
 
 std::string dkim_record_value(const std::string& public_b64) { return "v=DKIM1; k=rsa; p=" + public_b64; }
 
-std::string dkim_record_key(std::string_view txt) {
+std::string record_tag(std::string_view txt, std::string_view tag) {
+  auto is_space = [](char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; };
   size_t at = 0;
   while (at < txt.size()) {
     size_t end = txt.find(';', at);
-    std::string_view tag = txt.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+    std::string_view part = txt.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
     at = end == std::string_view::npos ? txt.size() : end + 1;
-    size_t eq = tag.find('=');
+    size_t eq = part.find('=');
     if (eq == std::string_view::npos) continue;
     std::string name;
-    for (char ch : tag.substr(0, eq))
-      if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') name += ch;
-    if (name != "p") continue;
+    for (char ch : part.substr(0, eq))
+      if (!is_space(ch)) name += ch;
+    if (name != tag) continue;
     std::string value;
-    for (char ch : tag.substr(eq + 1)) {
-      if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
-      bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
-                 ch == '/' || ch == '=';
-      if (!b64) return "";
-      value += ch;
-    }
+    for (char ch : part.substr(eq + 1))
+      if (!is_space(ch)) value += ch;
     return value;
   }
   return "";
+}
+
+std::string dkim_record_key(std::string_view txt) {
+  std::string p = record_tag(txt, "p");
+  for (char ch : p) {
+    bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
+               ch == '/' || ch == '=';
+    if (!b64) return "";
+  }
+  return p;
 }
 
 std::string dkim_record_name(const std::string& selector, const std::string& domain) {

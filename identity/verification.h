@@ -28,6 +28,9 @@ Result<std::string> new_verification_token();
 // The DKIM TXT record for a public key (RSA), at SELECTOR._domainkey.DOMAIN.
 std::string dkim_record_name(const std::string& selector, const std::string& domain);
 std::string dkim_record_value(const std::string& public_b64);
+// The value of tag `tag` in a tag=value; list (DKIM keys, RFC 6376 3.2;
+// DMARC records, RFC 7489 6.4), whitespace removed; "" if absent.
+std::string record_tag(std::string_view txt, std::string_view tag);
 // The p= of a published DKIM record ("" if it has none or is malformed):
 // tags as RFC 6376 3.6.1 writes them, whitespace inside the value removed.
 std::string dkim_record_key(std::string_view txt);

@@ -33,6 +33,7 @@
 #include "follower.h"
 #include "ingest.h"
 #include "migo/domain.h"
+#include "migo/loggable.h"
 #include "migo/outcomes.h"
 #include "migo/tag.h"
 #include "migo/store.h"
@@ -612,6 +613,82 @@ int cmd_domain_verify(Context& c, const Args& a) {
                 "domain " + after->name + " verified for workspace " + a.pos[0] + ": " + proof.detail + "\n");
 }
 
+// One view of a domain for an admin: ownership, DKIM, SPF and DMARC as DNS
+// shows them now, and what to fix. Reads DNS only; changes nothing.
+int cmd_domain_show(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto d = read_domain(c, a.pos[0], a.pos[1]);
+  if (!d.ok()) return c.fail(d.status());
+  auto dns = Resolver::create(c.resolver);
+  if (!dns.ok()) return c.fail(dns.status());
+  std::vector<std::string> fix;
+  std::string text = "Domain:      " + d->name + (d->include_subdomains ? " (and subdomains)" : "") +
+                     "\nWorkspace:   " + a.pos[0] + "\nOwnership:   " + domain_state_text(*d) + "\n";
+  auto token = (*dns)->txt(std::string(kVerifyLabel) + "." + d->name);
+  if (!token.ok()) return c.fail(token.status());
+  Proof proof = judge_verification(*d, *token);
+  text += "  token:     " + std::string(proof.ok ? "published" : "NOT PUBLISHED: " + proof.detail) + "\n";
+  if (!proof.ok && !d->manual) fix.push_back(proof.detail);
+  Json keys = Json::array();
+  const DkimKey* signs = nullptr;
+  for (const DkimKey& k : d->dkim)
+    if (k.state == DkimKeyState::active && (!signs || k.state_since > signs->state_since)) signs = &k;
+  text += "DKIM:\n";
+  if (d->dkim.empty()) text += "  no keys (added before DKIM signing existed): mail is not signed\n";
+  for (const DkimKey& k : d->dkim) {
+    std::string name = dkim_record_name(k.selector, d->name);
+    auto r = (*dns)->txt(name);
+    if (!r.ok()) return c.fail(r.status());
+    bool published = dkim_published(*r, k.public_b64);
+    text += "  " + k.selector + "  " + dkim_state_name(k.state) + (signs == &k ? ", signs" : "") + ", record " +
+            (published ? "published" : "MISSING") + "\n";
+    if (!published && k.state != DkimKeyState::retired)
+      fix.push_back("publish TXT " + name + " \"" + dkim_record_value(k.public_b64) + "\"");
+    keys.push(Json::object()
+                  .set("selector", k.selector)
+                  .set("state", dkim_state_name(k.state))
+                  .set("signs", signs == &k)
+                  .set("published", published));
+  }
+  // SPF and DMARC as published; whether SPF names the relay when told how
+  // the relay appears in SPF (--relay-spf).
+  auto apex = (*dns)->txt(d->name);
+  if (!apex.ok()) return c.fail(apex.status());
+  std::string spf;
+  for (const std::string& r : apex->records)
+    if (r.rfind("v=spf1", 0) == 0) spf = r;
+  Json spf_json = spf.empty() ? Json() : Json(spf);
+  text += "SPF:         " + (spf.empty() ? std::string("none published") : loggable_text(spf)) + "\n";
+  Json authorises;
+  if (const std::string* mech = a.get("relay-spf")) {
+    bool named = (" " + spf + " ").find(" " + *mech + " ") != std::string::npos;
+    authorises = named;
+    text += "  names the relay (" + *mech + "): " + (named ? "yes" : "NO") + "\n";
+    if (!named) fix.push_back("add " + *mech + " to the SPF record of " + d->name);
+  }
+  auto dmarc_answer = (*dns)->txt("_dmarc." + d->name);
+  if (!dmarc_answer.ok()) return c.fail(dmarc_answer.status());
+  std::string dmarc;
+  for (const std::string& r : dmarc_answer->records)
+    if (record_tag(r, "v") == "DMARC1") dmarc = r;
+  std::string policy = record_tag(dmarc, "p");
+  text += "DMARC:       " + (dmarc.empty() ? std::string("none published") : "policy " + loggable_text(policy)) + "\n";
+  if (dmarc.empty()) fix.push_back("publish a DMARC record (migoctl domain records shows one)");
+  Json fixes = Json::array();
+  for (const std::string& f : fix) fixes.push(f);
+  text += fix.empty() ? "Nothing to fix.\n" : "To fix:\n";
+  for (const std::string& f : fix) text += "  - " + f + "\n";
+  return c.emit(domain_json(*d, a.pos[0])
+                    .set("token_published", proof.ok)
+                    .set("dkim_keys", keys)
+                    .set("spf", spf_json)
+                    .set("spf_names_relay", authorises)
+                    .set("dmarc_policy", dmarc.empty() ? Json() : Json(policy))
+                    .set("to_fix", fixes),
+                text);
+}
+
 int cmd_domain_rotate_dkim(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
@@ -1155,6 +1232,14 @@ const std::vector<Command>& commands() {
        "--manual, marks it verified on your word: audited, shown as manual, and\n"
        "left alone by domain recheck.",
        cmd_domain_verify},
+      {"domain show", "WS DOMAIN", 2, 2,
+       {{"relay-spf", "MECHANISM", "how the relay appears in SPF, e.g. include:_spf.relay.example"}},
+       "show a domain's ownership, DKIM, SPF and DMARC, and what to fix",
+       "Asks DNS (changing nothing) and shows: the ownership proof and state,\n"
+       "each DKIM key (state, which one signs, whether its record is\n"
+       "published), the SPF record (and, with --relay-spf, whether it names\n"
+       "the relay), the DMARC policy; then the list of what to fix.",
+       cmd_domain_show},
       {"domain rotate-dkim", "WS DOMAIN", 2, 2, {}, "start a new DKIM key for a domain",
        "Makes a new DKIM key for DOMAIN and prints its record. The current key\n"
        "keeps signing until the new record is seen in DNS (domain recheck or\n"

@@ -304,3 +304,33 @@ TEST_CASE("DKIM rotation through DNS: the new key signs once published, the old 
     CHECK_THAT(cli({"audit", "acme"}).out, Catch::Contains("domain.rotate-dkim"));
   }
 }
+
+TEST_CASE("domain show: what DNS says, and what to fix") {
+  Cli cli;
+  cli.ok({"init"});
+  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
+  cli.ok({"domain", "add", "acme", "example.com"});
+  const std::string tok = cli.token("acme", "example.com"), dkim = cli.dkim_txt("acme", "example.com");
+  {
+    Dns dns({txt(tok), dkim, "example.com,v=spf1 include:_spf.relay.test ~all", "_dmarc.example.com,v=DMARC1; p=quarantine; rua=mailto:d@example.com"});
+    REQUIRE(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 0);
+    RunResult r = cli({"domain", "show", "acme", "example.com", "--relay-spf", "include:_spf.relay.test"}, dns.addr);
+    INFO(r.out << r.err);
+    CHECK(r.rc == 0);
+    CHECK_THAT(r.out, Catch::Contains("active, signs, record published"));
+    CHECK_THAT(r.out, Catch::Contains("names the relay (include:_spf.relay.test): yes"));
+    CHECK_THAT(r.out, Catch::Contains("DMARC:       policy \"quarantine\""));
+    CHECK_THAT(r.out, Catch::Contains("Nothing to fix."));
+  }
+  {  // Nothing but the token: the DKIM record, SPF and DMARC are listed to fix.
+    Dns dns({txt(tok)});
+    RunResult r = cli({"--json", "domain", "show", "acme", "example.com", "--relay-spf", "include:_spf.relay.test"},
+                      dns.addr);
+    CHECK(r.rc == 0);
+    CHECK_THAT(r.out, Catch::Contains("\"spf_names_relay\": false"));
+    CHECK_THAT(r.out, Catch::Contains("\"dmarc_policy\": null"));
+    CHECK_THAT(r.out, Catch::Contains("._domainkey.example.com"));
+    CHECK_THAT(r.out, Catch::Contains("publish a DMARC record"));
+  }
+  CHECK(cli({"domain", "show", "acme", "example.com"}, dead_resolver()).rc == 75);
+}
