@@ -223,13 +223,22 @@ Status find_domain(const ReadTxn& t, const std::string& ws, const std::string& n
 }
 }  // namespace
 
-Result<Domain> Admin::verify_domain_manually(const std::string& ws, const std::string& domain) {
+Result<Domain> Admin::update_domain(const std::string& ws, const std::string& domain,
+                                    const std::function<Status(WriteTxn&, const Workspace&, Domain&)>& change) {
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
   Domain d;
   Status s = store_.write([&](WriteTxn& t) -> Status {
     Workspace w;
     MIGO_TRY(find_domain(t, ws, *name, &w, &d));
+    return change(t, w, d);
+  });
+  if (!s.ok()) return s;
+  return d;
+}
+
+Result<Domain> Admin::verify_domain_manually(const std::string& ws, const std::string& domain) {
+  return update_domain(ws, domain, [&](WriteTxn& t, const Workspace& w, Domain& d) -> Status {
     if (d.verified && d.manual) return {};  // verifying twice is harmless and changes nothing
     d.verified = true;
     d.manual = true;
@@ -242,24 +251,17 @@ Result<Domain> Admin::verify_domain_manually(const std::string& ws, const std::s
         k.state_since = now_;
       }
     MIGO_TRY(t.put(d));
-    return audit(t, w.id, "domain.verify", "domain=" + *name + " method=manual");
+    return audit(t, w.id, "domain.verify", "domain=" + d.name + " method=manual");
   });
-  if (!s.ok()) return s;
-  return d;
 }
 
 Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string& domain, const std::string& token,
                                        bool found, int64_t grace, const std::vector<std::string>& dkim_seen,
                                        int64_t retire_after) {
-  auto name = normalize_domain(domain);
-  if (!name.ok()) return name.status();
-  Domain d;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
-    Workspace w;
-    MIGO_TRY(find_domain(t, ws, *name, &w, &d));
+  return update_domain(ws, domain, [&](WriteTxn& t, const Workspace& w, Domain& d) -> Status {
     if (d.token != token || d.token.empty())
-      return {Code::refused, "domain " + *name + " changed while DNS was asked; try again"};
-    std::string event, detail = "domain=" + *name;
+      return {Code::refused, "domain " + d.name + " changed while DNS was asked; try again"};
+    std::string event, detail = "domain=" + d.name;
     d.checked_at = now_;
     bool active_key = d.dkim.empty();  // domains from before DKIM have none
     for (DkimKey& k : d.dkim) {
@@ -305,33 +307,24 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
     if (event.empty() && detail.find(" dkim=") != std::string::npos) event = "domain.dkim";
     return event.empty() ? Status() : audit(t, w.id, event, detail);
   });
-  if (!s.ok()) return s;
-  return d;
 }
 
 Result<Domain> Admin::add_dkim_key(const std::string& ws, const std::string& domain, const DkimKey& key) {
-  auto name = normalize_domain(domain);
-  if (!name.ok()) return name.status();
-  Domain d;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
-    Workspace w;
-    MIGO_TRY(find_domain(t, ws, *name, &w, &d));
+  return update_domain(ws, domain, [&](WriteTxn& t, const Workspace& w, Domain& d) -> Status {
     for (const DkimKey& k : d.dkim)
       if (k.state == DkimKeyState::pending)
-        return {Code::refused, "domain " + *name + " already has a new DKIM key waiting for its DNS record (" +
+        return {Code::refused, "domain " + d.name + " already has a new DKIM key waiting for its DNS record (" +
                                    k.selector + "): publish it, or run migoctl domain recheck"};
     if (d.dkim.size() >= kMaxDkimKeysPerDomain) {
       auto oldest = std::find_if(d.dkim.begin(), d.dkim.end(),
                                  [](const DkimKey& k) { return k.state == DkimKeyState::retired; });
-      if (oldest == d.dkim.end()) return {Code::refused, "domain " + *name + " has too many DKIM keys"};
+      if (oldest == d.dkim.end()) return {Code::refused, "domain " + d.name + " has too many DKIM keys"};
       d.dkim.erase(oldest);
     }
     d.dkim.push_back(key);
     MIGO_TRY(t.put(d));
-    return audit(t, w.id, "domain.rotate-dkim", "domain=" + *name + " selector=" + key.selector);
+    return audit(t, w.id, "domain.rotate-dkim", "domain=" + d.name + " selector=" + key.selector);
   });
-  if (!s.ok()) return s;
-  return d;
 }
 
 Result<Domain> Admin::remove_domain(const std::string& ws, const std::string& domain) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,6 +90,10 @@ class Admin {
  private:
   Status audit(WriteTxn& t, uint64_t workspace_id, const std::string& action,
                const std::string& detail);
+  // Finds the workspace's domain (normalised) and runs `change` on it in one
+  // write transaction; returns the domain as `change` left it.
+  Result<Domain> update_domain(const std::string& ws, const std::string& domain,
+                               const std::function<Status(WriteTxn&, const Workspace&, Domain&)>& change);
   Store& store_;
   Actor actor_;
   int64_t now_;

@@ -778,6 +778,9 @@ int cmd_domain_remove(Context& c, const Args& a) {
   if (!c.open(&rc)) return rc;
   auto d = c.admin().remove_domain(a.pos[0], a.pos[1]);
   if (!d.ok()) return c.fail(d.status());
+  // Its DKIM keys go too: nothing should sign for a domain no one owns here.
+  for (const DkimKey& k : d->dkim)
+    if (auto path = dkim_key_path(c.dkim_keys, d->name, k.selector); path.ok()) unlink(path->c_str());
   return c.emit(domain_json(*d, a.pos[0]), "domain " + d->name + " removed from workspace " + a.pos[0] + "\n");
 }
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "dns.h"
+#include "ports.h"
 #include "run.h"
 #include "temp_dir.h"
 
@@ -21,17 +22,7 @@ using migo::test::TempDir;
 
 namespace {
 
-int free_udp_port() {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
+int free_udp_port() { return migo::test::free_port(SOCK_DGRAM); }
 
 // dnsmasq answering for example.com (and other.example) from its command
 // line only: no upstream, no /etc/hosts, nothing else.
@@ -76,15 +67,18 @@ struct Cli {
   }
   // The DKIM record `migoctl domain records` asks for, as dnsmasq's
   // --txt-record argument (character-strings of at most 250 bytes).
-  std::string dkim_txt(const std::string& ws, const std::string& domain) const {
+  // `selector`: that key's record; "" the first DKIM record.
+  std::string dkim_txt(const std::string& ws, const std::string& domain, const std::string& selector = "") const {
     RunResult r = (*this)({"--json", "domain", "records", ws, domain});
     REQUIRE(r.rc == 0);
     RunResult py = migo::test::run(
         {"/usr/bin/python3", "-c",
          "import json,sys\n"
-         "r=[r for r in json.load(sys.stdin)['records'] if r['purpose']=='dkim'][0]\n"
+         "r=[r for r in json.load(sys.stdin)['records'] if r['purpose']=='dkim'\n"
+         "   and r['name'].startswith(sys.argv[1])][0]\n"
          "v=r['value']\n"
-         "print(r['name']+','+','.join(v[i:i+250] for i in range(0,len(v),250)))\n"},
+         "print(r['name']+','+','.join(v[i:i+250] for i in range(0,len(v),250)))\n",
+         selector.empty() ? "" : selector + "."},
         {}, r.out);
     REQUIRE(py.rc == 0);
     return py.out.substr(0, py.out.size() - 1);
@@ -251,6 +245,9 @@ TEST_CASE("domain records: human, zone file and JSON") {
   CHECK(no_dir.rc == 75);
   CHECK_THAT(no_dir.err, Catch::Contains("DKIM key directory"));
   CHECK(cli({"domain", "records", "acme", "other.example"}).rc == 1);
+  // Removing the domain removes its keys.
+  cli.ok({"domain", "remove", "acme", "example.com"});
+  CHECK_FALSE(std::filesystem::exists(key_file));
 }
 
 TEST_CASE("DKIM rotation through DNS: the new key signs once published, the old one retires and its file goes") {
@@ -273,20 +270,11 @@ TEST_CASE("DKIM rotation through DNS: the new key signs once published, the old 
   const std::string second_sel = rot.out.substr(at, rot.out.find('"', at) - at);
   REQUIRE(second_sel != first_sel);
   CHECK(cli({"domain", "rotate-dkim", "acme", "example.com"}).rc == 1);  // one new key at a time
-  // The records now ask for both; find the new one's.
+  // The records now ask for both.
   RunResult recs = cli({"--json", "domain", "records", "acme", "example.com"});
   CHECK_THAT(recs.out, Catch::Contains(first_sel + "._domainkey.example.com"));
   CHECK_THAT(recs.out, Catch::Contains(second_sel + "._domainkey.example.com"));
-  RunResult py = migo::test::run(
-      {"/usr/bin/python3", "-c",
-       "import json,sys\n"
-       "r=[r for r in json.load(sys.stdin)['records'] if r['name'].startswith(sys.argv[1]+'.')][0]\n"
-       "v=r['value']\n"
-       "print(r['name']+','+','.join(v[i:i+250] for i in range(0,len(v),250)))\n",
-       second_sel},
-      {}, recs.out);
-  REQUIRE(py.rc == 0);
-  const std::string second = py.out.substr(0, py.out.size() - 1);
+  const std::string second = cli.dkim_txt("acme", "example.com", second_sel);
   {  // Not yet published: the old key alone is active.
     Dns dns({txt(tok), first});
     CHECK(cli({"domain", "recheck"}, dns.addr).rc == 0);

@@ -20,6 +20,7 @@
 
 #include "admin.h"
 #include "policy_client.h"
+#include "ports.h"
 #include "run.h"
 #include "fresh_store.h"
 #include "temp_dir.h"
@@ -30,17 +31,7 @@ using migo::test::TempDir;
 
 namespace {
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
+using migo::test::free_port;
 
 struct World {
   TempDir tmp;
