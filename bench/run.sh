@@ -13,7 +13,11 @@
 # milter: messages/s end to end through a private Postfix (SASL AUTH via
 #         libmigo.so, 8 persistent sessions, small messages, smtp-sink as
 #         next hop) without and then with migo-milter, and then with
-#         migo-milter and migo-policyd together; plus the daemons' peak RSS.
+#         migo-milter and migo-policyd together; then DKIM: migo-milter
+#         signing against migo-milter --no-dkim plus Debian's OpenDKIM as a
+#         second milter signing with the same key (installed if missing,
+#         benchmark only), with the milters' CPU per message; plus the
+#         daemons' peak RSS.
 # relay:  the whole relay as applications use it: a fresh session per
 #         message (STARTTLS, AUTH PLAIN, one 400-byte message, QUIT), 16
 #         concurrent clients, through Postfix with every module (SASL plugin,
@@ -158,14 +162,42 @@ bench_milter() {
       python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"] + ":" + d["password"])')"
   done
   head -c 32 /dev/urandom >"$work/key"
-  chown -R nobody "$work/mstore" "$work/key"
+  chown -R nobody "$work/mstore" "$work/key" "$work/dkim"
   install -m 0644 "$B/sasl-plugin/libmigo.so" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
   mport=$(free_port); pport=$(free_port)
   mkdir -p "$work/msock"; chown nobody "$work/msock"
-  "$B/milter/migo-milter" --db "$work/mstore" --key "$work/key" --socket "unix:$work/msock/milter" --user nobody &
+  local keys=(--key "$work/key" --dkim-keys "$work/dkim")
+  "$B/milter/migo-milter" --db "$work/mstore" "${keys[@]}" --socket "unix:$work/msock/milter" --user nobody &
   mpid=$!
-  "$B/milter/migo-milter" --db "$work/mstore" --key "$work/key" --socket "inet:$mport@127.0.0.1" --user nobody &
+  "$B/milter/migo-milter" --db "$work/mstore" "${keys[@]}" --socket "inet:$mport@127.0.0.1" --user nobody &
   local mpid_inet=$!
+  # The DKIM comparison: migo-milter without signing plus Debian's OpenDKIM
+  # signing with the same key, as a second milter.
+  "$B/milter/migo-milter" --db "$work/mstore" "${keys[@]}" --no-dkim --socket "unix:$work/msock/nodkim" \
+    --user nobody &
+  local mpid_nodkim=$!
+  dpkg-query -W -f='${Status}' opendkim 2>/dev/null | grep -q 'ok installed' ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opendkim >/dev/null
+  local sel keyfile
+  keyfile=$(ls "$work"/dkim/example.com/*.pem); sel=$(basename "$keyfile" .pem)
+  mkdir -p "$work/osock"; chown nobody "$work/osock"
+  cat >"$work/opendkim.conf" <<CONF
+Syslog no
+Mode s
+Domain example.com
+Selector $sel
+KeyFile $keyfile
+Socket local:$work/osock/opendkim
+UserID nobody
+UMask 000
+PidFile $work/osock/opendkim.pid
+Canonicalization relaxed/relaxed
+SignatureAlgorithm rsa-sha256
+SignHeaders From,Reply-To,Subject,Date,To,Cc,Message-ID,In-Reply-To,References,MIME-Version,Content-Type,Content-Transfer-Encoding,List-Unsubscribe,List-Unsubscribe-Post,X-Migo-Tag
+OversignHeaders From,Reply-To,Subject,Date,To,Cc,Message-ID,MIME-Version,Content-Type
+CONF
+  opendkim -f -x "$work/opendkim.conf" &
+  local opid=$!
   "$B/policy-daemon/migo-policyd" --db "$work/mstore" --listen "inet:127.0.0.1:$pport" --user nobody &
   ppid=$!
   sleep 0.5
@@ -178,7 +210,7 @@ bench_milter() {
     pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $work/mstore"
     pf_conf "smtpd_tls_auth_only = no" "smtpd_client_connection_rate_limit = 0" "default_process_limit = 100" "$@"
     pf_start >/dev/null || { echo "$label: postfix did not start"; return; }
-    read -r rate n bad < <(python3 bench/smtp_load.py "$PF_PORT" "$seconds" $creds)
+    read -r rate n bad < <(python3 bench/smtp_load.py "$PF_PORT" "$seconds" $creds)  # n: read by the caller
     printf '%-40s %6s messages/s  (%s accepted, %s refused)\n' "$label" "$rate" "$n" "$bad"
     pf_stop
   }
@@ -189,9 +221,24 @@ bench_milter() {
   run_relay "  + migo-milter (inet socket)" "smtpd_milters = inet:127.0.0.1:$mport" "$tempfail"
   run_relay "  + migo-milter (unix) + migo-policyd" "$unix_milter" "$tempfail" \
     "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy"
+  # DKIM: both sign with the same key; CPU per accepted message from
+  # /proc, milter processes only (Postfix's own work is the same in both).
+  local before after n_sign n_two
+  before=$(cpu_ms $mpid)
+  run_relay "  + migo-milter signing DKIM (unix)" "$unix_milter" "$tempfail"
+  n_sign=$n; after=$(cpu_ms $mpid)
+  local cpu_sign=$(( after - before ))
+  before=$(( $(cpu_ms $mpid_nodkim) + $(cpu_ms $opid) ))
+  run_relay "  + migo-milter --no-dkim + OpenDKIM signing" \
+    "smtpd_milters = unix:$work/msock/nodkim, unix:$work/osock/opendkim" "$tempfail"
+  n_two=$n
+  after=$(( $(cpu_ms $mpid_nodkim) + $(cpu_ms $opid) ))
+  local cpu_two=$(( after - before ))
+  python3 -c 'import sys; s,ns,t,nt=map(float,sys.argv[1:]); print("milter CPU per signed message: migo-milter %.0f us; migo-milter --no-dkim + OpenDKIM %.0f us" % (s*1000/max(ns,1), t*1000/max(nt,1)))' \
+    "$cpu_sign" "$n_sign" "$cpu_two" "$n_two"
   printf 'peak RSS: migo-milter %s kB, migo-policyd %s kB\n' \
     "$(awk '/VmHWM/ {print $2}' /proc/$mpid/status)" "$(awk '/VmHWM/ {print $2}' /proc/$ppid/status)"
-  kill $mpid $mpid_inet $ppid; wait $mpid $mpid_inet $ppid 2>/dev/null || true
+  kill $mpid $mpid_inet $mpid_nodkim $opid $ppid; wait $mpid $mpid_inet $mpid_nodkim $opid $ppid 2>/dev/null || true
 }
 
 # CPU time (user + system, ms) each process has used so far.
@@ -220,10 +267,11 @@ bench_relay() {
   done
   chmod 644 "$work/rsasldb2"
   head -c 32 /dev/urandom >"$work/rkey"
-  chown -R nobody "$work/rstore" "$work/rkey"
+  chown -R nobody "$work/rstore" "$work/rkey" "$work/dkim"
   install -m 0644 "$B/sasl-plugin/libmigo.so" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
   mkdir -p "$work/rsock"; chown nobody "$work/rsock"
-  "$B/milter/migo-milter" --db "$work/rstore" --key "$work/rkey" --socket "unix:$work/rsock/milter" --user nobody &
+  "$B/milter/migo-milter" --db "$work/rstore" --key "$work/rkey" --dkim-keys "$work/dkim" \
+    --socket "unix:$work/rsock/milter" --user nobody &
   mpid=$!
   "$B/policy-daemon/migo-policyd" --db "$work/rstore" --listen "unix:$work/rsock/policy" --user nobody &
   ppid=$!

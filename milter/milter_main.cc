@@ -34,7 +34,7 @@ struct Globals {
   Secret key;
   MilterConfig config;
   std::unique_ptr<DaemonLog> log;
-  std::unique_ptr<DkimLibrary> dkim;
+  std::unique_ptr<DkimLibrary> dkim;  // null with --no-dkim
   std::string dkim_keys = kDefaultDkimKeyDir;
 };
 Globals* g = nullptr;
@@ -104,7 +104,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
     if ((actions & kMilterActions) != kMilterActions) return SMFIS_REJECT;  // the MTA cannot let us tag
     bool symlist = milter_ask_macros(ctx, actions);
     *want_actions = kMilterActions | (symlist ? SMFIF_SETSYMLIST : 0);
-    *want_steps = steps & milter_skipped_steps(symlist);
+    *want_steps = steps & milter_skipped_steps(symlist, g->dkim != nullptr);
     *want2 = *want3 = 0;
     auto* c = new Connection;
     c->header_no_reply = (*want_steps & SMFIP_NR_HDR) != 0;
@@ -166,7 +166,7 @@ sfsistat on_eoh(SMFICTX* ctx) noexcept {
     const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
     const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
     c->now = static_cast<int64_t>(time(nullptr));
-    if (login && *login && c->sign_error.empty()) {
+    if (g->dkim && login && *login && c->sign_error.empty()) {
       auto plan = plan_signing(*g->store, g->key, g->config, login, c->froms, qid ? qid : "", c->now);
       if (!plan.ok()) {
         c->sign_error = plan.status().message();
@@ -320,6 +320,8 @@ const char* kUsage =
     "  --dkim-keys DIR        DKIM private keys, DIR/DOMAIN/SELECTOR.pem (default\n"
     "                         /etc/migo/dkim); read per message, so a new key needs\n"
     "                         no restart\n"
+    "  --no-dkim              do not sign (another milter, e.g. OpenDKIM, signs);\n"
+    "                         the end of headers and the body are not asked for\n"
     "  --user USER            when started as root: run as USER after set-up (required)\n"
     "  --sasl-realm REALM     Postfix's smtpd_sasl_local_domain, if set\n"
     "  --reject-unauthenticated  refuse mail without a SASL login\n"
@@ -332,7 +334,7 @@ int milter_main(int argc, char** argv) {
   static Globals globals;
   g = &globals;
   std::string socket, key_path = kDefaultTagKeyPath, db, user;
-  bool foreground = false;
+  bool foreground = false, no_dkim = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -349,6 +351,7 @@ int milter_main(int argc, char** argv) {
     else if (a == "--key") key_path = value();
     else if (a == "--db") db = value();
     else if (a == "--dkim-keys") g->dkim_keys = value();
+    else if (a == "--no-dkim") no_dkim = true;
     else if (a == "--user") user = value();
     else if (a == "--sasl-realm") g->config.sasl_realm = value();
     else if (a == "--reject-unauthenticated") g->config.reject_unauthenticated = true;
@@ -373,9 +376,11 @@ int milter_main(int argc, char** argv) {
   auto store = Store::open(db, {});
   if (!store.ok()) return fatal("cannot open store: " + store.status().message());
   g->store = std::move(*store);
-  auto dkim = DkimLibrary::create();
-  if (!dkim.ok()) return fatal(dkim.status().message());
-  g->dkim = std::move(*dkim);
+  if (!no_dkim) {
+    auto dkim = DkimLibrary::create();
+    if (!dkim.ok()) return fatal(dkim.status().message());
+    g->dkim = std::move(*dkim);
+  }
 
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("migo-milter");

@@ -43,9 +43,11 @@ inline bool milter_ask_macros(SMFICTX* ctx, unsigned long actions) {
 
 // The events we skip or take without replying, given whether the MTA took
 // our macro list; the MTA's offer is ANDed with this.
-constexpr unsigned long milter_skipped_steps(bool symlist) {
+// Without signing (--no-dkim) the end of headers and the body are skipped.
+constexpr unsigned long milter_skipped_steps(bool symlist, bool sign = true) {
   return SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
-         SMFIP_NR_EOH | SMFIP_NR_BODY | (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL);
+         (sign ? SMFIP_NR_EOH | SMFIP_NR_BODY : SMFIP_NOEOH | SMFIP_NOBODY) |
+         (symlist ? SMFIP_NOMAIL : SMFIP_NR_MAIL);
 }
 
 }  // namespace migo
