@@ -85,6 +85,20 @@ conn = message(user_ok, {{"From", "a@example.com"}, {"From", "b@example.com"}})
 expect("two From headers: rejected", mt.getreply(conn) == SMFIR_REPLYCODE)
 mt.disconnect(conn)
 
+-- Signing: a DKIM-Signature inserted for the verified domain; headers that
+-- exceed what the signer keeps (1 MiB in all) are a temporary failure,
+-- never unsigned mail; odd but legal headers are signed.
+conn = message(user_ok, {{"From", "app@example.com"}, {"Subject", ""}, {"X-Eight-Bit", "caf\195\169 \255"}})
+expect("signed: DKIM-Signature inserted", mt.getreply(conn) == SMFIR_CONTINUE and mt.eom_check(conn, MT_HDRINSERT, "DKIM-Signature"))
+local sig = mt.getheader(conn, "DKIM-Signature", 0) or ""
+expect("signed: d=example.com, relaxed/relaxed", string.find(sig, "d=example.com", 1, true) ~= nil and string.find(sig, "c=relaxed/relaxed", 1, true) ~= nil)
+mt.disconnect(conn)
+local many = {{"From", "app@example.com"}}
+for i = 1, 1100 do many[#many + 1] = {"X-Filler-" .. i, string.rep("x", 1000)} end
+conn = message(user_ok, many)
+expect("headers too large to sign: temporary failure", mt.getreply(conn) == SMFIR_REPLYCODE and not mt.eom_check(conn, MT_HDRINSERT, "DKIM-Signature"))
+mt.disconnect(conn)
+
 -- An MTA that cannot be told which macros to send: MAIL is still sent, for
 -- {auth_authen}, without a reply.
 conn = message(user_ok, {{"From", "app@example.com"}}, false)
