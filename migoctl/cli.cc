@@ -1041,7 +1041,7 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
   if (!key.ok()) return c.fail(key.status());
   int rc;
   if (!c.open(&rc)) return rc;
-  auto r = ingest_report(*c.store, *key, *message, kind, c.now);
+  auto r = ingest_report(*c.store, *key, *message, kind, c.now, a.get("return-path") ? *a.get("return-path") : "");
   if (!r.ok()) return c.fail(r.status());
   const char* what = kind == Report::Kind::dsn ? "dsn" : "arf";
   if (r->malformed) {
@@ -1066,6 +1066,7 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
                .set("kind", what)
                .set("malformed", false)
                .set("tag", r->tag)
+               .set("via", r->via.empty() ? Json() : Json(r->via))
                .set("account", r->username.empty() ? Json() : Json(r->username))
                .set("account_id", r->account_id ? Json(hex_id(r->account_id)) : Json())
                .set("queue_id", r->queue_id.empty() ? Json() : Json(r->queue_id))
@@ -1073,8 +1074,8 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
   if (c.json) return c.emit(j, "");
   std::string head = std::string(kind == Report::Kind::dsn ? "DSN" : "Feedback report") + ": tag " + r->tag;
   if (r->tag == "verified")
-    head += ", account " + (r->username.empty() ? hex_id(r->account_id) + " (deleted)" : r->username) +
-            ", message " + r->queue_id;
+    head += (r->via == "return path" ? " (by the return path)" : "") + std::string(", account ") +
+            (r->username.empty() ? hex_id(r->account_id) + " (deleted)" : r->username) + ", message " + r->queue_id;
   c.out << head << "\n";
   print_table(c.out, rows);
   return kExitOk;
@@ -1304,7 +1305,8 @@ const std::vector<Command>& commands() {
        cmd_account_delete},
       {"ingest-dsn", "[FILE]", 0, 1,
        {{"key", "FILE", "the tag key (default /etc/migo/tag.key, as migo-milter)"},
-        {"accept-malformed", nullptr, "exit 0 for a report that is not a DSN (pipe transports)"}},
+        {"accept-malformed", nullptr, "exit 0 for a report that is not a DSN (pipe transports)"},
+        {"return-path", "ADDRESS", "the address the DSN came to (a pipe's ${original_recipient})"}},
        "count a receiver's bounce (RFC 3464 DSN)",
        "Reads one delivery status notification from FILE (or standard input)\n"
        "and finds the X-Migo-Tag of the message it returns. When the tag's\n"
@@ -1313,7 +1315,9 @@ const std::vector<Command>& commands() {
        "had counted it). A bounce already counted, from this or Postfix's log,\n"
        "is not counted again. Reports without a verifying tag are counted as\n"
        "unattributed (migoctl stats), never against an account. Exit 1 (or 0\n"
-       "with --accept-malformed) when the input is not a DSN.",
+       "with --accept-malformed) when the input is not a DSN. With\n"
+       "--return-path, a DSN sent to the relay's return path (b<token>@bounce.\n"
+       "DOMAIN) is attributed by the token even when it quotes no headers.",
        cmd_ingest_dsn},
       {"ingest-arf", "[FILE]", 0, 1,
        {{"key", "FILE", "the tag key (default /etc/migo/tag.key, as migo-milter)"},

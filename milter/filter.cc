@@ -76,7 +76,8 @@ Result<SigningPlan> plan_signing(const Store& store, const Secret& key, const Mi
 }
 
 FilterDecision decide_message(Store& store, const Secret& key, const MilterConfig& config, const std::string& login,
-                              const std::vector<std::string>& froms, const std::string& queue_id, int64_t now) {
+                              const std::vector<std::string>& froms, const std::string& queue_id, int64_t now,
+                              const std::string& mail_from) {
   FilterDecision d;
   auto reject = [&](std::string reply, std::string log) {
     d.kind = FilterDecision::Kind::reject;
@@ -132,9 +133,37 @@ FilterDecision decide_message(Store& store, const Secret& key, const MilterConfi
         return {};
       }
     }
+    // The envelope sender: kept when it is on a verified domain of the
+    // workspace (the customer handles its bounces); otherwise the relay's
+    // own return path on the From domain's bounce subdomain, so bounces come
+    // back here and SPF aligns with From (or refused, as configured).
+    std::string return_path, return_note;
+    if (!mail_from.empty() && config.unverified_sender != MilterConfig::UnverifiedSender::keep) {
+      size_t at = mail_from.rfind('@');
+      auto env = at == std::string::npos ? Result<std::string>(Status(Code::invalid, "no domain"))
+                                         : normalize_domain(mail_from.substr(at + 1));
+      Result<bool> env_ok = env.ok() ? domain_allowed(t, a->workspace_id, *env) : Result<bool>(false);
+      if (!env_ok.ok()) return env_ok.status();
+      if (!*env_ok) {
+        std::string shown = env.ok() ? *env : loggable_text(mail_from);
+        if (config.unverified_sender == MilterConfig::UnverifiedSender::refuse) {
+          reject("5.7.1 Envelope sender domain " + shown + " is not verified for this account's workspace",
+                 *name + ": envelope sender domain " + shown + " not verified");
+          return {};
+        }
+        auto from_domain = normalize_domain((*mailboxes)[0].domain);
+        auto cover = from_domain.ok() ? covering_domain(t, a->workspace_id, *from_domain)
+                                      : Result<Domain>(from_domain.status());
+        if (!cover.ok()) return cover.status();
+        auto rp = make_return_path(key, a->id, queue_id, now, cover->name);
+        if (rp) return_path = *rp;
+        else return_note = "; queue id too long for a return path, envelope sender kept";
+      }
+    }
     d.kind = FilterDecision::Kind::accept;
     d.tag = make_tag(key, a->id, queue_id, now);
-    d.log = *name + ": From verified, tagged";
+    d.return_path = return_path;
+    d.log = *name + ": From verified, tagged" + (return_path.empty() ? "" : ", return path " + return_path) + return_note;
     auto existing = t.queue_entry(queue_id);
     if (!existing.ok() && existing.status().code() != Code::not_found) return existing.status();
     need_queue_entry = !existing.ok();

@@ -19,6 +19,10 @@ namespace migo {
 struct MilterConfig {
   bool reject_unauthenticated = false;  // default: pass mail without SASL login untouched
   std::string sasl_realm;               // Postfix's smtpd_sasl_local_domain, if set
+  // An envelope sender outside the workspace's verified domains: given the
+  // relay's own return path (tag.h, make_return_path), refused, or kept.
+  enum class UnverifiedSender { rewrite, refuse, keep };
+  UnverifiedSender unverified_sender = UnverifiedSender::rewrite;
 };
 
 struct FilterDecision {
@@ -26,15 +30,18 @@ struct FilterDecision {
   Kind kind = Kind::pass;
   std::string reply;   // for reject/tempfail: "5.7.1 ..." text without the code
   std::string tag;     // for accept: the X-Migo-Tag value
+  std::string return_path;  // for accept: the new envelope sender, or empty to keep it
   std::string log;     // what happened, for the log (no secrets)
   uint32_t refunded = 0;  // recipients taken back on reject
 };
 
 // `froms` are the values of every From header, in order. `queue_id` is
-// Postfix's (macro i). `now` is Unix time.
+// Postfix's (macro i). `now` is Unix time. `mail_from` is the envelope
+// sender ({mail_addr}; "" for the null sender or when the MTA did not say:
+// kept as it is).
 FilterDecision decide_message(Store& store, const Secret& key, const MilterConfig& config,
                               const std::string& login, const std::vector<std::string>& froms,
-                              const std::string& queue_id, int64_t now);
+                              const std::string& queue_id, int64_t now, const std::string& mail_from = "");
 
 // A message refused (or failed) after the policy daemon counted it: its
 // recipients are taken back.

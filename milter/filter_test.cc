@@ -158,3 +158,65 @@ TEST_CASE("signing plan: the newest active key of the domain that covers From, a
   auto two = plan_signing(*w.store, w.key, w.config, "smtpuser_app", {"a@example.com", "b@example.com"}, "QID1", T0);
   CHECK_FALSE(two->sign);
 }
+
+TEST_CASE("return paths: only the key's own verify, in any case; hostile ones do not") {
+  Secret key = test_key();
+  auto rp = make_return_path(key, 0xabcdef0123456789ull, "4XkT2m1Zq8", T0, "example.com");
+  REQUIRE(rp);
+  CHECK_THAT(*rp, Catch::StartsWith("b"));
+  CHECK_THAT(*rp, Catch::EndsWith("@bounce.example.com"));
+  CHECK(rp->find('@') <= 64);
+  CHECK(rp->find_first_not_of("abcdefghijklmnopqrstuvwxyz234567@.") == std::string::npos);
+  auto f = verify_return_path(key, *rp);
+  REQUIRE(f);
+  CHECK(f->account_id == 0xabcdef0123456789ull);
+  CHECK(f->queue_id == "4XkT2m1Zq8");
+  CHECK(f->time == T0);
+  std::string upper = *rp;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(verify_return_path(key, upper));  // some MTAs fold case
+  CHECK(verify_return_path(key, rp->substr(0, rp->find('@')) + "@elsewhere.test"));  // the domain is not what proves it
+  std::string flipped = *rp;
+  flipped[5] = flipped[5] == 'a' ? 'b' : 'a';
+  CHECK_FALSE(verify_return_path(key, flipped));
+  CHECK_FALSE(verify_return_path(Secret(std::string(32, 'x')), *rp));  // another relay's key
+  for (const char* bad : {"", "@", "b@x", "bounces@example.com", "b!!!!@x", "b@bounce.example.com", "nobody"}) {
+    INFO(bad);
+    CHECK_FALSE(verify_return_path(key, bad));
+  }
+  // A queue id too long for a 64-octet local part: none is made.
+  CHECK_FALSE(make_return_path(key, 1, std::string(40, 'Q'), T0, "example.com"));
+  CHECK_FALSE(make_return_path(key, 1, "bad/id", T0, "example.com"));
+}
+
+TEST_CASE("the envelope sender: kept on a verified domain, else the relay's return path (or refused, or kept)") {
+  World w;
+  auto decide_env = [&](const std::string& from, const std::string& env) {
+    return decide_message(*w.store, w.key, w.config, "smtpuser_app", {from}, "QID1", T0, env);
+  };
+  FilterDecision d = decide_env("app@example.com", "app@example.com");
+  REQUIRE(d.kind == FilterDecision::Kind::accept);
+  CHECK(d.return_path.empty());
+  CHECK(decide_env("app@example.com", "").return_path.empty());  // the null sender stays
+  CHECK(decide_env("app@example.com", "x@mail.corp.example").return_path.empty());  // covered by --include-subdomains
+  d = decide_env("app@example.com", "bounces@unverified.test");
+  REQUIRE(d.kind == FilterDecision::Kind::accept);
+  CHECK_THAT(d.return_path, Catch::EndsWith("@bounce.example.com"));
+  auto f = verify_return_path(w.key, d.return_path);
+  REQUIRE(f);
+  CHECK(f->account_id == w.acct.id);
+  CHECK(f->queue_id == "QID1");
+  CHECK_THAT(d.log, Catch::Contains("return path b"));
+  // The bounce domain is the verified domain that covers From.
+  CHECK_THAT(decide_env("app@mail.corp.example", "x@pending.example").return_path,
+             Catch::EndsWith("@bounce.corp.example"));
+  CHECK_FALSE(decide_env("app@example.com", "not-an-address").return_path.empty());
+  w.config.unverified_sender = MilterConfig::UnverifiedSender::refuse;
+  d = decide_env("app@example.com", "bounces@unverified.test");
+  CHECK(d.kind == FilterDecision::Kind::reject);
+  CHECK(d.reply == "5.7.1 Envelope sender domain unverified.test is not verified for this account's workspace");
+  w.config.unverified_sender = MilterConfig::UnverifiedSender::keep;
+  d = decide_env("app@example.com", "bounces@unverified.test");
+  CHECK(d.kind == FilterDecision::Kind::accept);
+  CHECK(d.return_path.empty());
+}

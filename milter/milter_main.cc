@@ -218,8 +218,10 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     std::string shown = qid.empty() ? "NOQUEUE" : qid;
     const char* login_macro = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
     std::string login = login_macro ? login_macro : "";
+    const char* mail_addr = smfi_getsymval(ctx, const_cast<char*>("{mail_addr}"));
     FilterDecision d = decide_message(*g->store, g->key, g->config, login, c->froms, qid,
-                                      c->now ? c->now : static_cast<int64_t>(time(nullptr)));
+                                      c->now ? c->now : static_cast<int64_t>(time(nullptr)),
+                                      mail_addr ? mail_addr : "");
     int client_tags = c->client_tags;
     std::unique_ptr<DkimSigner> signer = std::move(c->signer);
     SigningPlan plan = std::move(c->plan);
@@ -274,6 +276,10 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     if (!signature.empty() &&
         smfi_insheader(ctx, 0, const_cast<char*>("DKIM-Signature"), signature.data()) != MI_SUCCESS)
       return SMFIS_TEMPFAIL;
+    if (!d.return_path.empty()) {
+      std::string sender = "<" + d.return_path + ">";
+      if (smfi_chgfrom(ctx, sender.data(), nullptr) != MI_SUCCESS) return SMFIS_TEMPFAIL;
+    }
     log_line(LOG_INFO, shown + ": accept: " + d.log +
                            (client_tags ? "; removed " + std::to_string(client_tags) + " client-supplied tag" : "") +
                            (signature.empty() ? "" : "; DKIM signed d=" + plan.domain + " s=" + plan.selector));
@@ -320,6 +326,11 @@ const char* kUsage =
     "  --dkim-keys DIR        DKIM private keys, DIR/DOMAIN/SELECTOR.pem (default\n"
     "                         /etc/migo/dkim); read per message, so a new key needs\n"
     "                         no restart\n"
+    "  --unverified-sender rewrite|refuse|keep\n"
+    "                         an envelope sender outside the workspace's verified\n"
+    "                         domains: replaced by the relay's return path\n"
+    "                         b<token>@bounce.DOMAIN (default), refused (550 5.7.1),\n"
+    "                         or kept\n"
     "  --no-dkim              do not sign (another milter, e.g. OpenDKIM, signs);\n"
     "                         the end of headers and the body are not asked for\n"
     "  --user USER            when started as root: run as USER after set-up (required)\n"
@@ -352,6 +363,16 @@ int milter_main(int argc, char** argv) {
     else if (a == "--db") db = value();
     else if (a == "--dkim-keys") g->dkim_keys = value();
     else if (a == "--no-dkim") no_dkim = true;
+    else if (a == "--unverified-sender") {
+      std::string v = value();
+      if (v == "rewrite") g->config.unverified_sender = MilterConfig::UnverifiedSender::rewrite;
+      else if (v == "refuse") g->config.unverified_sender = MilterConfig::UnverifiedSender::refuse;
+      else if (v == "keep") g->config.unverified_sender = MilterConfig::UnverifiedSender::keep;
+      else {
+        std::cerr << "migo-milter: --unverified-sender takes rewrite, refuse or keep, not '" << v << "'\n";
+        return 2;
+      }
+    }
     else if (a == "--user") user = value();
     else if (a == "--sasl-realm") g->config.sasl_realm = value();
     else if (a == "--reject-unauthenticated") g->config.reject_unauthenticated = true;

@@ -26,12 +26,13 @@
 namespace migo {
 
 // The actions we need: the tag and the DKIM signature are inserted, a
-// client's copy of the tag deleted.
-inline constexpr unsigned long kMilterActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+// client's copy of the tag deleted, the envelope sender replaced by the
+// relay's return path.
+inline constexpr unsigned long kMilterActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM;
 
 // The macros asked for at END-OF-MESSAGE (stage SMFIM_EOM) and, for the
 // signer, at the end of headers (SMFIM_EOH).
-inline constexpr const char* kMilterEomMacros = "i {auth_authen}";
+inline constexpr const char* kMilterEomMacros = "i {auth_authen} {mail_addr}";
 inline constexpr const char* kMilterEohMacros = "i {auth_authen}";
 
 // Asks for both macro lists; false if the MTA did not take them.

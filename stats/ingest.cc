@@ -13,7 +13,7 @@ bool is_complaint(const std::string& type) {
 }  // namespace
 
 Result<IngestResult> ingest_report(Store& store, const Secret& key, std::string_view message,
-                                   Report::Kind expected, int64_t now) {
+                                   Report::Kind expected, int64_t now, std::string_view return_path) {
   IngestResult out;
   out.kind = expected;
   const std::string prefix = std::string("reports.") + kind_name(expected) + ".";
@@ -32,7 +32,9 @@ Result<IngestResult> ingest_report(Store& store, const Secret& key, std::string_
   std::optional<TagFields> tag;
   for (const auto& v : parsed->tags)
     if ((tag = verify_tag(key, v))) break;
-  out.tag = tag ? "verified" : parsed->tags.empty() ? "missing" : "forged";
+  if (tag) out.via = "header";
+  if (!tag && !return_path.empty() && (tag = verify_return_path(key, return_path))) out.via = "return path";
+  out.tag = tag ? "verified" : parsed->tags.empty() && return_path.empty() ? "missing" : "forged";
   if (tag) {
     out.account_id = tag->account_id;
     out.queue_id = tag->queue_id;

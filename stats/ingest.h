@@ -2,8 +2,10 @@
 // whose message it is about (`migoctl ingest-dsn` / `ingest-arf`).
 //
 // The account comes only from a tag whose signature verifies with the
-// relay's key: a report without one, or whose tags were forged or altered,
-// is counted as unattributed (store counter), never against an account.
+// relay's key — the X-Migo-Tag in the quoted headers, or the token of the
+// return path the report was sent to: a report without one, or whose tags
+// were forged or altered, is counted as unattributed (store counter), never
+// against an account.
 // DSN: every recipient with Action: failed is an asynchronous bounce
 // (outcomes.h); other actions are reported and not counted. ARF: a
 // Feedback-Type of abuse, fraud, virus or other is one complaint; not-spam
@@ -34,6 +36,7 @@ struct IngestResult {
   bool malformed = false;
   std::string error;      // why it is malformed
   std::string tag;        // verified, missing, forged
+  std::string via;        // with tag verified: "header" (X-Migo-Tag) or "return path"
   uint64_t account_id = 0;
   std::string username;   // of the tagged account, when it still exists
   std::string queue_id;
@@ -41,8 +44,10 @@ struct IngestResult {
 };
 
 // A malformed report or one of the wrong kind is ok() with malformed set
-// (and counted); only store trouble is an error.
+// (and counted); only store trouble is an error. `return_path`: the address
+// the report was sent to (the relay's return path, tag.h), which attributes
+// it when the report quotes no tag that verifies.
 Result<IngestResult> ingest_report(Store& store, const Secret& key, std::string_view message,
-                                   Report::Kind expected, int64_t now);
+                                   Report::Kind expected, int64_t now, std::string_view return_path = {});
 
 }  // namespace migo

@@ -116,3 +116,30 @@ TEST_CASE("a report about a deleted account is unattributed") {
   CHECK(r.username.empty());
   CHECK(r.items.at(0).result == "unattributed");
 }
+
+TEST_CASE("a DSN that quotes no headers is attributed by the return path it came to, once; a forged one is not") {
+  Fixture f;
+  auto rp = make_return_path(f.key, f.acct.id, "4QUEUEz", kNow, "example.com");
+  REQUIRE(rp);
+  std::string bare = dsn("", "alice@receiver.test");
+  CHECK(f.ingest(bare, Report::Kind::dsn).tag == "missing");  // without it: nothing to go on
+  auto r = ingest_report(*f.store, f.key, bare, Report::Kind::dsn, kNow, *rp);
+  REQUIRE(r.ok());
+  CHECK(r->tag == "verified");
+  CHECK(r->via == "return path");
+  CHECK(r->queue_id == "4QUEUEz");
+  REQUIRE(r->items.size() == 1);
+  CHECK(r->items[0].result == "counted");
+  CHECK(f.stats().bounced == 1);
+  r = ingest_report(*f.store, f.key, bare, Report::Kind::dsn, kNow, *rp);
+  CHECK(r->items[0].result == "duplicate");
+  // A recipient the message never had moves nothing, return path or not.
+  r = ingest_report(*f.store, f.key, dsn("", "invented@receiver.test"), Report::Kind::dsn, kNow, *rp);
+  CHECK(r->items[0].result != "counted");
+  // A forged return path (another key's, or altered) is unattributed.
+  auto other = make_return_path(Secret(std::string(32, 'z')), f.acct.id, "4QUEUEz", kNow, "example.com");
+  r = ingest_report(*f.store, f.key, dsn("", "alice@receiver.test"), Report::Kind::dsn, kNow, *other);
+  CHECK(r->tag == "forged");
+  CHECK(r->items[0].result == "unattributed");
+  CHECK(f.stats().bounced == 1);
+}

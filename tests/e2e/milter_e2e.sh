@@ -98,6 +98,29 @@ mv "$key_file.away" "$key_file"
 out=$(send app@example.com --header "Subject: key-back")
 check_contains "the key back: queued" "$out" "Ok: queued"
 
+# The return path: an envelope sender outside the workspace's verified
+# domains leaves as the relay's own (b<token>@bounce.example.com), and a DSN
+# sent there that quotes no headers is attributed to A by that token.
+out=$(pf_swaks --tls --auth PLAIN --auth-user "$A" --auth-password "$A_PW" --from bounces@unverified.test \
+  --to rcpt@dest.test --header "From: app@example.com" --header "Subject: envelope")
+check_contains "unverified envelope sender: queued" "$out" "Ok: queued"
+rp_qid=$(qid_of "$out")
+check "delivered to the sink" pf_wait_sink 4
+fe=$(sink_file_of "Subject: envelope")
+rp=$(grep -o 'b[a-z2-7]*@bounce\.example\.com' "$fe" | head -1)
+check "the envelope sender became the relay's return path on bounce.example.com" test -n "$rp"
+check_lacks "the unverified envelope sender is gone" "$(cat "$fe")" "bounces@unverified.test"
+printf '%s\n' "From: MAILER-DAEMON@dest.test" "MIME-Version: 1.0" \
+  'Content-Type: multipart/report; report-type=delivery-status; boundary="b"' "" "--b" \
+  "Content-Type: message/delivery-status" "" "Reporting-MTA: dns; dest.test" "" \
+  "Final-Recipient: rfc822; rcpt@dest.test" "Action: failed" "Status: 5.1.1" "" "--b--" >"$PF_DIR/bare.dsn"
+ing=$(m --json ingest-dsn --key "$tag_key" --return-path "$rp" "$PF_DIR/bare.dsn")
+check_contains "a DSN quoting no headers is attributed by the return path" "$ing" '"via": "return path"'
+check_contains "  to A's message" "$ing" "\"queue_id\": \"$rp_qid\""
+check_contains "  and A" "$ing" "\"account\": \"$A\""
+forged=$(m --json ingest-dsn --key "$tag_key" --return-path "b${rp:2}" "$PF_DIR/bare.dsn")
+check_contains "an altered return path attributes nothing" "$forged" '"tag": "forged"'
+
 out=$(send app@other.org --header "Subject: unverified")
 check_contains "unverified From: 550 naming the domain" "$out" \
   "550 5.7.1 From domain other.org is not verified for this account's workspace"
@@ -118,18 +141,18 @@ check_contains "an address-like display name does not count as an address" "$out
 forged="X-Migo-Tag: v=1; a=0000000000000001; q=FORGED; t=1; s=AAAA"
 out=$(send app@example.com --header "Subject: forged" --add-header "$forged" --add-header "$forged")
 check_contains "client-supplied tags: message queued" "$out" "Ok: queued"
-check "forged message delivered" pf_wait_sink 6
+check "forged message delivered" pf_wait_sink 7
 f=$(sink_file_of "Subject: forged")
 check_contains "client-supplied tags removed, ours alone verifies" "$(verify_tag "$f")" "ok $A_ID"
 check_lacks "no forged tag survives" "$(cat "$f")" "q=FORGED"
 
 # Counts: the policy counted every message at END-OF-MESSAGE; the milter's
 # refusals came after and refunded theirs (the 451 for the unreadable DKIM
-# key too). 6 messages were accepted.
+# key too). 7 messages were accepted.
 hour=$(m --json workspace show acme | python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["hour"]["used"])')
-check "workspace usage counts exactly the 6 accepted messages" test "$hour" = 6
+check "workspace usage counts exactly the 7 accepted messages" test "$hour" = 7
 total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
-check "account total sent is exactly 6" test "$total" = 6
+check "account total sent is exactly 7" test "$total" = 7
 
 # Clients that quit: after RCPT (nothing may be counted), and right after
 # the final dot without waiting for the reply (counted only if queued).
@@ -147,11 +170,11 @@ s.send(b"From: app@example.com\r\nSubject: quit after dot\r\n\r\nbye\r\n.\r\n")
 s.sock.close()                      # gone right after the dot
 time.sleep(2)
 PY
-pf_wait_sink 7
+pf_wait_sink 8
 delivered=$(grep -l "^Subject: quit after dot" "$PF_DIR"/sink/* 2>/dev/null | wc -l)
 total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
 check "a client quitting after RCPT is not counted; one quitting after the dot is counted iff queued ($delivered)" \
-  test "$total" = $((6 + delivered))
+  test "$total" = $((7 + delivered))
 
 # The milter down: Postfix's milter_default_action = tempfail answers 451.
 migo_stop milter

@@ -19,7 +19,7 @@ local function message(login, headers, offer_symlist)
   local conn = mt.connect(sock, 20, 0.25)
   assert(conn, "mt.connect() failed")
   local actions = nil
-  if offer_symlist == false then actions = SMFIF_ADDHDRS + SMFIF_CHGHDRS + SMFIF_ADDRCPT + SMFIF_DELRCPT end
+  if offer_symlist == false then actions = SMFIF_ADDHDRS + SMFIF_CHGHDRS + SMFIF_CHGFROM + SMFIF_ADDRCPT + SMFIF_DELRCPT end
   -- (miltertest's order, whatever its manual says: version, steps, actions)
   assert(mt.negotiate(conn, nil, nil, actions) == nil, "negotiate failed")
   if not mt.test_option(conn, SMFIP_NOCONNECT) then

@@ -37,4 +37,20 @@ struct TagFields {
 // The fields of a tag header value whose signature verifies, or nullopt.
 std::optional<TagFields> verify_tag(const Secret& key, std::string_view value);
 
+// The return path the relay gives a message (VERP), for bounces that quote
+// no headers:
+//
+//   b<token>@bounce.<domain>
+//
+// token = base32 (lowercase, no padding) of account id (8 bytes), time (4),
+// queue id, and the first 10 bytes of HMAC-SHA256 over them with the tag
+// key. Lowercase letters and digits only: it survives MTAs that fold an
+// address's case. nullopt when the local part would pass 64 octets.
+inline constexpr std::string_view kBounceSubdomain = "bounce";
+std::optional<std::string> make_return_path(const Secret& key, uint64_t account_id, std::string_view queue_id,
+                                            int64_t time, std::string_view domain);
+// The fields of a return path whose token verifies (any case, any domain
+// part), or nullopt.
+std::optional<TagFields> verify_return_path(const Secret& key, std::string_view address);
+
 }  // namespace migo
