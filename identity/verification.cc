@@ -54,13 +54,19 @@ bool dkim_published(const TxtAnswer& answer, const std::string& public_b64) {
   return false;
 }
 
-std::vector<DnsRecord> records_to_publish(const Domain& d) {
+std::vector<DnsRecord> records_to_publish(const Domain& d, const RelayIdentity& relay) {
   std::vector<DnsRecord> out;
   if (!d.token.empty())
     out.push_back({"TXT", std::string(kVerifyLabel) + "." + d.name, kVerifyPrefix + d.token, "verification", true});
   for (const DkimKey& k : d.dkim)
     if (k.state != DkimKeyState::retired)
       out.push_back({"TXT", dkim_record_name(k.selector, d.name), dkim_record_value(k.public_b64), "dkim", true});
+  // The return path (the milter's b<token>@bounce.DOMAIN): bounces must
+  // reach the relay, and SPF for that domain must name it — SPF then
+  // aligns with From (relaxed: same organisational domain).
+  std::string bounce = "bounce." + d.name;
+  out.push_back({"MX", bounce, "10 " + relay.host + ".", "return-path", true});
+  out.push_back({"TXT", bounce, "v=spf1 " + relay.spf + " -all", "spf", true});
   // Advice, not checked: a receiver applies DMARC only where it is
   // published; p=none with reports first, tightened once mail aligns.
   out.push_back({"TXT", "_dmarc." + d.name, "v=DMARC1; p=none; rua=mailto:dmarc-reports@" + d.name, "dmarc", false});

@@ -43,7 +43,13 @@ struct DnsRecord {
   std::string type, name, value, purpose;
   bool required = true;
 };
-std::vector<DnsRecord> records_to_publish(const Domain& d);
+// How the relay appears in DNS: the host bounces reach (MX of each
+// domain's bounce subdomain) and the SPF mechanism that names it.
+struct RelayIdentity {
+  std::string host;  // e.g. relay.example.net
+  std::string spf;   // e.g. "a:relay.example.net" or "include:_spf.example.net"
+};
+std::vector<DnsRecord> records_to_publish(const Domain& d, const RelayIdentity& relay);
 
 // "Verified", or what is missing or wrong, as one sentence an admin acts on.
 struct Proof {

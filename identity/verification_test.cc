@@ -43,7 +43,7 @@ TEST_CASE("only the exact token proves ownership") {
 }
 
 TEST_CASE("records to publish") {
-  auto r = records_to_publish(domain("tok123"));
+  auto r = records_to_publish(domain("tok123"), {"relay.example.net", "a:relay.example.net"});
   REQUIRE(r.size() >= 2);
   CHECK(r[0].type == "TXT");
   CHECK(r[0].name == "_migo-verify.example.com");
@@ -51,5 +51,12 @@ TEST_CASE("records to publish") {
   CHECK(r[0].purpose == "verification");
   CHECK(r[0].required);
   CHECK(r.back().purpose == "dmarc");
+  bool mx = false, spf = false;
+  for (const DnsRecord& x : r) {
+    if (x.type == "MX" && x.name == "bounce.example.com" && x.value == "10 relay.example.net.") mx = true;
+    if (x.purpose == "spf" && x.name == "bounce.example.com" && x.value == "v=spf1 a:relay.example.net -all") spf = true;
+  }
+  CHECK(mx);
+  CHECK(spf);
   CHECK_FALSE(r.back().required);
 }

@@ -185,9 +185,24 @@ Json domain_json(const Domain& d, const std::string& ws) {
       .set("dkim", keys);
 }
 
-Json records_json(const Domain& d) {
+// The relay as the records name it: --relay-host (default this host's
+// name) and --relay-spf (default a:HOST).
+RelayIdentity relay_identity(const Args& a) {
+  RelayIdentity r;
+  if (const std::string* h = a.get("relay-host")) {
+    r.host = *h;
+  } else {
+    char name[256] = "";
+    gethostname(name, sizeof name - 1);
+    r.host = name;
+  }
+  r.spf = a.get("relay-spf") ? *a.get("relay-spf") : "a:" + r.host;
+  return r;
+}
+
+Json records_json(const Domain& d, const RelayIdentity& relay) {
   Json j = Json::array();
-  for (const DnsRecord& r : records_to_publish(d))
+  for (const DnsRecord& r : records_to_publish(d, relay))
     j.push(Json::object()
                .set("type", r.type)
                .set("name", r.name)
@@ -213,11 +228,12 @@ std::string zone_txt(const std::string& v) {
   return out;
 }
 
-std::string records_text(const Domain& d, bool zone) {
+std::string records_text(const Domain& d, const RelayIdentity& relay, bool zone) {
   std::string text;
-  for (const DnsRecord& r : records_to_publish(d)) {
+  for (const DnsRecord& r : records_to_publish(d, relay)) {
     if (zone) {
-      text += (r.required ? "" : "; advice: ") + r.name + ". 3600 IN " + r.type + " " + zone_txt(r.value) + "\n";
+      text += (r.required ? "" : "; advice: ") + r.name + ". 3600 IN " + r.type + " " +
+              (r.type == "TXT" ? zone_txt(r.value) : r.value) + "\n";
     } else {
       text += "  " + r.purpose + (r.required ? "" : " (advice)") + ":\n    " + r.type + " " + r.name + "\n    " +
               r.value + "\n";
@@ -515,9 +531,9 @@ int cmd_domain_add(Context& c, const Args& a) {
     if (auto path = dkim_key_path(c.dkim_keys, *name, *selector); path.ok()) unlink(path->c_str());
     return c.fail(d.status());
   }
-  return c.emit(domain_json(*d, a.pos[0]).set("records", records_json(*d)),
+  return c.emit(domain_json(*d, a.pos[0]).set("records", records_json(*d, relay_identity(a))),
                 "domain " + d->name + (d->include_subdomains ? " (and subdomains)" : "") + " added to workspace " +
-                    a.pos[0] + "; not verified yet. Publish in DNS:\n" + records_text(*d, false) +
+                    a.pos[0] + "; not verified yet. Publish in DNS:\n" + records_text(*d, relay_identity(a), false) +
                     "then run: migoctl domain verify " + a.pos[0] + " " + d->name + "\n");
 }
 
@@ -547,10 +563,10 @@ int cmd_domain_records(Context& c, const Args& a) {
   if (!c.open(&rc)) return rc;
   auto d = read_domain(c, a.pos[0], a.pos[1]);
   if (!d.ok()) return c.fail(d.status());
-  return c.emit(Json::object().set("domain", d->name).set("records", records_json(*d)),
-                a.has("zone") ? records_text(*d, true)
+  return c.emit(Json::object().set("domain", d->name).set("records", records_json(*d, relay_identity(a))),
+                a.has("zone") ? records_text(*d, relay_identity(a), true)
                               : "DNS records for " + d->name + " (workspace " + a.pos[0] + "):\n" +
-                                    records_text(*d, false));
+                                    records_text(*d, relay_identity(a), false));
 }
 
 // Asks DNS for the domain's token and its DKIM keys' records, and records
@@ -667,6 +683,21 @@ int cmd_domain_show(Context& c, const Args& a) {
     text += "  names the relay (" + *mech + "): " + (named ? "yes" : "NO") + "\n";
     if (!named) fix.push_back("add " + *mech + " to the SPF record of " + d->name);
   }
+  // The return path's domain: its SPF must name the relay (the MX is in
+  // domain records; migoctl does not parse MX answers).
+  RelayIdentity relay = relay_identity(a);
+  auto bounce = (*dns)->txt("bounce." + d->name);
+  if (!bounce.ok()) return c.fail(bounce.status());
+  std::string bounce_spf;
+  for (const std::string& r : bounce->records)
+    if (r.rfind("v=spf1", 0) == 0) bounce_spf = r;
+  bool bounce_ok = (" " + bounce_spf + " ").find(" " + relay.spf + " ") != std::string::npos;
+  text += "Return path: bounce." + d->name + ", SPF " +
+          (bounce_spf.empty() ? std::string("none published") : loggable_text(bounce_spf)) +
+          (bounce_ok ? "" : " (does not name " + relay.spf + ")") + "\n";
+  if (!bounce_ok)
+    fix.push_back("publish TXT bounce." + d->name + " \"v=spf1 " + relay.spf + " -all\" and MX bounce." + d->name +
+                  " 10 " + relay.host + ".");
   auto dmarc_answer = (*dns)->txt("_dmarc." + d->name);
   if (!dmarc_answer.ok()) return c.fail(dmarc_answer.status());
   std::string dmarc;
@@ -684,6 +715,8 @@ int cmd_domain_show(Context& c, const Args& a) {
                     .set("dkim_keys", keys)
                     .set("spf", spf_json)
                     .set("spf_names_relay", authorises)
+                    .set("return_path_spf", bounce_spf.empty() ? Json() : Json(bounce_spf))
+                    .set("return_path_spf_names_relay", bounce_ok)
                     .set("dmarc_policy", dmarc.empty() ? Json() : Json(policy))
                     .set("to_fix", fixes),
                 text);
@@ -704,7 +737,7 @@ int cmd_domain_rotate_dkim(Context& c, const Args& a) {
     if (auto path = dkim_key_path(c.dkim_keys, d->name, *selector); path.ok()) unlink(path->c_str());
     return c.fail(after.status());
   }
-  return c.emit(domain_json(*after, a.pos[0]).set("selector", *selector).set("records", records_json(*after)),
+  return c.emit(domain_json(*after, a.pos[0]).set("selector", *selector).set("records", records_json(*after, relay_identity(a))),
                 "new DKIM key " + *selector + " for " + d->name + ". Publish:\n    TXT " +
                     dkim_record_name(*selector, d->name) + "\n    " + dkim_record_value(key->public_b64) +
                     "\nIt signs once migoctl domain recheck (or verify) sees it; the old key retires a week later.\n");
@@ -1236,13 +1269,13 @@ const std::vector<Command>& commands() {
        "--manual, marks it verified on your word: audited, shown as manual, and\n"
        "left alone by domain recheck.",
        cmd_domain_verify},
-      {"domain show", "WS DOMAIN", 2, 2,
-       {{"relay-spf", "MECHANISM", "how the relay appears in SPF, e.g. include:_spf.relay.example"}},
+      {"domain show", "WS DOMAIN", 2, 2, {},
        "show a domain's ownership, DKIM, SPF and DMARC, and what to fix",
        "Asks DNS (changing nothing) and shows: the ownership proof and state,\n"
        "each DKIM key (state, which one signs, whether its record is\n"
-       "published), the SPF record (and, with --relay-spf, whether it names\n"
-       "the relay), the DMARC policy; then the list of what to fix.",
+       "published), the SPF records of the domain (and whether it names the\n"
+       "relay: --relay-spf) and of its bounce subdomain, the DMARC policy; then\n"
+       "the list of what to fix.",
        cmd_domain_show},
       {"domain rotate-dkim", "WS DOMAIN", 2, 2, {}, "start a new DKIM key for a domain",
        "Makes a new DKIM key for DOMAIN and prints its record. The current key\n"
@@ -1352,6 +1385,8 @@ const std::vector<OptionSpec> kGlobalOptions = {
     {"json", nullptr, "print the result (or the error) as JSON on standard output"},
     {"resolver", "HOST[:PORT]", "the DNS server domain checks ask (default: /etc/resolv.conf's)"},
     {"dkim-keys", "DIR", "where DKIM private keys are written (default /etc/migo/dkim)"},
+    {"relay-host", "HOST", "the relay's host name in DNS records: MX of bounce domains (default: this host)"},
+    {"relay-spf", "MECHANISM", "how SPF names the relay (default a:HOST), e.g. include:_spf.example.net"},
     {"help", nullptr, "show help for migoctl or for the command"},
 };
 

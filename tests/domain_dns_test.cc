@@ -217,6 +217,9 @@ TEST_CASE("domain records: human, zone file and JSON") {
   CHECK(zone.rc == 0);
   CHECK_THAT(zone.out, Catch::Contains("_migo-verify.example.com. 3600 IN TXT \"migo-verify=" + tok + "\"\n"));
   CHECK_THAT(zone.out, Catch::Contains("; advice: _dmarc.example.com. 3600 IN TXT \"v=DMARC1;"));
+  RunResult zone2 = cli({"--relay-host", "relay.example.net", "domain", "records", "acme", "example.com", "--zone"});
+  CHECK_THAT(zone2.out, Catch::Contains("bounce.example.com. 3600 IN MX 10 relay.example.net.\n"));
+  CHECK_THAT(zone2.out, Catch::Contains("bounce.example.com. 3600 IN TXT \"v=spf1 a:relay.example.net -all\"\n"));
   RunResult j = cli({"--json", "domain", "records", "acme", "example.com"});
   CHECK(j.rc == 0);
   RunResult shape = migo::test::run(
@@ -300,7 +303,9 @@ TEST_CASE("domain show: what DNS says, and what to fix") {
   cli.ok({"domain", "add", "acme", "example.com"});
   const std::string tok = cli.token("acme", "example.com"), dkim = cli.dkim_txt("acme", "example.com");
   {
-    Dns dns({txt(tok), dkim, "example.com,v=spf1 include:_spf.relay.test ~all", "_dmarc.example.com,v=DMARC1; p=quarantine; rua=mailto:d@example.com"});
+    Dns dns({txt(tok), dkim, "example.com,v=spf1 include:_spf.relay.test ~all",
+             "bounce.example.com,v=spf1 include:_spf.relay.test -all",
+             "_dmarc.example.com,v=DMARC1; p=quarantine; rua=mailto:d@example.com"});
     REQUIRE(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 0);
     RunResult r = cli({"domain", "show", "acme", "example.com", "--relay-spf", "include:_spf.relay.test"}, dns.addr);
     INFO(r.out << r.err);
@@ -319,6 +324,8 @@ TEST_CASE("domain show: what DNS says, and what to fix") {
     CHECK_THAT(r.out, Catch::Contains("\"dmarc_policy\": null"));
     CHECK_THAT(r.out, Catch::Contains("._domainkey.example.com"));
     CHECK_THAT(r.out, Catch::Contains("publish a DMARC record"));
+    CHECK_THAT(r.out, Catch::Contains("\"return_path_spf_names_relay\": false"));
+    CHECK_THAT(r.out, Catch::Contains("MX bounce.example.com"));
   }
   CHECK(cli({"domain", "show", "acme", "example.com"}, dead_resolver()).rc == 75);
 }
