@@ -46,6 +46,13 @@ if [ "$mode" = deb ]; then
   depends=$(dpkg-deb --field "$deb" Depends)
   check_contains "the package depends on Postfix" "$depends" "postfix"
   check_contains "the package depends on the libraries it links (dpkg-shlibdeps)" "$depends" "liblmdb0"
+  check_contains "  and on libopendkim (the milter signs)" "$depends" "libopendkim"
+  for f in ./usr/lib/systemd/system/migo-domain-recheck.service ./usr/lib/systemd/system/migo-domain-recheck.timer; do
+    check_contains "the package holds $f" "$contents" " $f"
+  done
+  # apt does not replace an installed package of the same version: without
+  # this, a package left by an earlier run would be what gets tested.
+  dpkg --purge migo-relay >/dev/null 2>&1 || true
   migo_role_vars "migo_install_from: deb
 migo_deb: $deb" /usr
 else
@@ -75,8 +82,21 @@ check_contains "main.cf has the policy service" "$(postconf -c "$PF_ETC" -h migo
 check_contains "master.cf has the submission service" "$(postconf -c "$PF_ETC" -M "127.0.0.1:$sub_port/inet")" \
   "smtpd_tls_security_level=encrypt"
 check_contains "sasl/smtpd.conf names the plugin and the store" "$(cat "$PF_ETC/sasl/smtpd.conf")" "migo_db: $base/store"
+# Bounces to return paths: accepted for bounce.* and piped to migoctl
+# ingest-dsn (milter_e2e sends one through the harness's equivalent).
+check_contains "master.cf pipes bounces to migoctl ingest-dsn" "$(postconf -c "$PF_ETC" -M migo-bounce/unix)" \
+  "ingest-dsn --key"
+rp_transport=$(postconf -c "$PF_ETC" -h transport_maps)
+check_contains "a return path goes to the pipe" "$(postmap -c "$PF_ETC" -q "babc234@bounce.example.com" "$rp_transport")" "migo-bounce:"
+check "anything else does not" test -z "$(postmap -c "$PF_ETC" -q "someone@example.com" "$rp_transport")"
+check "bounce domains are accepted, others not" test "$(postmap -c "$PF_ETC" -q bounce.example.com "$(postconf -c "$PF_ETC" -h relay_domains)")" = OK
 check "the tag key is 0640 root:migo" test "$(stat -c '%a %U:%G' "$base/etc/tag.key")" = "640 root:migo"
 check "the store is group migo" test "$(stat -c '%G' "$base/store/data.mdb")" = migo
+if [ "$mode" = deb ]; then
+  same_binary() { [ "$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/sbin/migo-milter | sha256sum)" = \
+                    "$(sha256sum </usr/sbin/migo-milter)" ]; }
+  check "the installed migo-milter is the package's just built" same_binary
+fi
 for d in migo-policyd migo-milter migo-statd; do
   check "$d runs" start-stop-daemon --status --pidfile "$base/run/$d.pid"
   check "$d runs unprivileged" test "$(ps -o user= -p "$(cat "$base/run/$d.pid")")" = "$d"

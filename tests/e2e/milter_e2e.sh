@@ -120,6 +120,31 @@ check_contains "  to A's message" "$ing" "\"queue_id\": \"$rp_qid\""
 check_contains "  and A" "$ing" "\"account\": \"$A\""
 forged=$(m --json ingest-dsn --key "$tag_key" --return-path "b${rp:2}" "$PF_DIR/bare.dsn")
 check_contains "an altered return path attributes nothing" "$forged" '"tag": "forged"'
+# Through Postfix: the receiver's DSN, mailed to the return path, is piped
+# to migoctl ingest-dsn and attributed to A's message (once, however often).
+if [ -z "${MIGO_ROLE_UP:-}" ]; then
+  migo_receive_bounces
+  postfix -c "$PF_ETC" reload >/dev/null 2>&1
+  # Reports attributed to an account (whatever became of their recipients).
+  attributed() {
+    m --json stats | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+c = c if isinstance(c, dict) else {x["name"]: x["value"] for x in c}
+print(sum(v for k, v in c.items() if k.startswith("reports.dsn.") and k.split(".")[-1] not in ("unattributed", "malformed")))'
+  }
+  before=$(attributed)
+  out=$(swaks --server 127.0.0.1 --port "$PF_PORT" --ehlo mx.dest.test --from "" --to "$rp" \
+    --data "$PF_DIR/bare.dsn" --timeout 20 2>&1)
+  check_contains "a DSN to the return path: accepted on the relay's port" "$out" "Ok: queued"
+  out=$(swaks --server 127.0.0.1 --port "$PF_PORT" --ehlo mx.dest.test --from "" --to someone@elsewhere.test \
+    --timeout 20 2>&1)
+  check_contains "anything else: not relayed" "$out" "Relay access denied"
+  piped() { [ "$(attributed)" -gt "$before" ]; }
+  for i in $(seq 1 50); do piped && break; sleep 0.2; done
+  check "the DSN was piped to migoctl ingest-dsn and attributed by its return path" piped
+  check_contains "  delivered via the migo-bounce service" "$(cat "$PF_DIR/maillog")" "delivered via migo-bounce service"
+fi
 
 out=$(send app@other.org --header "Subject: unverified")
 check_contains "unverified From: 550 naming the domain" "$out" \

@@ -154,6 +154,18 @@ CF
 
 pf_conf() { postconf -c "$PF_ETC" -e "$@"; }
 
+# migo_receive_bounces — as the role's migo_receive_bounces does: mail to a
+# return path (b<token>@bounce.DOMAIN) is accepted and piped to migoctl
+# ingest-dsn, which attributes it by the token; nothing else is relayed.
+migo_receive_bounces() {
+  [ -z "${MIGO_ROLE_UP:-}" ] || return 0
+  printf '/^bounce\\.[a-z0-9.-]+$/ OK\n' >"$PF_ETC/migo-bounce-domains"
+  printf '/^b[a-z2-7]+@bounce\\.[a-z0-9.-]+$/ migo-bounce:\n' >"$PF_ETC/migo-bounce-transport"
+  pf_conf "relay_domains = regexp:$PF_ETC/migo-bounce-domains" \
+    "transport_maps = regexp:$PF_ETC/migo-bounce-transport" "migo-bounce_destination_recipient_limit = 1"
+  postconf -c "$PF_ETC" -M "migo-bounce/unix=migo-bounce unix - n n - - pipe user=nobody argv=$MIGO_E2E_CTL --db $store --json ingest-dsn --key $tag_key --accept-malformed --return-path \${recipient}"
+}
+
 pf_sasl_conf() {
   [ -z "${MIGO_ROLE_UP:-}" ] || return 0  # the role wrote it
   printf '%s\n' "$@" >"$PF_ETC/sasl/smtpd.conf"
