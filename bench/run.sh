@@ -190,10 +190,11 @@ KeyFile $keyfile
 Socket local:$work/osock/opendkim
 UserID nobody
 UMask 000
+RequireSafeKeys no
 PidFile $work/osock/opendkim.pid
 Canonicalization relaxed/relaxed
 SignatureAlgorithm rsa-sha256
-SignHeaders From,Reply-To,Subject,Date,To,Cc,Message-ID,In-Reply-To,References,MIME-Version,Content-Type,Content-Transfer-Encoding,List-Unsubscribe,List-Unsubscribe-Post,X-Migo-Tag
+SignHeaders From,Reply-To,Subject,Date,To,Cc,Message-ID,In-Reply-To,References,MIME-Version,Content-Type,Content-Transfer-Encoding,List-Unsubscribe,List-Unsubscribe-Post
 OversignHeaders From,Reply-To,Subject,Date,To,Cc,Message-ID,MIME-Version,Content-Type
 CONF
   opendkim -f -x "$work/opendkim.conf" &

@@ -42,8 +42,7 @@ std::string base64(const unsigned char* p, size_t n) {
 
 const std::vector<std::string> kDkimSignedHeaders = {
     "from", "reply-to", "subject", "date", "to", "cc", "message-id", "in-reply-to", "references",
-    "mime-version", "content-type", "content-transfer-encoding", "list-unsubscribe", "list-unsubscribe-post",
-    "x-migo-tag"};
+    "mime-version", "content-type", "content-transfer-encoding", "list-unsubscribe", "list-unsubscribe-post"};
 const std::vector<std::string> kDkimOversignedHeaders = {"from", "reply-to", "subject", "date", "to", "cc",
                                                          "message-id", "mime-version", "content-type"};
 

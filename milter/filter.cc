@@ -42,9 +42,8 @@ Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& do
   return d.status();
 }
 
-Result<SigningPlan> plan_signing(const Store& store, const Secret& key, const MilterConfig& config,
-                                 const std::string& login, const std::vector<std::string>& froms,
-                                 const std::string& queue_id, int64_t now) {
+Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config, const std::string& login,
+                                 const std::vector<std::string>& froms) {
   SigningPlan plan;
   auto name = account_name_of_login(login, config.sasl_realm);
   if (login.empty() || !name || froms.size() != 1) return plan;
@@ -68,7 +67,6 @@ Result<SigningPlan> plan_signing(const Store& store, const Secret& key, const Mi
     plan.sign = true;
     plan.domain = d->name;
     plan.selector = newest->selector;
-    plan.tag = make_tag(key, a->id, queue_id, now);
     return {};
   });
   if (!s.ok()) return s;

@@ -52,16 +52,14 @@ Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& do
 
 // What a message is signed with, chosen at the end of its headers: the
 // active DKIM key of the verified domain record that covers the From
-// address (d= that record's domain), and the tag the message will carry
-// (signed too). None when the message will not be accepted as it stands
-// (decide_message then refuses it) or its domain has no active key.
+// address (d= that record's domain). None when the message will not be
+// accepted as it stands (decide_message then refuses it) or its domain has
+// no active key.
 struct SigningPlan {
   bool sign = false;
   std::string domain, selector;
-  std::string tag;  // X-Migo-Tag value, the same decide_message makes at `now`
 };
-Result<SigningPlan> plan_signing(const Store& store, const Secret& key, const MilterConfig& config,
-                                 const std::string& login, const std::vector<std::string>& froms,
-                                 const std::string& queue_id, int64_t now);
+Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config, const std::string& login,
+                                 const std::vector<std::string>& froms);
 
 }  // namespace migo

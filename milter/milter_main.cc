@@ -163,19 +163,21 @@ sfsistat on_eoh(SMFICTX* ctx) noexcept {
   Connection* c = conn(ctx);
   if (!c) return SMFIS_TEMPFAIL;
   try {
-    const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
     const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
     c->now = static_cast<int64_t>(time(nullptr));
     if (g->dkim && login && *login && c->sign_error.empty()) {
-      auto plan = plan_signing(*g->store, g->key, g->config, login, c->froms, qid ? qid : "", c->now);
+      auto plan = plan_signing(*g->store, g->config, login, c->froms);
       if (!plan.ok()) {
         c->sign_error = plan.status().message();
       } else if (plan->sign) {
         c->plan = std::move(*plan);
         auto key = read_dkim_key(g->dkim_keys, c->plan.domain, c->plan.selector);
-        auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, c->plan.selector, c->plan.domain, qid ? qid : "")
+        auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, c->plan.selector, c->plan.domain, "migo-milter")
                                : Result<std::unique_ptr<DkimSigner>>(key.status());
-        Status fed = signer.ok() ? (*signer)->header(kTagHeader, " " + c->plan.tag) : signer.status();
+        // Our tag is not signed: its queue id is only sure at end of message
+        // (libmilter answers a macro asked for here with the previous
+        // message's end-of-message value on a reused connection).
+        Status fed = signer.ok() ? Status() : signer.status();
         for (size_t i = 0; fed.ok() && i < c->headers.size(); i++)
           fed = (*signer)->header(c->headers[i].first, c->headers[i].second);
         if (fed.ok()) c->signer = std::move(*signer);
@@ -231,7 +233,7 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     // went wrong it is a temporary failure, never unsigned mail.
     std::string signature;
     if (d.kind == FilterDecision::Kind::accept) {
-      if (sign_error.empty() && plan.sign && (!signer || plan.tag != d.tag))
+      if (sign_error.empty() && plan.sign && !signer)
         sign_error = "the signature was not prepared for this message";
       if (sign_error.empty() && signer) {
         auto sig = signer->finish();

@@ -69,6 +69,29 @@ queue_mapped() {
 }
 check "the queue map holds the message (or statd counted it delivered)" queue_mapped
 
+# Several messages in one session (queue workers keep sessions open): each
+# is accepted and signed, not only the first.
+multi=$(/usr/bin/python3 - "$PF_PORT" "$A" "$A_PW" <<'PY'
+import smtplib, ssl, sys
+port, u, p = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = smtplib.SMTP("127.0.0.1", port, timeout=20); s.ehlo("c.test")
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s.starttls(context=ctx); s.ehlo("c.test"); s.login(u, p)
+for i in range(3):
+    try:
+        s.sendmail("app@example.com", ["rcpt@dest.test"], "From: app@example.com\r\nSubject: same-session %d\r\n\r\nhi\r\n" % i)
+        print("accepted")
+    except smtplib.SMTPException as e:
+        print("refused", e)
+s.quit()
+PY
+)
+check "three messages in one session: all accepted" test "$(grep -c '^accepted' <<<"$multi")" = 3
+check "  and each delivered" pf_wait_sink 4
+for i in 1 2; do
+  check_contains "  message $((i + 1)) of the session is signed" "$(cat "$(sink_file_of "Subject: same-session $i")")" "DKIM-Signature:"
+done
+
 # DKIM: the message at the sink is signed with example.com's key, and an
 # independent verifier (python3-dkim, keys from DNS on loopback) accepts it.
 dns_start "$(dns_record_args acme example.com dkim)" "$(dns_record_args acme corp.example dkim)"
@@ -85,7 +108,7 @@ check_contains "an altered body breaks it" \
 check "the private key is nowhere in the store" test "$(mdb_dump -a "$store" | grep -c 'PRIVATE')" = 0
 out=$(send app@mail.corp.example --header "Subject: signed-subdomain" --body "$(printf 'line one\nline two with trailing spaces   \n\n\n')")
 check_contains "subdomain From: queued" "$out" "Ok: queued"
-check "delivered to the sink" pf_wait_sink 2
+check "delivered to the sink" pf_wait_sink 5
 f2=$(sink_file_of "Subject: signed-subdomain")
 check_contains "a subdomain's mail is signed by the domain added with --include-subdomains" \
   "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$f2" "$DNS_ADDR" 2>&1)" "ok d=corp.example"
@@ -105,7 +128,7 @@ out=$(pf_swaks --tls --auth PLAIN --auth-user "$A" --auth-password "$A_PW" --fro
   --to rcpt@dest.test --header "From: app@example.com" --header "Subject: envelope")
 check_contains "unverified envelope sender: queued" "$out" "Ok: queued"
 rp_qid=$(qid_of "$out")
-check "delivered to the sink" pf_wait_sink 4
+check "delivered to the sink" pf_wait_sink 7
 fe=$(sink_file_of "Subject: envelope")
 rp=$(grep -o 'b[a-z2-7]*@bounce\.example\.com' "$fe" | head -1)
 check "the envelope sender became the relay's return path on bounce.example.com" test -n "$rp"
@@ -166,18 +189,18 @@ check_contains "an address-like display name does not count as an address" "$out
 forged="X-Migo-Tag: v=1; a=0000000000000001; q=FORGED; t=1; s=AAAA"
 out=$(send app@example.com --header "Subject: forged" --add-header "$forged" --add-header "$forged")
 check_contains "client-supplied tags: message queued" "$out" "Ok: queued"
-check "forged message delivered" pf_wait_sink 7
+check "forged message delivered" pf_wait_sink 10
 f=$(sink_file_of "Subject: forged")
 check_contains "client-supplied tags removed, ours alone verifies" "$(verify_tag "$f")" "ok $A_ID"
 check_lacks "no forged tag survives" "$(cat "$f")" "q=FORGED"
 
 # Counts: the policy counted every message at END-OF-MESSAGE; the milter's
 # refusals came after and refunded theirs (the 451 for the unreadable DKIM
-# key too). 7 messages were accepted.
+# key too). 10 messages were accepted.
 hour=$(m --json workspace show acme | python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["hour"]["used"])')
-check "workspace usage counts exactly the 7 accepted messages" test "$hour" = 7
+check "workspace usage counts exactly the 10 accepted messages" test "$hour" = 10
 total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
-check "account total sent is exactly 7" test "$total" = 7
+check "account total sent is exactly 10" test "$total" = 10
 
 # Clients that quit: after RCPT (nothing may be counted), and right after
 # the final dot without waiting for the reply (counted only if queued).
@@ -195,11 +218,11 @@ s.send(b"From: app@example.com\r\nSubject: quit after dot\r\n\r\nbye\r\n.\r\n")
 s.sock.close()                      # gone right after the dot
 time.sleep(2)
 PY
-pf_wait_sink 8
+pf_wait_sink 11
 delivered=$(grep -l "^Subject: quit after dot" "$PF_DIR"/sink/* 2>/dev/null | wc -l)
 total=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["total_sent"])')
 check "a client quitting after RCPT is not counted; one quitting after the dot is counted iff queued ($delivered)" \
-  test "$total" = $((7 + delivered))
+  test "$total" = $((10 + delivered))
 
 # The milter down: Postfix's milter_default_action = tempfail answers 451.
 migo_stop milter
