@@ -204,7 +204,7 @@ CONF
   sleep 0.5
   # The unix socket is 0660 for its owner's group (postfix, in production);
   # here smtpd's user must reach nobody's socket.
-  chmod 0666 "$work/msock/milter"
+  chmod 0666 "$work/msock/milter" "$work/msock/nodkim"
   run_relay() {  # run_relay LABEL [main.cf settings...]
     local label=$1; shift
     pf_new bench n
