@@ -273,9 +273,7 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
       }
       active_key = active_key || k.state == DkimKeyState::active;
     }
-    const DkimKey* newest = nullptr;
-    for (const DkimKey& k : d.dkim)
-      if (k.state == DkimKeyState::active && (!newest || k.state_since > newest->state_since)) newest = &k;
+    const DkimKey* newest = signing_key(d);
     if (newest && now_ - newest->state_since >= retire_after) {
       int64_t since = newest->state_since;
       for (DkimKey& k : d.dkim)

@@ -647,9 +647,7 @@ int cmd_domain_show(Context& c, const Args& a) {
   text += "  token:     " + std::string(proof.ok ? "published" : "NOT PUBLISHED: " + proof.detail) + "\n";
   if (!proof.ok && !d->manual) fix.push_back(proof.detail);
   Json keys = Json::array();
-  const DkimKey* signs = nullptr;
-  for (const DkimKey& k : d->dkim)
-    if (k.state == DkimKeyState::active && (!signs || k.state_since > signs->state_since)) signs = &k;
+  const DkimKey* signs = signing_key(*d);
   text += "DKIM:\n";
   if (d->dkim.empty()) text += "  no keys (added before DKIM signing existed): mail is not signed\n";
   for (const DkimKey& k : d->dkim) {

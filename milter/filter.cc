@@ -60,9 +60,7 @@ Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config,
     if (!domain.ok()) return {};
     auto d = covering_domain(t, a->workspace_id, *domain);
     if (!d.ok()) return d.status().code() == Code::not_found ? Status() : d.status();
-    const DkimKey* newest = nullptr;
-    for (const DkimKey& k : d->dkim)
-      if (k.state == DkimKeyState::active && (!newest || k.state_since >= newest->state_since)) newest = &k;
+    const DkimKey* newest = signing_key(*d);
     if (!newest) return {};
     plan.sign = true;
     plan.domain = d->name;

@@ -22,6 +22,13 @@ const char* dkim_state_name(DkimKeyState s) noexcept {
   return s == DkimKeyState::active ? "active" : s == DkimKeyState::retired ? "retired" : "pending";
 }
 
+const DkimKey* signing_key(const Domain& d) noexcept {
+  const DkimKey* newest = nullptr;
+  for (const DkimKey& k : d.dkim)
+    if (k.state == DkimKeyState::active && (!newest || k.state_since >= newest->state_since)) newest = &k;
+  return newest;
+}
+
 const char* status_name(AccountStatus s) noexcept {
   return s == AccountStatus::active ? "active" : "disabled";
 }

@@ -72,3 +72,18 @@ TEST_CASE("month_of is the UTC calendar month") {
   CHECK(s.sent_in(202611) == 5);
   CHECK(s.sent_in(202612) == 0);
 }
+
+TEST_CASE("the signing key is the active key activated last, the later-added on a tie") {
+  Domain d{.workspace_id = 1, .name = "example.com"};
+  CHECK(signing_key(d) == nullptr);
+  d.dkim = {{"a", "QQ", DkimKeyState::active, 1, 10},
+            {"b", "Qg", DkimKeyState::active, 2, 20},
+            {"c", "Qw", DkimKeyState::pending, 3, 30},
+            {"d", "RA", DkimKeyState::retired, 4, 40}};
+  REQUIRE(signing_key(d));
+  CHECK(signing_key(d)->selector == "b");
+  d.dkim[0].state_since = 20;  // a tie: the later-added one signs
+  CHECK(signing_key(d)->selector == "b");
+  d.dkim[1].state = DkimKeyState::retired;
+  CHECK(signing_key(d)->selector == "a");
+}

@@ -50,6 +50,7 @@ struct DkimKey {
 };
 constexpr size_t kMaxDkimKeysPerDomain = 8;
 
+
 struct Domain {
   uint64_t workspace_id = 0;
   std::string name;  // normalised A-label form, see domain.h
@@ -67,6 +68,10 @@ struct Domain {
   std::vector<DkimKey> dkim{};  // oldest first
   bool operator==(const Domain&) const = default;
 };
+
+// The key that signs a domain's mail: the active key that became active
+// last (the later-added on a tie); null if none is active.
+const DkimKey* signing_key(const Domain& d) noexcept;
 
 enum class AccountStatus : uint8_t { active = 1, disabled = 2 };
 const char* status_name(AccountStatus s) noexcept;
