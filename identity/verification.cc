@@ -2,6 +2,7 @@
 #include "verification.h"
 
 #include "migo/credentials.h"
+#include "migo/tag.h"
 
 namespace migo {
 
@@ -48,6 +49,17 @@ std::string dkim_record_name(const std::string& selector, const std::string& dom
   return selector + "._domainkey." + domain;
 }
 
+std::string spf_record(const TxtAnswer& answer) {
+  std::string spf;
+  for (const std::string& r : answer.records)
+    if (r.rfind("v=spf1", 0) == 0) spf = r;
+  return spf;
+}
+
+bool spf_names(std::string_view spf, std::string_view mechanism) {
+  return (" " + std::string(spf) + " ").find(" " + std::string(mechanism) + " ") != std::string::npos;
+}
+
 bool dkim_published(const TxtAnswer& answer, const std::string& public_b64) {
   for (const std::string& r : answer.records)
     if (!public_b64.empty() && dkim_record_key(r) == public_b64) return true;
@@ -64,7 +76,7 @@ std::vector<DnsRecord> records_to_publish(const Domain& d, const RelayIdentity& 
   // The return path (the milter's b<token>@bounce.DOMAIN): bounces must
   // reach the relay, and SPF for that domain must name it — SPF then
   // aligns with From (relaxed: same organisational domain).
-  std::string bounce = "bounce." + d.name;
+  std::string bounce = bounce_domain(d.name);
   out.push_back({"MX", bounce, "10 " + relay.host + ".", "return-path", true});
   out.push_back({"TXT", bounce, "v=spf1 " + relay.spf + " -all", "spf", true});
   // Advice, not checked: a receiver applies DMARC only where it is

@@ -34,6 +34,10 @@ std::string record_tag(std::string_view txt, std::string_view tag);
 // The p= of a published DKIM record ("" if it has none or is malformed):
 // tags as RFC 6376 3.6.1 writes them, whitespace inside the value removed.
 std::string dkim_record_key(std::string_view txt);
+// The SPF record among a name's TXT records ("" if none), and whether it
+// names `mechanism` (e.g. "include:_spf.example.net") as a term of its own.
+std::string spf_record(const TxtAnswer& answer);
+bool spf_names(std::string_view spf, std::string_view mechanism);
 // Whether `answer` publishes exactly this public key.
 bool dkim_published(const TxtAnswer& answer, const std::string& public_b64);
 

@@ -60,3 +60,13 @@ TEST_CASE("records to publish") {
   CHECK(spf);
   CHECK_FALSE(r.back().required);
 }
+
+TEST_CASE("SPF: the record among TXT records, and a mechanism as a term of its own") {
+  TxtAnswer a{TxtAnswer::Kind::records, {"google-site-verification=x", "v=spf1 include:_spf.relay.test -all"}};
+  CHECK(spf_record(a) == "v=spf1 include:_spf.relay.test -all");
+  CHECK(spf_record({TxtAnswer::Kind::records, {"v=DMARC1; p=none"}}).empty());
+  CHECK(spf_names(spf_record(a), "include:_spf.relay.test"));
+  CHECK_FALSE(spf_names(spf_record(a), "include:_spf.relay"));       // a prefix is not the term
+  CHECK_FALSE(spf_names(spf_record(a), "include:_spf.relay.test.x"));
+  CHECK_FALSE(spf_names("", "a:relay.test"));
+}

@@ -208,8 +208,6 @@ Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domai
   return result;
 }
 
-namespace {
-// The workspace and one of its domains, for a change in `t`.
 Status find_domain(const ReadTxn& t, const std::string& ws, const std::string& name, Workspace* w, Domain* d) {
   auto found = find_workspace(t, ws);
   if (!found.ok()) return found.status();
@@ -221,7 +219,6 @@ Status find_domain(const ReadTxn& t, const std::string& ws, const std::string& n
   *d = *r;
   return {};
 }
-}  // namespace
 
 Result<Domain> Admin::update_domain(const std::string& ws, const std::string& domain,
                                     const std::function<Status(WriteTxn&, const Workspace&, Domain&)>& change) {

@@ -42,6 +42,8 @@ struct NewCredentials {
 // Lookups whose "not found" says, for a person, what was not found.
 Result<Workspace> find_workspace(const ReadTxn& t, const std::string& name);
 Result<Account> find_account(const ReadTxn& t, const std::string& username);
+// Workspace `ws` and its domain `name` (normalised).
+Status find_domain(const ReadTxn& t, const std::string& ws, const std::string& name, Workspace* w, Domain* d);
 
 // Workspace and plan names: 1-64 of [a-z0-9._-], starting alphanumeric.
 bool is_valid_name(std::string_view s);

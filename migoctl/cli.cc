@@ -541,19 +541,9 @@ int cmd_domain_add(Context& c, const Args& a) {
 Result<Domain> read_domain(Context& c, const std::string& ws, const std::string& name) {
   auto n = normalize_domain(name);
   if (!n.ok()) return n.status();
+  Workspace w;
   Domain out;
-  Status s = c.store->read([&](const ReadTxn& t) -> Status {
-    auto w = find_workspace(t, ws);
-    if (!w.ok()) return w.status();
-    auto d = t.domain(w->id, *n);
-    if (!d.ok()) {
-      if (d.status().code() == Code::not_found)
-        return {Code::not_found, "domain " + *n + " is not in workspace '" + ws + "'"};
-      return d.status();
-    }
-    out = *d;
-    return {};
-  });
+  Status s = c.store->read([&](const ReadTxn& t) { return find_domain(t, ws, *n, &w, &out); });
   if (!s.ok()) return s;
   return out;
 }
@@ -577,6 +567,7 @@ Result<Domain> check_in_dns(Context& c, Resolver& dns, const std::string& ws, co
   auto answer = dns.txt(std::string(kVerifyLabel) + "." + d.name);
   if (!answer.ok()) return answer.status();
   *proof = judge_verification(d, *answer);
+  const bool token_found = proof->ok;  // proof->ok below also weighs the DKIM keys
   std::vector<std::string> seen;
   for (const DkimKey& k : d.dkim) {
     if (k.state == DkimKeyState::retired) continue;
@@ -593,8 +584,7 @@ Result<Domain> check_in_dns(Context& c, Resolver& dns, const std::string& ws, co
       proof->detail += "; warning: the active DKIM key's record " + at + " is missing or differs";
     }
   }
-  auto after = c.admin().record_dns_check(ws, d.name, d.token, judge_verification(d, *answer).ok, grace, seen,
-                                          retire_after);
+  auto after = c.admin().record_dns_check(ws, d.name, d.token, token_found, grace, seen, retire_after);
   if (!after.ok()) return after;
   if (after->verified) proof->ok = true;
   // A retired key's private half is no longer needed: remove it.
@@ -669,14 +659,12 @@ int cmd_domain_show(Context& c, const Args& a) {
   // the relay appears in SPF (--relay-spf).
   auto apex = (*dns)->txt(d->name);
   if (!apex.ok()) return c.fail(apex.status());
-  std::string spf;
-  for (const std::string& r : apex->records)
-    if (r.rfind("v=spf1", 0) == 0) spf = r;
+  std::string spf = spf_record(*apex);
   Json spf_json = spf.empty() ? Json() : Json(spf);
   text += "SPF:         " + (spf.empty() ? std::string("none published") : loggable_text(spf)) + "\n";
   Json authorises;
   if (const std::string* mech = a.get("relay-spf")) {
-    bool named = (" " + spf + " ").find(" " + *mech + " ") != std::string::npos;
+    bool named = spf_names(spf, *mech);
     authorises = named;
     text += "  names the relay (" + *mech + "): " + (named ? "yes" : "NO") + "\n";
     if (!named) fix.push_back("add " + *mech + " to the SPF record of " + d->name);
@@ -684,17 +672,16 @@ int cmd_domain_show(Context& c, const Args& a) {
   // The return path's domain: its SPF must name the relay (the MX is in
   // domain records; migoctl does not parse MX answers).
   RelayIdentity relay = relay_identity(a);
-  auto bounce = (*dns)->txt("bounce." + d->name);
+  const std::string bounce_name = bounce_domain(d->name);
+  auto bounce = (*dns)->txt(bounce_name);
   if (!bounce.ok()) return c.fail(bounce.status());
-  std::string bounce_spf;
-  for (const std::string& r : bounce->records)
-    if (r.rfind("v=spf1", 0) == 0) bounce_spf = r;
-  bool bounce_ok = (" " + bounce_spf + " ").find(" " + relay.spf + " ") != std::string::npos;
-  text += "Return path: bounce." + d->name + ", SPF " +
+  std::string bounce_spf = spf_record(*bounce);
+  bool bounce_ok = spf_names(bounce_spf, relay.spf);
+  text += "Return path: " + bounce_name + ", SPF " +
           (bounce_spf.empty() ? std::string("none published") : loggable_text(bounce_spf)) +
           (bounce_ok ? "" : " (does not name " + relay.spf + ")") + "\n";
   if (!bounce_ok)
-    fix.push_back("publish TXT bounce." + d->name + " \"v=spf1 " + relay.spf + " -all\" and MX bounce." + d->name +
+    fix.push_back("publish TXT " + bounce_name + " \"v=spf1 " + relay.spf + " -all\" and MX " + bounce_name +
                   " 10 " + relay.host + ".");
   auto dmarc_answer = (*dns)->txt("_dmarc." + d->name);
   if (!dmarc_answer.ok()) return c.fail(dmarc_answer.status());

@@ -182,7 +182,7 @@ std::optional<std::string> make_return_path(const Secret& key, uint64_t account_
   payload += queue_id;
   std::string local = "b" + base32(payload + return_mac(key, payload));
   if (local.size() > 64) return std::nullopt;
-  return local + "@" + std::string(kBounceSubdomain) + "." + std::string(domain);
+  return local + "@" + bounce_domain(domain);
 }
 
 std::optional<TagFields> verify_return_path(const Secret& key, std::string_view address) {

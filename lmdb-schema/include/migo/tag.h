@@ -47,6 +47,10 @@ std::optional<TagFields> verify_tag(const Secret& key, std::string_view value);
 // key. Lowercase letters and digits only: it survives MTAs that fold an
 // address's case. nullopt when the local part would pass 64 octets.
 inline constexpr std::string_view kBounceSubdomain = "bounce";
+// The domain of a return path for `domain`: bounce.DOMAIN.
+inline std::string bounce_domain(std::string_view domain) {
+  return std::string(kBounceSubdomain) + "." + std::string(domain);
+}
 std::optional<std::string> make_return_path(const Secret& key, uint64_t account_id, std::string_view queue_id,
                                             int64_t time, std::string_view domain);
 // The fields of a return path whose token verifies (any case, any domain
