@@ -118,16 +118,19 @@ FilterDecision decide_message(Store& store, const Secret& key, const MilterConfi
       reject("5.7.1 Malformed From header", *name + ": " + mailboxes.status().message());
       return {};
     }
+    std::string from_record;  // the verified domain covering the first address
     for (const Mailbox& m : *mailboxes) {
       auto domain = normalize_domain(m.domain);
       std::string shown = domain.ok() ? *domain : loggable_text(m.domain);
-      Result<bool> ok = domain.ok() ? domain_allowed(t, a->workspace_id, *domain) : Result<bool>(false);
-      if (!ok.ok()) return ok.status();
-      if (!*ok) {
+      Result<Domain> cover = Status(Code::not_found, "not a domain");
+      if (domain.ok()) cover = covering_domain(t, a->workspace_id, *domain);
+      if (!cover.ok() && cover.status().code() != Code::not_found) return cover.status();
+      if (!cover.ok()) {
         reject("5.7.1 From domain " + shown + " is not verified for this account's workspace",
                *name + ": From domain " + shown + " not verified");
         return {};
       }
+      if (from_record.empty()) from_record = cover->name;
     }
     // The envelope sender: kept when it is on a verified domain of the
     // workspace (the customer handles its bounces); otherwise the relay's
@@ -147,13 +150,9 @@ FilterDecision decide_message(Store& store, const Secret& key, const MilterConfi
                  *name + ": envelope sender domain " + shown + " not verified");
           return {};
         }
-        auto from_domain = normalize_domain((*mailboxes)[0].domain);
-        auto cover = from_domain.ok() ? covering_domain(t, a->workspace_id, *from_domain)
-                                      : Result<Domain>(from_domain.status());
-        if (!cover.ok()) return cover.status();
-        auto rp = make_return_path(key, a->id, queue_id, now, cover->name);
+        auto rp = make_return_path(key, a->id, queue_id, now, from_record);
         if (rp) return_path = *rp;
-        else return_note = "; queue id too long for a return path, envelope sender kept";
+        else return_note = "; no return path could be made (queue id too long, or no From address), envelope sender kept";
       }
     }
     d.kind = FilterDecision::Kind::accept;

@@ -52,6 +52,7 @@ struct Connection {
   // the signer, which starts at the end of headers.
   std::vector<std::pair<std::string, std::string>> headers;
   size_t header_bytes = 0;
+  bool headers_overflow = false;  // more than kMaxHeaderBytes: cannot be signed
   // Decided at the end of headers: whether and how the message is signed.
   SigningPlan plan;
   int64_t now = 0;  // the time the tag carries; 0 until the end of headers
@@ -62,6 +63,7 @@ struct Connection {
     client_tags = 0;
     headers.clear();
     header_bytes = 0;
+    headers_overflow = false;
     plan = SigningPlan{};
     now = 0;
     signer.reset();
@@ -144,12 +146,14 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) noexcept {
     if (strcasecmp(name, "From") == 0) c->froms.emplace_back(value ? value : "");
     if (strcasecmp(name, std::string(kTagHeader).c_str()) == 0) {
       c->client_tags++;
+    } else if (!g->dkim) {
+      // Not signing (--no-dkim): nothing to keep.
     } else if (c->header_bytes < kMaxHeaderBytes) {
       // Postfix's header_size_limit bounds a header; this bounds them all.
       c->headers.emplace_back(name, " " + crlf_folded(value ? value : ""));
       c->header_bytes += c->headers.back().first.size() + c->headers.back().second.size();
     } else {
-      c->sign_error = "headers too large to sign";
+      c->headers_overflow = true;  // an error only if the message is to be signed
     }
     return c->header_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
   } catch (...) {
@@ -165,10 +169,13 @@ sfsistat on_eoh(SMFICTX* ctx) noexcept {
   try {
     const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
     c->now = static_cast<int64_t>(time(nullptr));
-    if (g->dkim && login && *login && c->sign_error.empty()) {
+    if (g->dkim && login && *login) {
       auto plan = plan_signing(*g->store, g->config, login, c->froms);
       if (!plan.ok()) {
         c->sign_error = plan.status().message();
+      } else if (plan->sign && c->headers_overflow) {
+        c->plan = std::move(*plan);
+        c->sign_error = "headers too large to sign";
       } else if (plan->sign) {
         c->plan = std::move(*plan);
         auto key = read_dkim_key(g->dkim_keys, c->plan.domain, c->plan.selector);
