@@ -46,9 +46,11 @@ const std::vector<std::string> kDkimSignedHeaders = {
 const std::vector<std::string> kDkimOversignedHeaders = {"from", "reply-to", "subject", "date", "to", "cc",
                                                          "message-id", "mime-version", "content-type"};
 
-Result<DkimKeyPair> generate_dkim_key() {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
-  if (!key) return Status(Code::unavailable, "cannot generate an RSA-2048 key");
+Result<DkimKeyPair> generate_dkim_key(DkimAlgorithm algorithm) {
+  const bool ed25519 = algorithm == DkimAlgorithm::ed25519_sha256;
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(ed25519 ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
+                                                  : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
+  if (!key) return Status(Code::unavailable, ed25519 ? "cannot generate an Ed25519 key" : "cannot generate an RSA-2048 key");
   std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_secmem()));
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
     return Status(Code::unavailable, "cannot write the DKIM private key");
@@ -57,6 +59,15 @@ Result<DkimKeyPair> generate_dkim_key() {
   DkimKeyPair out;
   out.private_pem.reserve(static_cast<size_t>(n));
   out.private_pem.append(std::string_view(data, static_cast<size_t>(n)));
+  if (ed25519) {
+    // RFC 8463: p= is the raw 32-byte key, not a SubjectPublicKeyInfo.
+    unsigned char raw[32];
+    size_t raw_len = sizeof raw;
+    if (EVP_PKEY_get_raw_public_key(key.get(), raw, &raw_len) != 1 || raw_len != sizeof raw)
+      return Status(Code::unavailable, "cannot encode the DKIM public key");
+    out.public_b64 = base64(raw, raw_len);
+    return out;
+  }
   unsigned char* der = nullptr;
   int len = i2d_PUBKEY(key.get(), &der);
   if (len <= 0) return Status(Code::unavailable, "cannot encode the DKIM public key");
@@ -206,7 +217,7 @@ DkimSigner::~DkimSigner() = default;
 
 Result<std::unique_ptr<DkimSigner>> DkimSigner::start(DkimLibrary& lib, const Secret& private_pem,
                                                       const std::string& selector, const std::string& domain,
-                                                      const std::string& id) {
+                                                      const std::string& id, DkimAlgorithm algorithm) {
   auto impl = std::make_unique<Impl>();
   DKIM_STAT st = DKIM_STAT_OK;
   // libopendkim copies the key into its own buffer (dkim_sign) and never
@@ -215,7 +226,9 @@ Result<std::unique_ptr<DkimSigner>> DkimSigner::start(DkimLibrary& lib, const Se
   impl->dkim = dkim_sign(lib.impl().lib, reinterpret_cast<const unsigned char*>(id.c_str()), nullptr, key,
                          reinterpret_cast<const unsigned char*>(selector.c_str()),
                          reinterpret_cast<const unsigned char*>(domain.c_str()), DKIM_CANON_RELAXED,
-                         DKIM_CANON_RELAXED, DKIM_SIGN_RSASHA256, -1, &st);
+                         DKIM_CANON_RELAXED,
+                         algorithm == DkimAlgorithm::ed25519_sha256 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
+                         -1, &st);
   if (!impl->dkim || st != DKIM_STAT_OK) return impl->fail("sign", st);
   return std::unique_ptr<DkimSigner>(new DkimSigner(std::move(impl)));
 }

@@ -9,18 +9,19 @@
 #include <vector>
 
 #include "migo/credentials.h"
+#include "migo/records.h"
 #include "migo/status.h"
 
 namespace migo {
 
-// A new RSA-2048 key pair: the private key as PKCS#8 PEM (in a Secret:
-// wiped when dropped) and the public key as DNS wants it in p= (base64 of
-// the SubjectPublicKeyInfo).
+// A new key pair, RSA-2048 or Ed25519: the private key as PKCS#8 PEM (in
+// a Secret: wiped when dropped; libopendkim reads both kinds) and the public
+// key as DNS wants it in p= (see DkimKey::public_b64).
 struct DkimKeyPair {
   Secret private_pem;
   std::string public_b64;
 };
-Result<DkimKeyPair> generate_dkim_key();
+Result<DkimKeyPair> generate_dkim_key(DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256);
 
 // Private keys live in files, never in the store every smtpd maps:
 // DIR/DOMAIN/SELECTOR.pem, mode 0600, owned by DIR's owner (the milter's
@@ -70,7 +71,8 @@ class DkimSigner {
   // `id` names the message in libopendkim's errors (the queue id).
   static Result<std::unique_ptr<DkimSigner>> start(DkimLibrary& lib, const Secret& private_pem,
                                                    const std::string& selector, const std::string& domain,
-                                                   const std::string& id);
+                                                   const std::string& id,
+                                                   DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256);
   ~DkimSigner();
   DkimSigner(const DkimSigner&) = delete;
   DkimSigner& operator=(const DkimSigner&) = delete;

@@ -32,12 +32,13 @@ struct Signed {
   std::string message, record;
 };
 
-Signed sign(const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body) {
-  auto key = generate_dkim_key();
+Signed sign(const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+           DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256) {
+  auto key = generate_dkim_key(algorithm);
   REQUIRE(key.ok());
   auto lib = DkimLibrary::create();
   REQUIRE(lib.ok());
-  auto s = DkimSigner::start(**lib, key->private_pem, "m2026", "example.com", "TESTQID");
+  auto s = DkimSigner::start(**lib, key->private_pem, "m2026", "example.com", "TESTQID", algorithm);
   REQUIRE(s.ok());
   for (const auto& [n, v] : headers) REQUIRE((*s)->header(n, v).ok());
   // The body in uneven chunks, as a milter receives it.
@@ -48,7 +49,7 @@ Signed sign(const std::vector<std::pair<std::string, std::string>>& headers, con
   std::string msg = "DKIM-Signature: " + *sig + "\r\n";
   for (const auto& [n, v] : headers) msg += n + ":" + v + "\r\n";
   msg += "\r\n" + body;
-  return {msg, dkim_record_value(key->public_b64)};
+  return {msg, dkim_record_value(key->public_b64, algorithm)};
 }
 
 }  // namespace
@@ -95,6 +96,30 @@ TEST_CASE("signatures verify independently; changing the body or From breaks the
   // Another key's record does not verify it.
   Signed other = sign(headers, body);
   CHECK(python_verifies(s.message, other.record) == 1);
+}
+
+TEST_CASE("Ed25519 (RFC 8463): a raw 32-byte public key, and signatures that verify independently") {
+  auto k = generate_dkim_key(DkimAlgorithm::ed25519_sha256);
+  REQUIRE(k.ok());
+  CHECK(k->private_pem.reveal().rfind("-----BEGIN PRIVATE KEY-----", 0) == 0);
+  CHECK(k->public_b64.size() == 44);  // base64 of 32 bytes
+  CHECK(dkim_record_value(k->public_b64, DkimAlgorithm::ed25519_sha256) == "v=DKIM1; k=ed25519; p=" + k->public_b64);
+
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"From", " App <app@example.com>"}, {"To", " someone@dest.example"}, {"Subject", " Ed"},
+      {"Date", " Wed, 25 Nov 2026 19:00:00 +0000"}};
+  std::string body = "Short and sweet.\r\n";
+  Signed s = sign(headers, body, DkimAlgorithm::ed25519_sha256);
+  INFO(s.message);
+  CHECK(s.message.find("a=ed25519-sha256") != std::string::npos);
+  CHECK(python_verifies(s.message, s.record) == 0);
+  std::string changed = s.message;
+  changed.replace(changed.find("sweet"), 5, "sour!");
+  CHECK(python_verifies(changed, s.record) == 1);
+  // The same key published as k=rsa is not this key to a verifier.
+  std::string as_rsa = s.record;
+  as_rsa.replace(as_rsa.find("k=ed25519"), 9, "k=rsa");
+  CHECK(python_verifies(s.message, as_rsa) == 1);
 }
 
 TEST_CASE("a key that is not a key is an error, not an unsigned message") {

@@ -12,7 +12,9 @@ Result<std::string> new_verification_token() {
   return random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789");
 }
 
-std::string dkim_record_value(const std::string& public_b64) { return "v=DKIM1; k=rsa; p=" + public_b64; }
+std::string dkim_record_value(const std::string& public_b64, DkimAlgorithm algorithm) {
+  return std::string("v=DKIM1; k=") + dkim_key_type(algorithm) + "; p=" + public_b64;
+}
 
 std::string record_tag(std::string_view txt, std::string_view tag) {
   auto is_space = [](char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; };
@@ -60,9 +62,13 @@ bool spf_names(std::string_view spf, std::string_view mechanism) {
   return (" " + std::string(spf) + " ").find(" " + std::string(mechanism) + " ") != std::string::npos;
 }
 
-bool dkim_published(const TxtAnswer& answer, const std::string& public_b64) {
-  for (const std::string& r : answer.records)
-    if (!public_b64.empty() && dkim_record_key(r) == public_b64) return true;
+bool dkim_published(const TxtAnswer& answer, const DkimKey& key) {
+  for (const std::string& r : answer.records) {
+    std::string k = record_tag(r, "k");
+    if (!key.public_b64.empty() && dkim_record_key(r) == key.public_b64 &&
+        (k.empty() ? "rsa" : k) == dkim_key_type(key.algorithm))
+      return true;
+  }
   return false;
 }
 
@@ -72,7 +78,7 @@ std::vector<DnsRecord> records_to_publish(const Domain& d, const RelayIdentity& 
     out.push_back({"TXT", std::string(kVerifyLabel) + "." + d.name, kVerifyPrefix + d.token, "verification", true});
   for (const DkimKey& k : d.dkim)
     if (k.state != DkimKeyState::retired)
-      out.push_back({"TXT", dkim_record_name(k.selector, d.name), dkim_record_value(k.public_b64), "dkim", true});
+      out.push_back({"TXT", dkim_record_name(k.selector, d.name), dkim_record_value(k), "dkim", true});
   // The return path (the milter's b<token>@bounce.DOMAIN): bounces must
   // reach the relay, and SPF for that domain must name it — SPF then
   // aligns with From (relaxed: same organisational domain).

@@ -25,9 +25,10 @@ constexpr int64_t kDefaultLapseGraceSeconds = 72 * 3600;
 
 Result<std::string> new_verification_token();
 
-// The DKIM TXT record for a public key (RSA), at SELECTOR._domainkey.DOMAIN.
+// The DKIM TXT record for a key, at SELECTOR._domainkey.DOMAIN.
 std::string dkim_record_name(const std::string& selector, const std::string& domain);
-std::string dkim_record_value(const std::string& public_b64);
+std::string dkim_record_value(const std::string& public_b64, DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256);
+inline std::string dkim_record_value(const DkimKey& k) { return dkim_record_value(k.public_b64, k.algorithm); }
 // The value of tag `tag` in a tag=value; list (DKIM keys, RFC 6376 3.2;
 // DMARC records, RFC 7489 6.4), whitespace removed; "" if absent.
 std::string record_tag(std::string_view txt, std::string_view tag);
@@ -38,8 +39,9 @@ std::string dkim_record_key(std::string_view txt);
 // names `mechanism` (e.g. "include:_spf.example.net") as a term of its own.
 std::string spf_record(const TxtAnswer& answer);
 bool spf_names(std::string_view spf, std::string_view mechanism);
-// Whether `answer` publishes exactly this public key.
-bool dkim_published(const TxtAnswer& answer, const std::string& public_b64);
+// Whether `answer` publishes exactly this key: its p=, and its k= (absent
+// means rsa), since a verifier reads p= as k= says.
+bool dkim_published(const TxtAnswer& answer, const DkimKey& key);
 
 // A record the domain's owner publishes. `purpose` is one of verification,
 // dkim, return-path, spf, dmarc; `required` is false for advice.

@@ -61,6 +61,34 @@ TEST_CASE("records to publish") {
   CHECK_FALSE(r.back().required);
 }
 
+TEST_CASE("a DKIM key is published only with its own p= and k=") {
+  DkimKey rsa{"s1", "UlNB", DkimKeyState::active, 1, 1};
+  DkimKey ed{"s2", "RUQ=", DkimKeyState::active, 1, 1, DkimAlgorithm::ed25519_sha256};
+  auto published = [](std::vector<std::string> records, const DkimKey& k) {
+    TxtAnswer a;
+    a.records = std::move(records);
+    return dkim_published(a, k);
+  };
+  CHECK(published({"v=DKIM1; k=rsa; p=UlNB"}, rsa));
+  CHECK(published({"v=DKIM1; p=UlNB"}, rsa));  // k= defaults to rsa
+  CHECK(published({"other", "v=DKIM1; k=ed25519; p=RUQ="}, ed));
+  CHECK_FALSE(published({"v=DKIM1; p=RUQ="}, ed));  // read as RSA by verifiers
+  CHECK_FALSE(published({"v=DKIM1; k=rsa; p=RUQ="}, ed));
+  CHECK_FALSE(published({"v=DKIM1; k=ed25519; p=UlNB"}, rsa));
+  CHECK_FALSE(published({"v=DKIM1; k=rsa; p="}, rsa));
+  CHECK_FALSE(published({}, rsa));
+  // Records to publish carry each key's own k=.
+  Domain d = domain("tok");
+  d.dkim = {rsa, ed};
+  int dkim = 0;
+  for (const DnsRecord& x : records_to_publish(d, {"relay.example.net", "a:relay.example.net"}))
+    if (x.purpose == "dkim") {
+      dkim++;
+      CHECK(x.value == (x.name == "s1._domainkey.example.com" ? "v=DKIM1; k=rsa; p=UlNB" : "v=DKIM1; k=ed25519; p=RUQ="));
+    }
+  CHECK(dkim == 2);
+}
+
 TEST_CASE("SPF: the record among TXT records, and a mechanism as a term of its own") {
   TxtAnswer a{TxtAnswer::Kind::records, {"google-site-verification=x", "v=spf1 include:_spf.relay.test -all"}};
   CHECK(spf_record(a) == "v=spf1 include:_spf.relay.test -all");

@@ -185,7 +185,7 @@ Result<Workspace> Admin::set_workspace_plan(const std::string& name, const std::
 }
 
 Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domain, bool include_sub,
-                                 const std::optional<DkimKey>& dkim) {
+                                 const std::vector<DkimKey>& dkim) {
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
   auto token = new_verification_token();
@@ -199,7 +199,7 @@ Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domai
     if (existing.status().code() != Code::not_found) return existing.status();
     result = Domain{.workspace_id = w->id, .name = *name, .include_subdomains = include_sub, .added = now_,
                     .token = *token};
-    if (dkim) result.dkim.push_back(*dkim);
+    result.dkim = dkim;
     MIGO_TRY(t.put(result));
     return audit(t, w->id, "domain.add",
                  "domain=" + *name + (include_sub ? " include_subdomains=yes" : ""));
@@ -270,11 +270,14 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
       }
       active_key = active_key || k.state == DkimKeyState::active;
     }
-    const DkimKey* newest = signing_key(d);
-    if (newest && now_ - newest->state_since >= retire_after) {
-      int64_t since = newest->state_since;
+    // Each algorithm rotates on its own: a new RSA key retires older RSA
+    // keys only.
+    for (const DkimKey* newest : signing_keys(d)) {
+      if (now_ - newest->state_since < retire_after) continue;
+      const int64_t since = newest->state_since;
+      const DkimAlgorithm algorithm = newest->algorithm;
       for (DkimKey& k : d.dkim)
-        if (k.state == DkimKeyState::active && k.state_since < since) {
+        if (k.algorithm == algorithm && k.state == DkimKeyState::active && k.state_since < since) {
           k.state = DkimKeyState::retired;
           k.state_since = now_;
           detail += " dkim=" + k.selector + ":retired";
@@ -307,9 +310,10 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
 Result<Domain> Admin::add_dkim_key(const std::string& ws, const std::string& domain, const DkimKey& key) {
   return update_domain(ws, domain, [&](WriteTxn& t, const Workspace& w, Domain& d) -> Status {
     for (const DkimKey& k : d.dkim)
-      if (k.state == DkimKeyState::pending)
-        return {Code::refused, "domain " + d.name + " already has a new DKIM key waiting for its DNS record (" +
-                                   k.selector + "): publish it, or run migoctl domain recheck"};
+      if (k.state == DkimKeyState::pending && k.algorithm == key.algorithm)
+        return {Code::refused, "domain " + d.name + " already has a new " + dkim_key_type(k.algorithm) +
+                                   " DKIM key waiting for its DNS record (" + k.selector +
+                                   "): publish it, or run migoctl domain recheck"};
     if (d.dkim.size() >= kMaxDkimKeysPerDomain) {
       auto oldest = std::find_if(d.dkim.begin(), d.dkim.end(),
                                  [](const DkimKey& k) { return k.state == DkimKeyState::retired; });
@@ -318,7 +322,8 @@ Result<Domain> Admin::add_dkim_key(const std::string& ws, const std::string& dom
     }
     d.dkim.push_back(key);
     MIGO_TRY(t.put(d));
-    return audit(t, w.id, "domain.rotate-dkim", "domain=" + d.name + " selector=" + key.selector);
+    return audit(t, w.id, "domain.rotate-dkim",
+                 "domain=" + d.name + " selector=" + key.selector + " algorithm=" + dkim_algorithm_name(key.algorithm));
   });
 }
 

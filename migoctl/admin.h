@@ -60,7 +60,7 @@ class Admin {
   // Adds an unverified domain with a fresh verification token and, if
   // given, its first DKIM key (pending; its private half already written).
   Result<Domain> add_domain(const std::string& ws, const std::string& domain, bool include_subdomains,
-                            const std::optional<DkimKey>& dkim = std::nullopt);
+                            const std::vector<DkimKey>& dkim = {});
   // Marks a domain verified on the admin's word (--manual, closed networks):
   // audited and shown as manual; the DNS re-check leaves it alone.
   Result<Domain> verify_domain_manually(const std::string& ws, const std::string& domain);
@@ -76,7 +76,9 @@ class Admin {
                                   bool found, int64_t grace, const std::vector<std::string>& dkim_seen = {},
                                   int64_t retire_after = kDefaultDkimRetireAfter);
   // Rotation: adds a new DKIM key, pending until its record is seen in DNS
-  // (record_dns_check); the newest active key signs. A domain holding
+  // (record_dns_check); the newest active key of each algorithm signs, so
+  // the first Ed25519 key of a domain adds a second signature. One new key
+  // per algorithm at a time. A domain holding
   // kMaxDkimKeysPerDomain keys forgets its oldest retired one first.
   Result<Domain> add_dkim_key(const std::string& ws, const std::string& domain, const DkimKey& key);
   Result<Domain> remove_domain(const std::string& ws, const std::string& domain);

@@ -157,7 +157,7 @@ TEST_CASE("DKIM rotation: the new key activates when seen, the old retires after
   Fixture f;
   const int64_t T = 1700000000, D = 86400, grace = 72 * 3600;
   REQUIRE(f.admin().create_workspace("acme", "10k").ok());
-  auto d = f.admin(T).add_domain("acme", "example.com", false, DkimKey{"one", "T05F", DkimKeyState::pending, T, T});
+  auto d = f.admin(T).add_domain("acme", "example.com", false, {DkimKey{"one", "T05F", DkimKeyState::pending, T, T}});
   REQUIRE(d.ok());
   const std::string token = d->token;
   // Token alone is not enough while the only key is unpublished.
@@ -184,4 +184,43 @@ TEST_CASE("DKIM rotation: the new key activates when seen, the old retires after
   CHECK(d->dkim[0].state == DkimKeyState::retired);
   CHECK(d->dkim[1].state == DkimKeyState::active);
   CHECK(d->verified);
+}
+
+TEST_CASE("DKIM: an Ed25519 key is a second signature, rotated on its own") {
+  Fixture f;
+  const int64_t T = 1700000000, D = 86400, grace = 72 * 3600;
+  const auto ed = DkimAlgorithm::ed25519_sha256;
+  REQUIRE(f.admin().create_workspace("acme", "10k").ok());
+  auto d = f.admin(T).add_domain("acme", "example.com", false,
+                                 {DkimKey{"rsa1", "UlNB", DkimKeyState::pending, T, T},
+                                  DkimKey{"ed1", "RUQ=", DkimKeyState::pending, T, T, ed}});
+  REQUIRE(d.ok());
+  const std::string token = d->token;
+  d = f.admin(T + 1).record_dns_check("acme", "example.com", token, true, grace, {"rsa1", "ed1"});
+  REQUIRE(signing_keys(*d).size() == 2);
+  // A pending RSA key does not stop a new Ed25519 key, nor the other way.
+  REQUIRE(f.admin(T + D).add_dkim_key("acme", "example.com", DkimKey{"rsa2", "UlNC", DkimKeyState::pending, T + D, T + D}).ok());
+  d = f.admin(T + D).add_dkim_key("acme", "example.com", DkimKey{"ed2", "RUR=", DkimKeyState::pending, T + D, T + D, ed});
+  REQUIRE(d.ok());
+  CHECK(f.admin(T + D).add_dkim_key("acme", "example.com", DkimKey{"ed3", "RUS=", DkimKeyState::pending, T + D, T + D, ed})
+            .status().code() == Code::refused);
+  // The new RSA key is seen and, a week on, retires the old RSA key only:
+  // "ed1" is the only active Ed25519 key and keeps signing.
+  d = f.admin(T + 2 * D).record_dns_check("acme", "example.com", token, true, grace, {"rsa1", "rsa2", "ed1"});
+  d = f.admin(T + 10 * D).record_dns_check("acme", "example.com", token, true, grace, {"rsa2", "ed1"});
+  REQUIRE(d.ok());
+  auto state = [&](const std::string& sel) {
+    for (const DkimKey& k : d->dkim)
+      if (k.selector == sel) return k.state;
+    FAIL("no key " << sel);
+    return DkimKeyState::pending;
+  };
+  CHECK(state("rsa1") == DkimKeyState::retired);
+  CHECK(state("rsa2") == DkimKeyState::active);
+  CHECK(state("ed1") == DkimKeyState::active);
+  CHECK(state("ed2") == DkimKeyState::pending);
+  auto keys = signing_keys(*d);
+  REQUIRE(keys.size() == 2);
+  CHECK(keys[0]->selector == "rsa2");
+  CHECK(keys[1]->selector == "ed1");
 }

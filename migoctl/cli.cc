@@ -168,6 +168,7 @@ Json domain_json(const Domain& d, const std::string& ws) {
   for (const DkimKey& k : d.dkim)
     keys.push(Json::object()
                   .set("selector", k.selector)
+                  .set("algorithm", dkim_algorithm_name(k.algorithm))
                   .set("state", dkim_state_name(k.state))
                   .set("created", time_json(k.created))
                   .set("since", time_json(k.state_since)));
@@ -513,22 +514,43 @@ int cmd_workspace_set_plan(Context& c, const Args& a) {
                 "workspace " + w->name + " is now on plan " + w->plan + "\n");
 }
 
+// A new DKIM key of `algorithm` for `domain`: its private half written to
+// the key directory (never the store), its public half returned for the
+// store, pending until DNS shows it.
+Result<DkimKey> new_dkim_key(Context& c, const std::string& domain, DkimAlgorithm algorithm) {
+  auto key = generate_dkim_key(algorithm);
+  if (!key.ok()) return key.status();
+  auto selector = new_dkim_selector(c.now);
+  if (!selector.ok()) return selector.status();
+  MIGO_TRY(write_dkim_key(c.dkim_keys, domain, *selector, key->private_pem));
+  return DkimKey{*selector, key->public_b64, DkimKeyState::pending, c.now, c.now, algorithm};
+}
+// Undoes new_dkim_key when the store refused the key.
+void drop_dkim_key_files(Context& c, const std::string& domain, const std::vector<DkimKey>& keys) {
+  for (const DkimKey& k : keys)
+    if (auto path = dkim_key_path(c.dkim_keys, domain, k.selector); path.ok()) unlink(path->c_str());
+}
+
 int cmd_domain_add(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
   auto name = normalize_domain(a.pos[1]);
   if (!name.ok()) return c.fail(name.status());
-  // The key pair first: its private half goes to the key directory, never
-  // the store; the store then records the selector and the public half.
-  auto key = generate_dkim_key();
-  if (!key.ok()) return c.fail(key.status());
-  auto selector = new_dkim_selector(c.now);
-  if (!selector.ok()) return c.fail(selector.status());
-  if (Status w = write_dkim_key(c.dkim_keys, *name, *selector, key->private_pem); !w.ok()) return c.fail(w);
-  DkimKey k{*selector, key->public_b64, DkimKeyState::pending, c.now, c.now};
-  auto d = c.admin().add_domain(a.pos[0], a.pos[1], a.has("include-subdomains"), k);
+  // The key pairs first: their private halves go to the key directory,
+  // never the store; the store then records selectors and public halves.
+  std::vector<DkimKey> keys;
+  for (DkimAlgorithm alg : {DkimAlgorithm::rsa_sha256, DkimAlgorithm::ed25519_sha256}) {
+    if (alg == DkimAlgorithm::ed25519_sha256 && !a.has("ed25519")) continue;
+    auto k = new_dkim_key(c, *name, alg);
+    if (!k.ok()) {
+      drop_dkim_key_files(c, *name, keys);
+      return c.fail(k.status());
+    }
+    keys.push_back(std::move(*k));
+  }
+  auto d = c.admin().add_domain(a.pos[0], a.pos[1], a.has("include-subdomains"), keys);
   if (!d.ok()) {
-    if (auto path = dkim_key_path(c.dkim_keys, *name, *selector); path.ok()) unlink(path->c_str());
+    drop_dkim_key_files(c, *name, keys);
     return c.fail(d.status());
   }
   return c.emit(domain_json(*d, a.pos[0]).set("records", records_json(*d, relay_identity(a))),
@@ -574,11 +596,11 @@ Result<Domain> check_in_dns(Context& c, Resolver& dns, const std::string& ws, co
     std::string at = dkim_record_name(k.selector, d.name);
     auto r = dns.txt(at);
     if (!r.ok()) return r.status();
-    if (dkim_published(*r, k.public_b64)) {
+    if (dkim_published(*r, k)) {
       seen.push_back(k.selector);
     } else if (k.state == DkimKeyState::pending) {
       proof->detail += "; DKIM key " + k.selector + " not published: TXT " + at + " must be \"" +
-                       dkim_record_value(k.public_b64) + "\"";
+                       dkim_record_value(k) + "\"";
       proof->ok = false;
     } else {
       proof->detail += "; warning: the active DKIM key's record " + at + " is missing or differs";
@@ -637,22 +659,24 @@ int cmd_domain_show(Context& c, const Args& a) {
   text += "  token:     " + std::string(proof.ok ? "published" : "NOT PUBLISHED: " + proof.detail) + "\n";
   if (!proof.ok && !d->manual) fix.push_back(proof.detail);
   Json keys = Json::array();
-  const DkimKey* signs = signing_key(*d);
+  const std::vector<const DkimKey*> signing = signing_keys(*d);
   text += "DKIM:\n";
   if (d->dkim.empty()) text += "  no keys (added before DKIM signing existed): mail is not signed\n";
   for (const DkimKey& k : d->dkim) {
     std::string name = dkim_record_name(k.selector, d->name);
     auto r = (*dns)->txt(name);
     if (!r.ok()) return c.fail(r.status());
-    bool published = dkim_published(*r, k.public_b64);
-    text += "  " + k.selector + "  " + dkim_state_name(k.state) + (signs == &k ? ", signs" : "") + ", record " +
-            (published ? "published" : "MISSING") + "\n";
+    bool published = dkim_published(*r, k);
+    const bool signs = std::find(signing.begin(), signing.end(), &k) != signing.end();
+    text += "  " + k.selector + "  " + dkim_key_type(k.algorithm) + ", " + dkim_state_name(k.state) +
+            (signs ? ", signs" : "") + ", record " + (published ? "published" : "MISSING") + "\n";
     if (!published && k.state != DkimKeyState::retired)
-      fix.push_back("publish TXT " + name + " \"" + dkim_record_value(k.public_b64) + "\"");
+      fix.push_back("publish TXT " + name + " \"" + dkim_record_value(k) + "\"");
     keys.push(Json::object()
                   .set("selector", k.selector)
+                  .set("algorithm", dkim_algorithm_name(k.algorithm))
                   .set("state", dkim_state_name(k.state))
-                  .set("signs", signs == &k)
+                  .set("signs", signs)
                   .set("published", published));
   }
   // SPF and DMARC as published; whether SPF names the relay when told how
@@ -712,20 +736,21 @@ int cmd_domain_rotate_dkim(Context& c, const Args& a) {
   if (!c.open(&rc)) return rc;
   auto d = read_domain(c, a.pos[0], a.pos[1]);
   if (!d.ok()) return c.fail(d.status());
-  auto key = generate_dkim_key();
+  const DkimAlgorithm alg = a.has("ed25519") ? DkimAlgorithm::ed25519_sha256 : DkimAlgorithm::rsa_sha256;
+  const bool first = signing_key(*d, alg) == nullptr;
+  auto key = new_dkim_key(c, d->name, alg);
   if (!key.ok()) return c.fail(key.status());
-  auto selector = new_dkim_selector(c.now);
-  if (!selector.ok()) return c.fail(selector.status());
-  if (Status w = write_dkim_key(c.dkim_keys, d->name, *selector, key->private_pem); !w.ok()) return c.fail(w);
-  auto after = c.admin().add_dkim_key(a.pos[0], d->name, {*selector, key->public_b64, DkimKeyState::pending, c.now, c.now});
+  auto after = c.admin().add_dkim_key(a.pos[0], d->name, *key);
   if (!after.ok()) {
-    if (auto path = dkim_key_path(c.dkim_keys, d->name, *selector); path.ok()) unlink(path->c_str());
+    drop_dkim_key_files(c, d->name, {*key});
     return c.fail(after.status());
   }
-  return c.emit(domain_json(*after, a.pos[0]).set("selector", *selector).set("records", records_json(*after, relay_identity(a))),
-                "new DKIM key " + *selector + " for " + d->name + ". Publish:\n    TXT " +
-                    dkim_record_name(*selector, d->name) + "\n    " + dkim_record_value(key->public_b64) +
-                    "\nIt signs once migoctl domain recheck (or verify) sees it; the old key retires a week later.\n");
+  return c.emit(domain_json(*after, a.pos[0]).set("selector", key->selector).set("records", records_json(*after, relay_identity(a))),
+                "new " + std::string(dkim_key_type(alg)) + " DKIM key " + key->selector + " for " + d->name +
+                    ". Publish:\n    TXT " + dkim_record_name(key->selector, d->name) + "\n    " +
+                    dkim_record_value(*key) + "\nIt signs once migoctl domain recheck (or verify) sees it" +
+                    (first ? " (a second signature, beside the RSA one).\n"
+                           : "; the old key retires a week later.\n"));
 }
 
 // Every domain with a token that is not manually verified: verified ones
@@ -1229,10 +1254,13 @@ const std::vector<Command>& commands() {
        "number of accounts is refused, saying how many accounts must go first.",
        cmd_workspace_set_plan},
       {"domain add", "WS DOMAIN", 2, 2,
-       {{"include-subdomains", nullptr, "also cover every subdomain of DOMAIN"}},
+       {{"include-subdomains", nullptr, "also cover every subdomain of DOMAIN"},
+        {"ed25519", nullptr, "also make an Ed25519 key: a second signature (RFC 8463)"}},
        "add a sending domain and print the DNS records that prove it",
        "Adds DOMAIN to workspace WS, not yet verified, with a fresh verification\n"
-       "token, and prints the DNS records to publish (see domain records).\n"
+       "token and an RSA-2048 DKIM key (with --ed25519 an Ed25519 key too, for\n"
+       "a second signature), and prints the DNS records to publish (see domain\n"
+       "records). Private keys go to --dkim-keys DIR/DOMAIN/SELECTOR.pem.\n"
        "Domains are normalised: lowercase, no trailing dot, internationalised\n"
        "names as A-labels (bücher.example -> xn--bcher-kva.example).",
        cmd_domain_add},
@@ -1262,12 +1290,17 @@ const std::vector<Command>& commands() {
        "relay: --relay-spf) and of its bounce subdomain, the DMARC policy; then\n"
        "the list of what to fix.",
        cmd_domain_show},
-      {"domain rotate-dkim", "WS DOMAIN", 2, 2, {}, "start a new DKIM key for a domain",
+      {"domain rotate-dkim", "WS DOMAIN", 2, 2,
+       {{"ed25519", nullptr, "rotate (or start) the Ed25519 key instead of the RSA key"}},
+       "start a new DKIM key for a domain",
        "Makes a new DKIM key for DOMAIN and prints its record. The current key\n"
        "keeps signing until the new record is seen in DNS (domain recheck or\n"
        "verify); then the new key signs, and the old one retires once the new\n"
        "one has been active for --retire-after days (its key file is removed;\n"
-       "its record may then go). One new key at a time.",
+       "its record may then go). One new key per algorithm at a time. With\n"
+       "--ed25519 the same for the domain's Ed25519 key; for a domain without\n"
+       "one, this starts it: once seen, mail carries a second signature,\n"
+       "ed25519-sha256, beside the RSA one.",
        cmd_domain_rotate_dkim},
       {"domain recheck", "", 0, 0,
        {{"grace", "HOURS", "how long a verified domain's token may be missing (default 72)"},

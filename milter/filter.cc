@@ -53,18 +53,16 @@ Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config,
     auto a = t.account_by_username(*name);
     if (!a.ok()) return a.status().code() == Code::not_found ? Status() : a.status();
     if (a->status != AccountStatus::active) return {};
-    // One signature, by the first address's domain: a From with several
-    // addresses in different domains is still signed by one of them, and
+    // Signed by the first address's domain: a From with several addresses
+    // in different domains is still signed for one of them, and
     // decide_message checks every address.
     auto domain = normalize_domain((*mailboxes)[0].domain);
     if (!domain.ok()) return {};
     auto d = covering_domain(t, a->workspace_id, *domain);
     if (!d.ok()) return d.status().code() == Code::not_found ? Status() : d.status();
-    const DkimKey* newest = signing_key(*d);
-    if (!newest) return {};
-    plan.sign = true;
-    plan.domain = d->name;
-    plan.selector = newest->selector;
+    for (const DkimKey* k : signing_keys(*d)) plan.keys.push_back({k->selector, k->algorithm});
+    plan.sign = !plan.keys.empty();
+    if (plan.sign) plan.domain = d->name;
     return {};
   });
   if (!s.ok()) return s;

@@ -51,13 +51,19 @@ Status refund_message(Store& store, const std::string& queue_id, uint32_t* refun
 Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& domain);
 
 // What a message is signed with, chosen at the end of its headers: the
-// active DKIM key of the verified domain record that covers the From
-// address (d= that record's domain). None when the message will not be
-// accepted as it stands (decide_message then refuses it) or its domain has
-// no active key.
+// active DKIM keys of the verified domain record that covers the From
+// address (d= that record's domain), one per algorithm (RSA, and Ed25519
+// where the domain has one). None when the message will not be accepted as
+// it stands (decide_message then refuses it) or its domain has no active
+// key.
 struct SigningPlan {
+  struct Key {
+    std::string selector;
+    DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256;
+  };
   bool sign = false;
-  std::string domain, selector;
+  std::string domain;
+  std::vector<Key> keys;  // RSA first
 };
 Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config, const std::string& login,
                                  const std::vector<std::string>& froms);

@@ -36,7 +36,8 @@ struct World {
       MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "example.com", .verified = true, .added = T0, .verified_at = T0,
                             .dkim = {{"old", "T0xE", DkimKeyState::active, T0, T0},
                                      {"new", "TkVX", DkimKeyState::active, T0, T0 + 10},
-                                     {"next", "TkVYVA", DkimKeyState::pending, T0, T0 + 20}}}));
+                                     {"next", "TkVYVA", DkimKeyState::pending, T0, T0 + 20},
+                                     {"ed", "RUQ=", DkimKeyState::active, T0, T0 + 30, DkimAlgorithm::ed25519_sha256}}}));
       MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "corp.example", .include_subdomains = true, .verified = true, .added = T0, .verified_at = T0}));
       MIGO_TRY(t.put(Domain{.workspace_id = 1, .name = "lapsed.example", .added = T0, .verified_at = T0,
                             .token = "tok", .lapsed = true, .checked_at = T0, .missing_since = T0}));
@@ -137,7 +138,13 @@ TEST_CASE("signing plan: the newest active key of the domain that covers From") 
   REQUIRE(p.ok());
   CHECK(p->sign);
   CHECK(p->domain == "example.com");
-  CHECK(p->selector == "new");  // not the older active one, never the pending one
+  // The newest RSA key (not the older active one, never the pending one),
+  // then the domain's Ed25519 key: a second signature.
+  REQUIRE(p->keys.size() == 2);
+  CHECK(p->keys[0].selector == "new");
+  CHECK(p->keys[0].algorithm == DkimAlgorithm::rsa_sha256);
+  CHECK(p->keys[1].selector == "ed");
+  CHECK(p->keys[1].algorithm == DkimAlgorithm::ed25519_sha256);
   // Verified domains without an active key are not signed (corp.example
   // has none); nor is anything decide_message refuses.
   auto sub = plan_signing(*w.store, w.config, "smtpuser_app", {"app@mail.corp.example"});

@@ -56,7 +56,7 @@ struct Connection {
   // Decided at the end of headers: whether and how the message is signed.
   SigningPlan plan;
   int64_t now = 0;  // the time the tag carries; 0 until the end of headers
-  std::unique_ptr<DkimSigner> signer;
+  std::vector<std::unique_ptr<DkimSigner>> signers;  // one per key of the plan
   std::string sign_error;  // why signing failed: the message gets a 451
   void reset_message() {
     froms.clear();
@@ -66,7 +66,7 @@ struct Connection {
     headers_overflow = false;
     plan = SigningPlan{};
     now = 0;
-    signer.reset();
+    signers.clear();
     sign_error.clear();
   }
 };
@@ -178,17 +178,24 @@ sfsistat on_eoh(SMFICTX* ctx) noexcept {
         c->sign_error = "headers too large to sign";
       } else if (plan->sign) {
         c->plan = std::move(*plan);
-        auto key = read_dkim_key(g->dkim_keys, c->plan.domain, c->plan.selector);
-        auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, c->plan.selector, c->plan.domain, "migo-milter")
-                               : Result<std::unique_ptr<DkimSigner>>(key.status());
-        // Our tag is not signed: its queue id is only sure at end of message
-        // (libmilter answers a macro asked for here with the previous
-        // message's end-of-message value on a reused connection).
-        Status fed = signer.ok() ? Status() : signer.status();
-        for (size_t i = 0; fed.ok() && i < c->headers.size(); i++)
-          fed = (*signer)->header(c->headers[i].first, c->headers[i].second);
-        if (fed.ok()) c->signer = std::move(*signer);
-        else c->sign_error = fed.message();
+        for (const SigningPlan::Key& k : c->plan.keys) {
+          auto key = read_dkim_key(g->dkim_keys, c->plan.domain, k.selector);
+          auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, k.selector, c->plan.domain, "migo-milter",
+                                                     k.algorithm)
+                                 : Result<std::unique_ptr<DkimSigner>>(key.status());
+          // Our tag is not signed: its queue id is only sure at end of
+          // message (libmilter answers a macro asked for here with the
+          // previous message's end-of-message value on a reused connection).
+          Status fed = signer.ok() ? Status() : signer.status();
+          for (size_t i = 0; fed.ok() && i < c->headers.size(); i++)
+            fed = (*signer)->header(c->headers[i].first, c->headers[i].second);
+          if (!fed.ok()) {
+            c->sign_error = fed.message();
+            c->signers.clear();
+            break;
+          }
+          c->signers.push_back(std::move(*signer));
+        }
       }
     }
     c->headers.clear();
@@ -204,16 +211,17 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t len) noexcept {
   Connection* c = conn(ctx);
   if (!c) return SMFIS_TEMPFAIL;
   try {
-    if (c->signer) {
-      Status s = c->signer->body(std::string_view(reinterpret_cast<const char*>(chunk), len));
+    for (auto& signer : c->signers) {
+      Status s = signer->body(std::string_view(reinterpret_cast<const char*>(chunk), len));
       if (!s.ok()) {
         c->sign_error = s.message();
-        c->signer.reset();
+        c->signers.clear();
+        break;
       }
     }
   } catch (...) {
     c->sign_error = "internal error in the body";
-    c->signer.reset();
+    c->signers.clear();
   }
   return c->body_no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
@@ -232,19 +240,19 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
                                       c->now ? c->now : static_cast<int64_t>(time(nullptr)),
                                       mail_addr ? mail_addr : "");
     int client_tags = c->client_tags;
-    std::unique_ptr<DkimSigner> signer = std::move(c->signer);
+    std::vector<std::unique_ptr<DkimSigner>> signers = std::move(c->signers);
     SigningPlan plan = std::move(c->plan);
     std::string sign_error = std::move(c->sign_error);
     c->reset_message();
     // Accepted mail is signed whenever its domain has an active key; if that
     // went wrong it is a temporary failure, never unsigned mail.
-    std::string signature;
+    std::vector<std::string> signatures;
     if (d.kind == FilterDecision::Kind::accept) {
-      if (sign_error.empty() && plan.sign && !signer)
+      if (sign_error.empty() && plan.sign && signers.size() != plan.keys.size())
         sign_error = "the signature was not prepared for this message";
-      if (sign_error.empty() && signer) {
-        auto sig = signer->finish();
-        if (sig.ok()) signature = std::move(*sig);
+      for (size_t i = 0; sign_error.empty() && i < signers.size(); i++) {
+        auto sig = signers[i]->finish();
+        if (sig.ok()) signatures.push_back(std::move(*sig));
         else sign_error = sig.status().message();
       }
       if (!sign_error.empty()) {
@@ -282,16 +290,19 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     for (int i = client_tags; i >= 1; i--)
       if (smfi_chgheader(ctx, header.data(), i, nullptr) != MI_SUCCESS) return SMFIS_TEMPFAIL;
     if (smfi_insheader(ctx, 0, header.data(), d.tag.data()) != MI_SUCCESS) return SMFIS_TEMPFAIL;
-    if (!signature.empty() &&
-        smfi_insheader(ctx, 0, const_cast<char*>("DKIM-Signature"), signature.data()) != MI_SUCCESS)
-      return SMFIS_TEMPFAIL;
+    // Each at the top; the RSA signature, added last, ends up first.
+    for (size_t i = signatures.size(); i-- > 0;)
+      if (smfi_insheader(ctx, 0, const_cast<char*>("DKIM-Signature"), signatures[i].data()) != MI_SUCCESS)
+        return SMFIS_TEMPFAIL;
+    std::string signed_with;
+    for (size_t i = 0; i < signatures.size(); i++) signed_with += (i ? "," : "") + plan.keys[i].selector;
     if (!d.return_path.empty()) {
       std::string sender = "<" + d.return_path + ">";
       if (smfi_chgfrom(ctx, sender.data(), nullptr) != MI_SUCCESS) return SMFIS_TEMPFAIL;
     }
     log_line(LOG_INFO, shown + ": accept: " + d.log +
                            (client_tags ? "; removed " + std::to_string(client_tags) + " client-supplied tag" : "") +
-                           (signature.empty() ? "" : "; DKIM signed d=" + plan.domain + " s=" + plan.selector));
+                           (signatures.empty() ? "" : "; DKIM signed d=" + plan.domain + " s=" + signed_with));
     return SMFIS_CONTINUE;
   } catch (...) {
     return SMFIS_TEMPFAIL;

@@ -98,6 +98,14 @@ struct Cli {
     return r.out.substr(at, r.out.find('"', at) - at);
   }
   std::string state(const std::string& ws) const { return (*this)({"domain", "list", ws}).out; }
+  // A fresh store with workspace acme and example.com added. Returns the
+  // token and the first DKIM key's record (dkim_txt).
+  std::pair<std::string, std::string> acme_example() const {
+    ok({"init"});
+    ok({"workspace", "create", "acme", "--plan", "10k"});
+    ok({"domain", "add", "acme", "example.com"});
+    return {token("acme", "example.com"), dkim_txt("acme", "example.com")};
+  }
   // The state of the DKIM key `selector` of the workspace's first domain.
   std::string key_state(const std::string& ws, const std::string& selector) const {
     RunResult r = (*this)({"--json", "domain", "list", ws});
@@ -255,10 +263,7 @@ TEST_CASE("domain records: human, zone file and JSON") {
 
 TEST_CASE("DKIM rotation through DNS: the new key signs once published, the old one retires and its file goes") {
   Cli cli;
-  cli.ok({"init"});
-  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
-  cli.ok({"domain", "add", "acme", "example.com"});
-  const std::string tok = cli.token("acme", "example.com"), first = cli.dkim_txt("acme", "example.com");
+  const auto [tok, first] = cli.acme_example();
   const std::string first_sel = first.substr(0, first.find('.'));
   {
     Dns dns({txt(tok), first});
@@ -296,12 +301,52 @@ TEST_CASE("DKIM rotation through DNS: the new key signs once published, the old 
   }
 }
 
+TEST_CASE("Ed25519: a second key, started on a verified domain, active only when DNS shows it as k=ed25519") {
+  Cli cli;
+  const auto [tok, rsa] = cli.acme_example();
+  {
+    Dns dns({txt(tok), rsa});
+    REQUIRE(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 0);
+  }
+  RunResult started = cli({"domain", "rotate-dkim", "--ed25519", "acme", "example.com"});
+  INFO(started.err);
+  REQUIRE(started.rc == 0);
+  CHECK_THAT(started.out, Catch::Contains("k=ed25519; p="));
+  CHECK_THAT(started.out, Catch::Contains("a second signature"));
+  // The RSA key may rotate meanwhile: one new key per algorithm.
+  CHECK(cli({"domain", "rotate-dkim", "--ed25519", "acme", "example.com"}).rc == 1);
+  RunResult list = cli({"--json", "domain", "list", "acme"});
+  std::string marker = "\"algorithm\": \"ed25519-sha256\"";
+  REQUIRE(list.out.find(marker) != std::string::npos);
+  // The Ed25519 key's selector: the one record that is not the RSA key's.
+  RunResult recs = cli({"--json", "domain", "records", "acme", "example.com"});
+  size_t at = recs.out.find("k=ed25519");
+  REQUIRE(at != std::string::npos);
+  size_t name_at = recs.out.rfind("._domainkey.example.com", at);
+  size_t name_start = recs.out.rfind('"', name_at) + 1;
+  const std::string ed_sel = recs.out.substr(name_start, name_at - name_start);
+  const std::string ed_txt = cli.dkim_txt("acme", "example.com", ed_sel);
+  {  // Published with the wrong k=: a verifier would read it as RSA, so not seen.
+    std::string wrong = ed_txt;
+    wrong.replace(wrong.find("k=ed25519"), 9, "k=rsa");
+    Dns dns({txt(tok), rsa, wrong});
+    CHECK(cli({"domain", "recheck"}, dns.addr).rc == 0);
+    CHECK(cli.key_state("acme", ed_sel) == "pending\n");
+  }
+  {  // Right: active beside the RSA key, and both sign (domain show says so).
+    Dns dns({txt(tok), rsa, ed_txt});
+    CHECK(cli({"domain", "recheck", "--retire-after", "0"}, dns.addr).rc == 0);
+    CHECK(cli.key_state("acme", ed_sel) == "active\n");
+    CHECK(cli.key_state("acme", rsa.substr(0, rsa.find('.'))) == "active\n");  // not retired by it
+    RunResult show = cli({"domain", "show", "acme", "example.com"}, dns.addr);
+    CHECK_THAT(show.out, Catch::Contains(ed_sel + "  ed25519, active, signs, record published"));
+    CHECK_THAT(show.out, Catch::Contains("  rsa, active, signs, record published"));
+  }
+}
+
 TEST_CASE("domain show: what DNS says, and what to fix") {
   Cli cli;
-  cli.ok({"init"});
-  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
-  cli.ok({"domain", "add", "acme", "example.com"});
-  const std::string tok = cli.token("acme", "example.com"), dkim = cli.dkim_txt("acme", "example.com");
+  const auto [tok, dkim] = cli.acme_example();
   {
     Dns dns({txt(tok), dkim, "example.com,v=spf1 include:_spf.relay.test ~all",
              "bounce.example.com,v=spf1 include:_spf.relay.test -all",

@@ -22,11 +22,24 @@ const char* dkim_state_name(DkimKeyState s) noexcept {
   return s == DkimKeyState::active ? "active" : s == DkimKeyState::retired ? "retired" : "pending";
 }
 
-const DkimKey* signing_key(const Domain& d) noexcept {
+const char* dkim_algorithm_name(DkimAlgorithm a) noexcept {
+  return a == DkimAlgorithm::ed25519_sha256 ? "ed25519-sha256" : "rsa-sha256";
+}
+const char* dkim_key_type(DkimAlgorithm a) noexcept { return a == DkimAlgorithm::ed25519_sha256 ? "ed25519" : "rsa"; }
+
+const DkimKey* signing_key(const Domain& d, DkimAlgorithm algorithm) noexcept {
   const DkimKey* newest = nullptr;
   for (const DkimKey& k : d.dkim)
-    if (k.state == DkimKeyState::active && (!newest || k.state_since >= newest->state_since)) newest = &k;
+    if (k.algorithm == algorithm && k.state == DkimKeyState::active &&
+        (!newest || k.state_since >= newest->state_since))
+      newest = &k;
   return newest;
+}
+std::vector<const DkimKey*> signing_keys(const Domain& d) {
+  std::vector<const DkimKey*> out;
+  for (DkimAlgorithm a : {DkimAlgorithm::rsa_sha256, DkimAlgorithm::ed25519_sha256})
+    if (const DkimKey* k = signing_key(d, a)) out.push_back(k);
+  return out;
 }
 
 const char* status_name(AccountStatus s) noexcept {
@@ -61,25 +74,28 @@ Status decode(std::string_view in, Workspace* r) {
   return d.finish();
 }
 
-// Version 2 adds the ownership proof; version 1 records (written before it)
-// still decode, as unproven domains without a token.
+// Version 2 adds the ownership proof and DKIM keys, version 3 each key's
+// algorithm; older records still decode (version 1 as unproven domains
+// without a token, version 2's keys as RSA).
 constexpr uint8_t kDomainV2 = 2;
+constexpr uint8_t kDomainV3 = 3;
 std::string encode(const Domain& r) {
   uint8_t flags = static_cast<uint8_t>((r.include_subdomains ? 1 : 0) | (r.verified ? 2 : 0) | (r.manual ? 4 : 0) |
                                        (r.lapsed ? 8 : 0));
   Encoder e;
-  e.u8(kDomainV2).u64(r.workspace_id).str(r.name).u8(flags).i64(r.added)
+  e.u8(kDomainV3).u64(r.workspace_id).str(r.name).u8(flags).i64(r.added)
       .i64(r.verified_at).str(r.token).i64(r.checked_at).i64(r.missing_since);
   e.u32(static_cast<uint32_t>(r.dkim.size()));
   for (const DkimKey& k : r.dkim)
-    e.str(k.selector).str(k.public_b64).u8(static_cast<uint8_t>(k.state)).i64(k.created).i64(k.state_since);
+    e.str(k.selector).str(k.public_b64).u8(static_cast<uint8_t>(k.state)).i64(k.created).i64(k.state_since)
+        .u8(static_cast<uint8_t>(k.algorithm));
   return e.bytes();
 }
 Status decode(std::string_view in, Domain* r) {
   Decoder d(in, "domain");
   uint8_t v = d.u8();
   if (d.failed()) return {Code::corrupt, "domain record is empty"};
-  if (v != kV1 && v != kDomainV2)
+  if (v != kV1 && v != kDomainV2 && v != kDomainV3)
     return {Code::corrupt, "domain record has unknown version " + std::to_string(v)};
   r->workspace_id = d.u64();
   r->name = d.str();
@@ -93,7 +109,7 @@ Status decode(std::string_view in, Domain* r) {
   r->token.clear();
   r->checked_at = r->missing_since = 0;
   r->dkim.clear();
-  if (v == kDomainV2) {
+  if (v >= kDomainV2) {
     r->token = d.str();
     r->checked_at = d.i64();
     r->missing_since = d.i64();
@@ -109,6 +125,11 @@ Status decode(std::string_view in, Domain* r) {
       k.state = static_cast<DkimKeyState>(st);
       k.created = d.i64();
       k.state_since = d.i64();
+      if (v >= kDomainV3) {
+        uint8_t alg = d.u8();
+        if (alg > 1) return {Code::corrupt, "domain record has a DKIM key of unknown algorithm " + std::to_string(alg)};
+        k.algorithm = static_cast<DkimAlgorithm>(alg);
+      }
       r->dkim.push_back(std::move(k));
     }
   }

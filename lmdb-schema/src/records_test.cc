@@ -1,4 +1,5 @@
 #include "migo/records.h"
+#include "migo/codec.h"
 
 #include <catch2/catch.hpp>
 
@@ -33,7 +34,9 @@ TEST_CASE("every record encoding round-trips and rejects damage") {
   round_trip(Domain{.workspace_id = 42, .name = "example.com", .verified = true, .added = 1700000000,
                     .token = "abc123",
                     .dkim = {{"m202611", "QUJD", DkimKeyState::retired, 1700000000, 1700000300},
-                             {"m202612", "REVG", DkimKeyState::active, 1700000300, 1700000400}}});
+                             {"m202612", "REVG", DkimKeyState::active, 1700000300, 1700000400},
+                             {"m202612e", "RUQ=", DkimKeyState::pending, 1700000300, 1700000300,
+                              DkimAlgorithm::ed25519_sha256}}});
   Account a;
   a.id = 7;
   a.workspace_id = 42;
@@ -49,6 +52,27 @@ TEST_CASE("every record encoding round-trips and rejects damage") {
   round_trip(QueueEntry{7, 1700000000, 3, 1, 1});
   round_trip(FollowPosition{1234, 99999, std::string(32, '\x7f'), 1700000000});
   round_trip(AuditEntry{0, 1700000000, 0, "root", 42, "account.create", "label=Production App"});
+}
+
+TEST_CASE("domain records written before Ed25519 (version 2) still decode, their keys as RSA") {
+  std::string v2 = Encoder()
+                       .u8(2).u64(42).str("example.com").u8(2).i64(1700000000).i64(1700000100)
+                       .str("tok").i64(1700000200).i64(0)
+                       .u32(1).str("m202611").str("QUJD").u8(1).i64(1700000000).i64(1700000300)
+                       .bytes();
+  Domain out;
+  REQUIRE(decode(v2, &out).ok());
+  CHECK(out.verified);
+  CHECK(out.token == "tok");
+  REQUIRE(out.dkim.size() == 1);
+  CHECK(out.dkim[0].selector == "m202611");
+  CHECK(out.dkim[0].state == DkimKeyState::active);
+  CHECK(out.dkim[0].algorithm == DkimAlgorithm::rsa_sha256);
+  // An algorithm this code does not know is damage, not RSA.
+  Domain d{.workspace_id = 1, .name = "example.com", .dkim = {{"s", "QQ", DkimKeyState::active, 1, 1}}};
+  std::string bytes = encode(d);
+  bytes.back() = 7;
+  CHECK(decode(bytes, &out).code() == Code::corrupt);
 }
 
 TEST_CASE("an account with an unknown status byte is corrupt") {
@@ -86,4 +110,23 @@ TEST_CASE("the signing key is the active key activated last, the later-added on 
   CHECK(signing_key(d)->selector == "b");
   d.dkim[1].state = DkimKeyState::retired;
   CHECK(signing_key(d)->selector == "a");
+}
+
+TEST_CASE("each algorithm has its own signing key; RSA signs first") {
+  Domain d{.workspace_id = 1, .name = "example.com"};
+  d.dkim = {{"r1", "QQ", DkimKeyState::active, 1, 10},
+            {"e1", "Qg", DkimKeyState::active, 2, 30, DkimAlgorithm::ed25519_sha256},
+            {"r2", "Qw", DkimKeyState::active, 3, 20}};
+  // The newest Ed25519 key is not the RSA signing key, however new it is.
+  REQUIRE(signing_key(d));
+  CHECK(signing_key(d)->selector == "r2");
+  CHECK(signing_key(d, DkimAlgorithm::ed25519_sha256)->selector == "e1");
+  auto keys = signing_keys(d);
+  REQUIRE(keys.size() == 2);
+  CHECK(keys[0]->selector == "r2");
+  CHECK(keys[1]->selector == "e1");
+  d.dkim[1].state = DkimKeyState::pending;
+  CHECK(signing_keys(d).size() == 1);
+  CHECK(std::string(dkim_key_type(DkimAlgorithm::ed25519_sha256)) == "ed25519");
+  CHECK(std::string(dkim_algorithm_name(DkimAlgorithm::rsa_sha256)) == "rsa-sha256");
 }

@@ -2,8 +2,9 @@
 """dkim_verify.py FILE DNS_HOST:PORT — verifies the DKIM signatures of the
 message in FILE with python3-dkim (an implementation independent of
 libopendkim), looking keys up in DNS at DNS_HOST:PORT (the tests' dnsmasq)
-through dnspython. Prints "ok d=DOMAIN s=SELECTOR" and exits 0 when the
-first signature verifies; prints why not and exits 1 otherwise."""
+through dnspython. Prints "ok d=DOMAIN s=SELECTOR a=ALGORITHM" for each
+signature that verifies and "bad: ..." for each that does not; exits 0
+only when there is at least one signature and every one verifies."""
 import re
 import sys
 
@@ -30,12 +31,23 @@ msg = open(path, "rb").read()
 # smtp-sink may store LF line ends: DKIM is computed over CRLF.
 msg = re.sub(rb"(?<!\r)\n", b"\r\n", msg)
 d = dkim.DKIM(msg)
-try:
-    ok = d.verify(dnsfunc=txt)
-except dkim.DKIMException as e:
-    print("bad:", e)
+count = sum(1 for name, _ in d.headers if name.lower() == b"dkim-signature")
+if count == 0:
+    print("bad: no DKIM-Signature")
     sys.exit(1)
-if not ok:
-    print("bad: signature does not verify")
-    sys.exit(1)
-print("ok d=%s s=%s" % (d.domain.decode(), d.selector.decode()))
+failed = False
+for i in range(count):
+    d = dkim.DKIM(msg)
+    try:
+        ok = d.verify(idx=i, dnsfunc=txt)
+    except dkim.DKIMException as e:
+        print("bad:", e)
+        failed = True
+        continue
+    if not ok:
+        print("bad: signature %d does not verify" % i)
+        failed = True
+        continue
+    alg = d.signature_fields.get(b"a", b"?").decode()
+    print("ok d=%s s=%s a=%s" % (d.domain.decode(), d.selector.decode(), alg))
+sys.exit(1 if failed else 0)

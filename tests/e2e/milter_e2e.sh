@@ -14,7 +14,8 @@ PLUGIN=$4
 migo_e2e_begin milter "$PLUGIN" "$MIGOCTL"
 m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null
-m domain add acme corp.example --include-subdomains >/dev/null && m domain verify --manual acme corp.example >/dev/null
+m domain add acme corp.example --include-subdomains --ed25519 >/dev/null &&
+  m domain verify --manual acme corp.example >/dev/null
 m domain add acme pending.example >/dev/null
 migo_new_account "$MIGOCTL" "$store" acme "App" A A_PW
 A_ID=$(m --json account show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -94,7 +95,9 @@ done
 
 # DKIM: the message at the sink is signed with example.com's key, and an
 # independent verifier (python3-dkim, keys from DNS on loopback) accepts it.
-dns_start "$(dns_record_args acme example.com dkim)" "$(dns_record_args acme corp.example dkim)"
+mapfile -t dkim_records < <(dns_record_args acme example.com dkim; dns_record_args acme corp.example dkim)
+check "three DKIM records: example.com's RSA key, corp.example's RSA and Ed25519 keys" test "${#dkim_records[@]}" = 3
+dns_start "${dkim_records[@]}"
 check_contains "signed: DKIM-Signature with d=example.com" "$(cat "$f")" "d=example.com"
 check_contains "python3-dkim verifies the signature against DNS" \
   "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$f" "$DNS_ADDR" 2>&1)" "ok d=example.com"
@@ -110,8 +113,16 @@ out=$(send app@mail.corp.example --header "Subject: signed-subdomain" --body "$(
 check_contains "subdomain From: queued" "$out" "Ok: queued"
 check "delivered to the sink" pf_wait_sink 5
 f2=$(sink_file_of "Subject: signed-subdomain")
-check_contains "a subdomain's mail is signed by the domain added with --include-subdomains" \
-  "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$f2" "$DNS_ADDR" 2>&1)" "ok d=corp.example"
+v2=$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$f2" "$DNS_ADDR" 2>&1)
+check_contains "a subdomain's mail is signed by the domain added with --include-subdomains" "$v2" "ok d=corp.example"
+# corp.example was added with --ed25519: a second signature (RFC 8463),
+# which python3-dkim verifies too; and both break on a changed body.
+check_contains "  with RSA" "$v2" "a=rsa-sha256"
+check_contains "  and with Ed25519" "$v2" "a=ed25519-sha256"
+check "  every signature verifies" /usr/bin/python3 "$here/e2e/dkim_verify.py" "$f2" "$DNS_ADDR"
+sed 's/^line one/line 1/' "$f2" >"$PF_DIR/altered2.eml"
+check_contains "  a changed body breaks the Ed25519 signature too" \
+  "$(/usr/bin/python3 "$here/e2e/dkim_verify.py" "$PF_DIR/altered2.eml" "$DNS_ADDR" 2>&1 | grep -c '^bad')" "2"
 # A key the milter cannot read: a temporary failure, never unsigned mail.
 key_file=$(ls "$dkim_keys"/example.com/*.pem)
 mv "$key_file" "$key_file.away"

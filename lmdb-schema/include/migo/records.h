@@ -40,12 +40,24 @@ enum class DkimKeyState : uint8_t {
   retired = 2,  // replaced by a newer key; kept until its record may go
 };
 const char* dkim_state_name(DkimKeyState s) noexcept;
+// RSA signs every domain's mail; Ed25519 (RFC 8463) is a second signature
+// for the domains that ask for it: verifiers that know it prefer it, the
+// others ignore it and check the RSA one.
+enum class DkimAlgorithm : uint8_t {
+  rsa_sha256 = 0,
+  ed25519_sha256 = 1,
+};
+const char* dkim_algorithm_name(DkimAlgorithm a) noexcept;  // "rsa-sha256", as in a=
+const char* dkim_key_type(DkimAlgorithm a) noexcept;        // "rsa", as in the record's k=
 struct DkimKey {
   std::string selector;
-  std::string public_b64;  // base64 SubjectPublicKeyInfo, as in the record's p=
+  // The record's p=: base64 of the SubjectPublicKeyInfo for RSA, of the raw
+  // 32-byte key for Ed25519 (RFC 8463 section 4).
+  std::string public_b64;
   DkimKeyState state = DkimKeyState::pending;
   int64_t created = 0;
   int64_t state_since = 0;
+  DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256;
   bool operator==(const DkimKey&) const = default;
 };
 constexpr size_t kMaxDkimKeysPerDomain = 8;
@@ -69,9 +81,11 @@ struct Domain {
   bool operator==(const Domain&) const = default;
 };
 
-// The key that signs a domain's mail: the active key that became active
-// last (the later-added on a tie); null if none is active.
-const DkimKey* signing_key(const Domain& d) noexcept;
+// The key of `algorithm` that signs a domain's mail: the active key of it
+// that became active last (the later-added on a tie); null if none is.
+const DkimKey* signing_key(const Domain& d, DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256) noexcept;
+// Every key that signs: at most one per algorithm, RSA first.
+std::vector<const DkimKey*> signing_keys(const Domain& d);
 
 enum class AccountStatus : uint8_t { active = 1, disabled = 2 };
 const char* status_name(AccountStatus s) noexcept;
