@@ -22,6 +22,29 @@ bool parse_txt_rdata(std::string_view rdata, std::string* joined) {
   return true;
 }
 
+bool parse_mx_rdata(std::string_view rdata, MxRecord* out) {
+  if (rdata.size() < 3) return false;
+  out->preference = static_cast<uint16_t>(static_cast<unsigned char>(rdata[0]) << 8 | static_cast<unsigned char>(rdata[1]));
+  out->host.clear();
+  size_t at = 2;
+  for (;;) {
+    if (at >= rdata.size()) return false;
+    size_t n = static_cast<unsigned char>(rdata[at++]);
+    if (n == 0) break;
+    if (n > 63 || n > rdata.size() - at) return false;  // 0xC0.. is a compression pointer: refused
+    if (!out->host.empty()) out->host += '.';
+    for (char ch : rdata.substr(at, n)) {
+      bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a'), ok = true;
+      if (!ok) return false;
+      out->host += ch;
+    }
+    at += n;
+    if (out->host.size() > 253) return false;
+  }
+  return at == rdata.size();
+}
+
 Result<std::string> unbound_forwarder(const std::string& spec) {
   std::string host = spec, port = "53";
   if (!spec.empty() && spec.front() == '[') {
@@ -101,14 +124,14 @@ struct ResultGuard {
     if (r) ub_resolve_free(r);
   }
 };
-constexpr int kTypeTxt = 16, kClassIn = 1;
+constexpr int kTypeMx = 15, kTypeTxt = 16, kClassIn = 1;
 constexpr int kRcodeServfail = 2, kRcodeRefused = 5;
 }  // namespace
 
-Result<TxtAnswer> Resolver::txt(const std::string& name) {
+Result<TxtAnswer::Kind> Resolver::ask(const std::string& name, int type, std::vector<std::string>* rdata) {
   Pending p;
   int id = 0;
-  if (int rc = ub_resolve_async(impl_->ctx, name.c_str(), kTypeTxt, kClassIn, &p, on_answer, &id))
+  if (int rc = ub_resolve_async(impl_->ctx, name.c_str(), type, kClassIn, &p, on_answer, &id))
     return Status(Code::unavailable, "DNS question for " + name + " not sent: " + ub_strerror(rc));
   // Our own deadline: libunbound's retries against a dead server take far
   // longer than an admin waits.
@@ -133,13 +156,35 @@ Result<TxtAnswer> Resolver::txt(const std::string& name) {
     return Status(Code::unavailable, "DNS server " + server_ + " could not answer for " + name + " (rcode " +
                                          std::to_string(r->rcode) + ")");
   if (r->bogus) return Status(Code::unavailable, "DNS answer for " + name + " failed DNSSEC validation");
+  rdata->clear();
+  if (r->nxdomain) return TxtAnswer::Kind::no_such_name;
+  for (int i = 0; r->havedata && r->data[i]; i++)
+    rdata->emplace_back(r->data[i], static_cast<size_t>(r->len[i]));
+  return r->havedata ? TxtAnswer::Kind::records : TxtAnswer::Kind::no_records;
+}
+
+Result<TxtAnswer> Resolver::txt(const std::string& name) {
+  std::vector<std::string> rdata;
+  auto kind = ask(name, kTypeTxt, &rdata);
+  if (!kind.ok()) return kind.status();
   TxtAnswer a;
-  if (r->nxdomain) return a;
-  a.kind = r->havedata ? TxtAnswer::Kind::records : TxtAnswer::Kind::no_records;
-  for (int i = 0; r->havedata && r->data[i]; i++) {
+  a.kind = *kind;
+  for (const std::string& d : rdata) {
     std::string joined;
-    if (parse_txt_rdata(std::string_view(r->data[i], static_cast<size_t>(r->len[i])), &joined))
-      a.records.push_back(std::move(joined));
+    if (parse_txt_rdata(d, &joined)) a.records.push_back(std::move(joined));
+  }
+  return a;
+}
+
+Result<MxAnswer> Resolver::mx(const std::string& name) {
+  std::vector<std::string> rdata;
+  auto kind = ask(name, kTypeMx, &rdata);
+  if (!kind.ok()) return kind.status();
+  MxAnswer a;
+  a.kind = *kind;
+  for (const std::string& d : rdata) {
+    MxRecord r;
+    if (parse_mx_rdata(d, &r)) a.records.push_back(std::move(r));
   }
   return a;
 }

@@ -1,10 +1,12 @@
-// dns.h — the TXT lookups that prove a sending domain's ownership (and, later,
-// its DKIM keys): a thin wrapper over libunbound, so no DNS packet is parsed
-// by hand here. Every answer is hostile input: the RDATA of a TXT record is
-// split by parse_txt_rdata, bounds-checked, and a failure to get an answer is
-// never mistaken for "the record is absent".
+// dns.h — the lookups that prove a sending domain's ownership and show its
+// setup (TXT: token, DKIM, SPF, DMARC; MX of the return path): a thin
+// wrapper over libunbound, so no DNS packet is parsed by hand here. Every
+// answer is hostile input: RDATA is split by parse_txt_rdata and
+// parse_mx_rdata, bounds-checked, and a failure to get an answer is never
+// mistaken for "the record is absent".
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +32,23 @@ struct TxtAnswer {
 // and that many bytes). False if a length runs past the end.
 bool parse_txt_rdata(std::string_view rdata, std::string* joined);
 
+// An MX record: the exchange as a host name, lowercase, without the final
+// dot ("" for the null MX of RFC 7505, which says the name takes no mail).
+struct MxRecord {
+  uint16_t preference = 0;
+  std::string host;
+  bool operator==(const MxRecord&) const = default;
+};
+struct MxAnswer {
+  TxtAnswer::Kind kind = TxtAnswer::Kind::no_such_name;
+  std::vector<MxRecord> records;  // malformed ones left out
+};
+// One MX record's RDATA: a 16-bit preference and an uncompressed name
+// (libunbound hands RDATA decompressed). False if it is malformed, or a
+// label holds anything but letters, digits, '-' and '_' (a host name we
+// would print).
+bool parse_mx_rdata(std::string_view rdata, MxRecord* out);
+
 // Where to send questions: "" (the system's /etc/resolv.conf), or
 // "HOST[:PORT]" with HOST a numeric IPv4 address or a bracketed IPv6 one
 // ("[::1]:5353"). Returns libunbound's "ADDR@PORT" form.
@@ -47,12 +66,16 @@ class Resolver {
   // The TXT records at `name`. Code::unavailable when no server answered in
   // time or the answer was a server failure or refusal: never "absent".
   Result<TxtAnswer> txt(const std::string& name);
+  // The MX records at `name`, the same way.
+  Result<MxAnswer> mx(const std::string& name);
 
   const std::string& server() const { return server_; }
 
  private:
   struct Impl;
   Resolver(std::unique_ptr<Impl> impl, std::string server);
+  // One question; `rdata` gets each record's RDATA.
+  Result<TxtAnswer::Kind> ask(const std::string& name, int type, std::vector<std::string>* rdata);
   std::unique_ptr<Impl> impl_;
   std::string server_;
 };

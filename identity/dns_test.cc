@@ -26,6 +26,27 @@ TEST_CASE("TXT RDATA: character-strings are joined; a length past the end is ref
   CHECK(out == std::string("a\0b", 3));
 }
 
+TEST_CASE("MX RDATA: preference and an uncompressed host name; anything else is refused") {
+  using namespace std::string_literals;
+  MxRecord r;
+  CHECK(parse_mx_rdata("\x00\x0a\x05Relay\x07" "example\x03net\x00"s, &r));
+  CHECK(r == MxRecord{10, "relay.example.net"});
+  CHECK(parse_mx_rdata("\x01\x00\x00"s, &r));  // null MX (RFC 7505)
+  CHECK(r == MxRecord{256, ""});
+  for (const std::string& bad : {""s, "\x00\x0a"s, "\x00\x0a\x05relay"s, "\x00\x0a\x05relay\x00x"s,
+                                 "\x00\x0a\xc0\x0c"s,                 // a compression pointer
+                                 "\x00\x0a\x03" "a b\x00"s,              // a space
+                                 "\x00\x0a\x04" "a\nb.\x00"s,           // a newline, a dot inside a label
+                                 "\x00\x0a\x03" "a\0b\x00"s,            // a NUL
+                                 "\x00\x0a\x40"s + std::string(64, 'a') + "\x00"s}) {  // label > 63
+    INFO(bad.size());
+    CHECK_FALSE(parse_mx_rdata(bad, &r));
+  }
+  std::string long_name = "\x00\x0a"s;
+  for (int i = 0; i < 5; i++) long_name += "\x3f"s + std::string(63, 'a');
+  CHECK_FALSE(parse_mx_rdata(long_name + "\x00"s, &r));  // longer than a host name may be
+}
+
 TEST_CASE("resolver addresses") {
   CHECK(*unbound_forwarder("127.0.0.1") == "127.0.0.1@53");
   CHECK(*unbound_forwarder("127.0.0.1:5353") == "127.0.0.1@5353");

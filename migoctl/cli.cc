@@ -693,20 +693,35 @@ int cmd_domain_show(Context& c, const Args& a) {
     text += "  names the relay (" + *mech + "): " + (named ? "yes" : "NO") + "\n";
     if (!named) fix.push_back("add " + *mech + " to the SPF record of " + d->name);
   }
-  // The return path's domain: its SPF must name the relay (the MX is in
-  // domain records; migoctl does not parse MX answers).
+  // The return path's domain: bounces must reach the relay (its MX), and
+  // its SPF must name the relay.
   RelayIdentity relay = relay_identity(a);
   const std::string bounce_name = bounce_domain(d->name);
+  auto bounce_mx = (*dns)->mx(bounce_name);
+  if (!bounce_mx.ok()) return c.fail(bounce_mx.status());
+  std::string relay_host = relay.host;
+  std::transform(relay_host.begin(), relay_host.end(), relay_host.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (!relay_host.empty() && relay_host.back() == '.') relay_host.pop_back();
+  bool mx_ok = false;
+  std::string mx_text;
+  Json mx_json = Json::array();
+  for (const MxRecord& r : bounce_mx->records) {
+    mx_ok = mx_ok || r.host == relay_host;
+    mx_text += (mx_text.empty() ? "" : ", ") + std::to_string(r.preference) + " " +
+               (r.host.empty() ? "(null MX: takes no mail)" : r.host);
+    mx_json.push(Json::object().set("preference", static_cast<uint64_t>(r.preference)).set("host", r.host));
+  }
+  text += "Return path: " + bounce_name + "\n  MX:        " + (mx_text.empty() ? "none published" : mx_text) +
+          (mx_ok ? "" : " (bounces do not reach " + relay_host + ")") + "\n";
+  if (!mx_ok) fix.push_back("publish MX " + bounce_name + " 10 " + relay_host + ".");
   auto bounce = (*dns)->txt(bounce_name);
   if (!bounce.ok()) return c.fail(bounce.status());
   std::string bounce_spf = spf_record(*bounce);
   bool bounce_ok = spf_names(bounce_spf, relay.spf);
-  text += "Return path: " + bounce_name + ", SPF " +
-          (bounce_spf.empty() ? std::string("none published") : loggable_text(bounce_spf)) +
+  text += "  SPF:       " + (bounce_spf.empty() ? std::string("none published") : loggable_text(bounce_spf)) +
           (bounce_ok ? "" : " (does not name " + relay.spf + ")") + "\n";
-  if (!bounce_ok)
-    fix.push_back("publish TXT " + bounce_name + " \"v=spf1 " + relay.spf + " -all\" and MX " + bounce_name +
-                  " 10 " + relay.host + ".");
+  if (!bounce_ok) fix.push_back("publish TXT " + bounce_name + " \"v=spf1 " + relay.spf + " -all\"");
   auto dmarc_answer = (*dns)->txt("_dmarc." + d->name);
   if (!dmarc_answer.ok()) return c.fail(dmarc_answer.status());
   std::string dmarc;
@@ -724,6 +739,8 @@ int cmd_domain_show(Context& c, const Args& a) {
                     .set("dkim_keys", keys)
                     .set("spf", spf_json)
                     .set("spf_names_relay", authorises)
+                    .set("return_path_mx", mx_json)
+                    .set("return_path_mx_names_relay", mx_ok)
                     .set("return_path_spf", bounce_spf.empty() ? Json() : Json(bounce_spf))
                     .set("return_path_spf_names_relay", bounce_ok)
                     .set("dmarc_policy", dmarc.empty() ? Json() : Json(policy))
@@ -1287,8 +1304,8 @@ const std::vector<Command>& commands() {
        "Asks DNS (changing nothing) and shows: the ownership proof and state,\n"
        "each DKIM key (state, which one signs, whether its record is\n"
        "published), the SPF records of the domain (and whether it names the\n"
-       "relay: --relay-spf) and of its bounce subdomain, the DMARC policy; then\n"
-       "the list of what to fix.",
+       "relay: --relay-spf), the MX and SPF of its bounce subdomain (do they\n"
+       "name --relay-host?), the DMARC policy; then the list of what to fix.",
        cmd_domain_show},
       {"domain rotate-dkim", "WS DOMAIN", 2, 2,
        {{"ed25519", nullptr, "rotate (or start) the Ed25519 key instead of the RSA key"}},

@@ -37,7 +37,9 @@ struct Dns {
                                      "--conf-file=/dev/null", "--pid-file=", "--log-facility=/dev/null",
                                      "--local=/example.com/", "--local=/other.example/"};
     if (geteuid() == 0) args.insert(args.end(), {"--user=nobody", "--group=nogroup"});
-    for (const std::string& t : txt) args.push_back("--txt-record=" + t);
+    // "NAME,TEXT..." is a TXT record; an argument starting "--" is passed
+    // as it is (e.g. --mx-host=NAME,HOST,PREF).
+    for (const std::string& t : txt) args.push_back(t.rfind("--", 0) == 0 ? t : "--txt-record=" + t);
     pid = migo::test::spawn(args);
     REQUIRE(pid > 0);
     // Ready once it answers (NXDOMAIN for a name it has no records for).
@@ -350,12 +352,16 @@ TEST_CASE("domain show: what DNS says, and what to fix") {
   {
     Dns dns({txt(tok), dkim, "example.com,v=spf1 include:_spf.relay.test ~all",
              "bounce.example.com,v=spf1 include:_spf.relay.test -all",
-             "_dmarc.example.com,v=DMARC1; p=quarantine; rua=mailto:d@example.com"});
+             "_dmarc.example.com,v=DMARC1; p=quarantine; rua=mailto:d@example.com",
+             "--mx-host=bounce.example.com,Relay.TEST,10"});
     REQUIRE(cli({"domain", "verify", "acme", "example.com"}, dns.addr).rc == 0);
-    RunResult r = cli({"domain", "show", "acme", "example.com", "--relay-spf", "include:_spf.relay.test"}, dns.addr);
+    RunResult r = cli({"--relay-host", "relay.test", "domain", "show", "acme", "example.com", "--relay-spf",
+                       "include:_spf.relay.test"},
+                      dns.addr);
     INFO(r.out << r.err);
     CHECK(r.rc == 0);
     CHECK_THAT(r.out, Catch::Contains("active, signs, record published"));
+    CHECK_THAT(r.out, Catch::Contains("  MX:        10 relay.test\n"));
     CHECK_THAT(r.out, Catch::Contains("names the relay (include:_spf.relay.test): yes"));
     CHECK_THAT(r.out, Catch::Contains("DMARC:       policy \"quarantine\""));
     CHECK_THAT(r.out, Catch::Contains("Nothing to fix."));
@@ -370,7 +376,15 @@ TEST_CASE("domain show: what DNS says, and what to fix") {
     CHECK_THAT(r.out, Catch::Contains("._domainkey.example.com"));
     CHECK_THAT(r.out, Catch::Contains("publish a DMARC record"));
     CHECK_THAT(r.out, Catch::Contains("\"return_path_spf_names_relay\": false"));
-    CHECK_THAT(r.out, Catch::Contains("MX bounce.example.com"));
+    CHECK_THAT(r.out, Catch::Contains("publish MX bounce.example.com 10 "));
+    CHECK_THAT(r.out, Catch::Contains("\"return_path_mx\": []"));
+    CHECK_THAT(r.out, Catch::Contains("\"return_path_mx_names_relay\": false"));
+  }
+  {  // An MX elsewhere: bounces would not come home.
+    Dns dns({txt(tok), "--mx-host=bounce.example.com,mx.elsewhere.example,5"});
+    RunResult r = cli({"--relay-host", "relay.test", "domain", "show", "acme", "example.com"}, dns.addr);
+    CHECK_THAT(r.out, Catch::Contains("  MX:        5 mx.elsewhere.example (bounces do not reach relay.test)"));
+    CHECK_THAT(r.out, Catch::Contains("  - publish MX bounce.example.com 10 relay.test."));
   }
   CHECK(cli({"domain", "show", "acme", "example.com"}, dead_resolver()).rc == 75);
 }
