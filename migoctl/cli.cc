@@ -570,9 +570,57 @@ Result<Domain> read_domain(Context& c, const std::string& ws, const std::string&
   return out;
 }
 
+// Whether a domain still waits for DNS: not verified (and not on the
+// admin's word), or a DKIM key not yet seen.
+bool waits_for_dns(const Domain& d) {
+  if (!d.verified && !d.manual) return true;
+  return std::any_of(d.dkim.begin(), d.dkim.end(), [](const DkimKey& k) { return k.state == DkimKeyState::pending; });
+}
+
+// domain records --waiting: every workspace's domains that wait for DNS,
+// with their records (what the role prints at the end of a play).
+int domain_records_waiting(Context& c, const Args& a) {
+  struct Item {
+    std::string ws;
+    Domain d;
+  };
+  std::vector<Item> items;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto ws = t.workspaces();
+    if (!ws.ok()) return ws.status();
+    for (const Workspace& w : *ws) {
+      auto ds = t.domains(w.id);
+      if (!ds.ok()) return ds.status();
+      for (const Domain& d : *ds)
+        if (waits_for_dns(d)) items.push_back({w.name, d});
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  const RelayIdentity relay = relay_identity(a);
+  Json list = Json::array();
+  std::string text;
+  for (const Item& it : items) {
+    list.push(Json::object()
+                  .set("workspace", it.ws)
+                  .set("domain", it.d.name)
+                  .set("state", domain_state(it.d))
+                  .set("records", records_json(it.d, relay)));
+    text += (a.has("zone") ? "; " : "") + it.d.name + " (workspace " + it.ws + ", " + domain_state(it.d) +
+            "):\n" + records_text(it.d, relay, a.has("zone"));
+  }
+  if (items.empty()) text = a.has("zone") ? "; no domain waits for DNS\n" : "no domain waits for DNS\n";
+  return c.emit(Json::object().set("domains", list), text);
+}
+
 int cmd_domain_records(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
+  if (a.has("waiting")) {
+    if (!a.pos.empty()) return c.fail({Code::invalid, "domain records --waiting takes no WS or DOMAIN"});
+    return domain_records_waiting(c, a);
+  }
+  if (a.pos.size() != 2) return c.fail({Code::invalid, "domain records needs WS and DOMAIN (or --waiting)"});
   auto d = read_domain(c, a.pos[0], a.pos[1]);
   if (!d.ok()) return c.fail(d.status());
   return c.emit(Json::object().set("domain", d->name).set("records", records_json(*d, relay_identity(a))),
@@ -1281,12 +1329,21 @@ const std::vector<Command>& commands() {
        "Domains are normalised: lowercase, no trailing dot, internationalised\n"
        "names as A-labels (bücher.example -> xn--bcher-kva.example).",
        cmd_domain_add},
-      {"domain records", "WS DOMAIN", 2, 2, {{"zone", nullptr, "print zone-file lines"}},
+      {"domain records", "WS DOMAIN | --waiting", 0, 2,
+       {{"zone", nullptr, "print zone-file lines"},
+        {"waiting", nullptr, "every domain still waiting for DNS, in every workspace"}},
        "print the DNS records a domain's owner publishes",
-       "Prints the records for DOMAIN: the verification TXT record (required:\n"
-       "_migo-verify.DOMAIN carrying \"migo-verify=TOKEN\"), and advice for\n"
-       "DMARC. --zone prints them as zone-file lines; --json as\n"
-       "{\"records\": [{\"type\", \"name\", \"value\", \"purpose\", \"required\"}]}.",
+       "Prints the records for DOMAIN: the verification TXT record\n"
+       "(_migo-verify.DOMAIN carrying \"migo-verify=TOKEN\"), the TXT record of\n"
+       "each DKIM key not retired (SELECTOR._domainkey.DOMAIN), the return\n"
+       "path's MX and SPF (bounce.DOMAIN, naming --relay-host and --relay-spf),\n"
+       "and advice for the domain's SPF and DMARC. --zone prints them as\n"
+       "zone-file lines; --json as {\"records\": [{\"type\", \"name\", \"value\",\n"
+       "\"purpose\", \"required\"}]}, purpose one of verification, dkim,\n"
+       "return-path, spf, dmarc. With --waiting instead of WS DOMAIN: the same\n"
+       "for every domain, in every workspace, that still waits for DNS (not\n"
+       "verified, or a DKIM key not yet seen); --json as {\"domains\":\n"
+       "[{\"workspace\", \"domain\", \"state\", \"records\"}]}.",
        cmd_domain_records},
       {"domain verify", "WS DOMAIN", 2, 2,
        {{"manual", nullptr, "mark it verified without asking DNS (closed networks; audited)"}},

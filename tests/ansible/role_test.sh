@@ -68,7 +68,16 @@ play() { role_play "$@"; }
 first=$(play)
 check_contains "first run succeeds" "$first" "failed=0"
 [ -n "$(grep -o 'failed=[1-9]' <<<"$first")" ] && echo "$first" | tail -40
+check_contains "the play ends with the DNS records still to publish: none yet" "$first" "no domain waits for DNS"
+# A domain added between plays: the next play's last word is its records.
+"$prefix/sbin/migoctl" --db "$base/store" --dkim-keys "$base/etc/dkim" workspace create dnsws --plan 10k >/dev/null
+"$prefix/sbin/migoctl" --db "$base/store" --dkim-keys "$base/etc/dkim" domain add dnsws waiting.example >/dev/null
 second=$(play)
+check_contains "  a pending domain's records are shown at the end of the next play" "$second" \
+  "_migo-verify.waiting.example. 3600 IN TXT"
+check_contains "  with its DKIM key" "$second" "._domainkey.waiting.example. 3600 IN TXT"
+check_contains "  and the return path's MX naming the relay host" "$second" "bounce.waiting.example. 3600 IN MX 10 "
+"$prefix/sbin/migoctl" --db "$base/store" --dkim-keys "$base/etc/dkim" domain remove dnsws waiting.example >/dev/null
 check_contains "second run changes nothing" "$second" "changed=0"
 check_contains "second run succeeds" "$second" "failed=0"
 grep -q "changed=0" <<<"$second" || grep -B2 -A8 "^changed:" <<<"$second" | head -40
