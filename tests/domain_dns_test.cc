@@ -258,9 +258,20 @@ TEST_CASE("domain records: human, zone file and JSON") {
   CHECK(no_dir.rc == 75);
   CHECK_THAT(no_dir.err, Catch::Contains("DKIM key directory"));
   CHECK(cli({"domain", "records", "acme", "other.example"}).rc == 1);
+  // --waiting: every domain still waiting for DNS, in every workspace.
+  cli.ok({"workspace", "create", "beta", "--plan", "10k"});
+  cli.ok({"domain", "add", "beta", "done.example"});
+  cli.ok({"domain", "verify", "--manual", "beta", "done.example"});
+  RunResult waiting = cli({"--json", "domain", "records", "--waiting"});
+  CHECK(waiting.rc == 0);
+  CHECK_THAT(waiting.out, Catch::Contains("\"domain\": \"example.com\""));
+  CHECK_THAT(waiting.out, !Catch::Contains("done.example"));
+  CHECK(cli({"domain", "records", "--waiting", "acme", "example.com"}).rc != 0);
+  CHECK(cli({"domain", "records", "acme"}).rc != 0);
   // Removing the domain removes its keys.
   cli.ok({"domain", "remove", "acme", "example.com"});
   CHECK_FALSE(std::filesystem::exists(key_file));
+  CHECK_THAT(cli({"domain", "records", "--waiting", "--zone"}).out, Catch::Contains("; no domain waits for DNS"));
 }
 
 TEST_CASE("DKIM rotation through DNS: the new key signs once published, the old one retires and its file goes") {
