@@ -12,6 +12,8 @@ packages=(
   liblmdb-dev libssl-dev libsasl2-dev libmilter-dev libidn2-dev catch2 libunbound-dev
   # libunbound.pc names these in Requires.private; pkg-config needs their .pc
   libevent-dev nettle-dev libopendkim-dev
+  # tracking: MIME (GMime), HTML5 tokenizer with source offsets (gumbo), HTTP
+  libgmime-3.0-dev libgumbo-dev libmicrohttpd-dev
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   libauthen-scram-perl libio-socket-ssl-perl

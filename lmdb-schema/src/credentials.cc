@@ -159,6 +159,34 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
+std::string base64url_encode(std::string_view in) {
+  std::string b64 = base64_encode(in);
+  for (char& c : b64) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  return b64;
+}
+
+std::optional<std::string> base64url_decode(std::string_view in) {
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string std64(in);
+  for (char& c : std64) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+    else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return std::nullopt;
+  }
+  size_t pad = (4 - std64.size() % 4) % 4;
+  std64.append(pad, '=');
+  std::string out(std64.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(std64.data()), static_cast<int>(std64.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<size_t>(n) - pad);  // EVP_DecodeBlock counts padding as zero bytes
+  // Only the canonical encoding: unused low bits of the last character must
+  // be zero, so one token has one spelling.
+  if (base64url_encode(out) != in) return std::nullopt;
+  return out;
+}
+
 std::string sha256(std::string_view in) {
   unsigned char md[32];
   SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), md);

@@ -166,3 +166,21 @@ TEST_CASE("a Secret grows in place, or by a copy whose old buffer is wiped") {
   CHECK(s.reveal().size() == 213);
   CHECK(s.reveal().substr(0, 13) == "head PASSWORD");
 }
+
+TEST_CASE("base64url: unpadded, and only the canonical spelling decodes") {
+  for (std::string s : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
+                        std::string("\xfb\xff\xfe", 3), std::string(100, '\0')}) {
+    std::string e = base64url_encode(s);
+    CHECK(e.find_first_of("+/=") == std::string::npos);
+    auto d = base64url_decode(e);
+    REQUIRE(d);
+    CHECK(*d == s);
+  }
+  CHECK(base64url_encode("\xfb\xff\xfe") == "-__-");
+  CHECK_FALSE(base64url_decode("Zm9v="));  // padding
+  CHECK_FALSE(base64url_decode("Zm+v"));   // standard alphabet
+  CHECK_FALSE(base64url_decode("Z"));      // no encoding is 1 mod 4 long
+  CHECK_FALSE(base64url_decode("Zh"));     // "f" is "Zg": low bits set
+  CHECK_FALSE(base64url_decode("Zm9v\n"));
+  CHECK(*base64url_decode("Zg") == "f");
+}

@@ -25,10 +25,7 @@ std::string mac(const Secret& key, const std::string& data) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.reveal().data(), static_cast<int>(key.reveal().size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  std::string b64 = base64_encode(std::string_view(reinterpret_cast<char*>(out), len));
-  for (char& c : b64) c = c == '+' ? '-' : c == '/' ? '_' : c;  // base64url
-  while (!b64.empty() && b64.back() == '=') b64.pop_back();
-  return b64;
+  return base64url_encode(std::string_view(reinterpret_cast<char*>(out), len));
 }
 
 bool queue_id_ok(std::string_view q) {

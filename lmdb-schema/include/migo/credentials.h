@@ -84,6 +84,11 @@ Result<std::string> scram_sha256_verifier(std::string_view password, std::string
                                           uint32_t iterations);
 
 std::string base64_encode(std::string_view in);
+// base64url (RFC 4648 section 5) without padding, as tags and tracking
+// tokens carry it; decoding refuses any other character, padding, and a
+// length no encoding produces.
+std::string base64url_encode(std::string_view in);
+std::optional<std::string> base64url_decode(std::string_view in);
 // The 32 raw bytes of SHA-256(in).
 std::string sha256(std::string_view in);
 
