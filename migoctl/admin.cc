@@ -184,6 +184,75 @@ Result<Workspace> Admin::set_workspace_plan(const std::string& name, const std::
   return result;
 }
 
+Result<Workspace> Admin::set_workspace_tracking(const std::string& ws, const TrackingChange& change) {
+  Workspace result;
+  Status s = store_.write([&](WriteTxn& t) -> Status {
+    auto w = find_workspace(t, ws);
+    if (!w.ok()) return w.status();
+    std::string detail = "workspace=" + ws;
+    if (change.opens) {
+      w->tracking.opens = *change.opens;
+      detail += std::string(" opens=") + (*change.opens ? "on" : "off");
+    }
+    if (change.clicks) {
+      w->tracking.clicks = *change.clicks;
+      detail += std::string(" clicks=") + click_tracking_name(*change.clicks);
+    }
+    if (change.domain && *change.domain != w->tracking.domain) {
+      w->tracking.domain = *change.domain;
+      w->tracking.domain_token = change.domain->empty() ? "" : change.domain_token;
+      w->tracking.domain_verified = false;
+      detail += " domain=" + (change.domain->empty() ? std::string("(relay's)") : *change.domain);
+    }
+    MIGO_TRY(t.put(*w));
+    result = *w;
+    return audit(t, w->id, "tracking.set", detail);
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+Result<Workspace> Admin::record_tracking_domain_check(const std::string& ws, const std::string& domain, bool proven) {
+  Workspace result;
+  Status s = store_.write([&](WriteTxn& t) -> Status {
+    auto w = find_workspace(t, ws);
+    if (!w.ok()) return w.status();
+    if (w->tracking.domain != domain || domain.empty())
+      return {Code::refused, "workspace '" + ws + "' changed its tracking domain while DNS was asked; try again"};
+    result = *w;
+    if (w->tracking.domain_verified == proven) return {};
+    w->tracking.domain_verified = proven;
+    MIGO_TRY(t.put(*w));
+    result = *w;
+    return audit(t, w->id, proven ? "tracking.domain-verify" : "tracking.domain-lapse", "domain=" + domain);
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+Result<Account> Admin::set_account_tracking(const std::string& username, std::optional<std::optional<bool>> opens,
+                                            std::optional<std::optional<ClickTracking>> clicks) {
+  Account result;
+  Status s = store_.write([&](WriteTxn& t) -> Status {
+    auto a = find_account(t, username);
+    if (!a.ok()) return a.status();
+    std::string detail = "username=" + username;
+    if (opens) {
+      a->track_opens = *opens;
+      detail += " opens=" + (*opens ? std::string(**opens ? "on" : "off") : "inherit");
+    }
+    if (clicks) {
+      a->track_clicks = *clicks;
+      detail += " clicks=" + (*clicks ? std::string(click_tracking_name(**clicks)) : "inherit");
+    }
+    MIGO_TRY(t.put(*a));
+    result = *a;
+    return audit(t, a->workspace_id, "tracking.set", detail);
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
 Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domain, bool include_sub,
                                  const std::vector<DkimKey>& dkim) {
   auto name = normalize_domain(domain);

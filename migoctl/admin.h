@@ -57,6 +57,21 @@ class Admin {
   Result<Plan> set_plan(const std::string& name, const PlanChange& change);
   Result<Workspace> create_workspace(const std::string& name, const std::string& plan);
   Result<Workspace> set_workspace_plan(const std::string& name, const std::string& plan);
+  // Tracking settings of a workspace: what is given changes. A new
+  // `domain` ("" = back to the relay's host) gets `domain_token` and is
+  // unverified until record_tracking_domain_check finds it in DNS.
+  struct TrackingChange {
+    std::optional<bool> opens;
+    std::optional<ClickTracking> clicks;
+    std::optional<std::string> domain;
+    std::string domain_token;
+  };
+  Result<Workspace> set_workspace_tracking(const std::string& ws, const TrackingChange& change);
+  Result<Workspace> record_tracking_domain_check(const std::string& ws, const std::string& domain, bool proven);
+  // An account's overrides: an engaged outer optional changes that setting,
+  // to a value or (inner nullopt) back to the workspace's.
+  Result<Account> set_account_tracking(const std::string& username, std::optional<std::optional<bool>> opens,
+                                       std::optional<std::optional<ClickTracking>> clicks);
   // Adds an unverified domain with a fresh verification token and, if
   // given, its first DKIM key (pending; its private half already written).
   Result<Domain> add_domain(const std::string& ws, const std::string& domain, bool include_subdomains,

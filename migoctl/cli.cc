@@ -1037,6 +1037,162 @@ int cmd_account_show(Context& c, const Args& a) {
   return c.emit(j, text);
 }
 
+// ------------------------------------------------------------- tracking
+
+Json tracking_json(const TrackingSettings& t) {
+  return Json::object()
+      .set("opens", t.opens)
+      .set("clicks", click_tracking_name(t.clicks))
+      .set("domain", t.domain.empty() ? Json() : Json(t.domain))
+      .set("domain_verified", t.domain.empty() ? Json() : Json(t.domain_verified));
+}
+
+Result<ClickTracking> parse_clicks(const std::string& v) {
+  if (v == "off" || v == "no") return ClickTracking::off;
+  if (v == "html" || v == "on" || v == "html-only") return ClickTracking::html;
+  if (v == "all") return ClickTracking::all;
+  return Status(Code::invalid, "--clicks takes off, html (or on) or all, not '" + v + "'");
+}
+Result<bool> parse_on_off(const std::string& name, const std::string& v) {
+  if (v == "on" || v == "yes") return true;
+  if (v == "off" || v == "no") return false;
+  return Status(Code::invalid, "--" + name + " takes on or off, not '" + v + "'");
+}
+
+int cmd_tracking_set(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  if (const std::string* user = a.get("account")) {
+    if (!a.pos.empty()) return c.fail({Code::invalid, "tracking set --account USER takes no WS"});
+    if (a.get("domain") || a.has("no-domain"))
+      return c.fail({Code::invalid, "the tracking domain is the workspace's: tracking set WS --domain DOMAIN"});
+    std::optional<std::optional<bool>> opens;
+    std::optional<std::optional<ClickTracking>> clicks;
+    if (const std::string* v = a.get("opens")) {
+      if (*v == "inherit") {
+        opens.emplace(std::nullopt);
+      } else {
+        auto b = parse_on_off("opens", *v);
+        if (!b.ok()) return c.fail(b.status());
+        opens.emplace(*b);
+      }
+    }
+    if (const std::string* v = a.get("clicks")) {
+      if (*v == "inherit") {
+        clicks.emplace(std::nullopt);
+      } else {
+        auto ct = parse_clicks(*v);
+        if (!ct.ok()) return c.fail(ct.status());
+        clicks.emplace(*ct);
+      }
+    }
+    auto acct = c.admin().set_account_tracking(*user, opens, clicks);
+    if (!acct.ok()) return c.fail(acct.status());
+    auto show = [](const auto& o, auto name) { return o ? std::string(name(*o)) : std::string("as the workspace"); };
+    std::string o = show(acct->track_opens, [](bool b) { return b ? "on" : "off"; });
+    std::string k = show(acct->track_clicks, click_tracking_name);
+    return c.emit(Json::object()
+                      .set("username", acct->username)
+                      .set("opens", acct->track_opens ? Json(*acct->track_opens) : Json())
+                      .set("clicks", acct->track_clicks ? Json(click_tracking_name(*acct->track_clicks)) : Json()),
+                  "tracking for " + acct->username + ": opens " + o + ", clicks " + k + "\n");
+  }
+  if (a.pos.size() != 1) return c.fail({Code::invalid, "tracking set needs WS (or --account USER)"});
+  Admin::TrackingChange change;
+  if (const std::string* v = a.get("opens")) {
+    auto b = parse_on_off("opens", *v);
+    if (!b.ok()) return c.fail(b.status());
+    change.opens = *b;
+  }
+  if (const std::string* v = a.get("clicks")) {
+    auto ct = parse_clicks(*v);
+    if (!ct.ok()) return c.fail(ct.status());
+    change.clicks = *ct;
+  }
+  if (a.has("no-domain")) change.domain = "";
+  if (const std::string* v = a.get("domain")) {
+    auto d = normalize_domain(*v);
+    if (!d.ok()) return c.fail(d.status());
+    auto token = new_verification_token();
+    if (!token.ok()) return c.fail(token.status());
+    change.domain = *d;
+    change.domain_token = *token;
+  }
+  auto w = c.admin().set_workspace_tracking(a.pos[0], change);
+  if (!w.ok()) return c.fail(w.status());
+  std::string text = "tracking for workspace " + w->name + ": opens " + (w->tracking.opens ? "on" : "off") +
+                     ", clicks " + click_tracking_name(w->tracking.clicks) + "\n";
+  if (!w->tracking.domain.empty() && !w->tracking.domain_verified)
+    text += "tracking domain " + w->tracking.domain + " is not verified yet; publish\n    TXT " +
+            std::string(kVerifyLabel) + "." + w->tracking.domain + "\n    " + kVerifyPrefix +
+            w->tracking.domain_token + "\nand a CNAME from " + w->tracking.domain +
+            " to the relay's tracking host, then run: migoctl tracking verify " + w->name + "\n";
+  return c.emit(Json::object().set("workspace", w->name).set("tracking", tracking_json(w->tracking)), text);
+}
+
+int cmd_tracking_show(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  Json j, overrides = Json::array();
+  std::string text;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto w = find_workspace(t, a.pos[0]);
+    if (!w.ok()) return w.status();
+    const TrackingSettings& tr = w->tracking;
+    j = Json::object().set("workspace", w->name).set("tracking", tracking_json(tr));
+    text = "Workspace:  " + w->name + "\nOpens:      " + (tr.opens ? "on" : "off") +
+           "\nClicks:     " + click_tracking_name(tr.clicks) + "\nHost:       " +
+           (tr.domain.empty()                 ? std::string("the relay's (migo-milter --tracking-host)")
+            : tr.domain_verified ? tr.domain
+                                 : tr.domain + " (NOT VERIFIED: the relay's host is used until it is)") +
+           "\n";
+    auto accounts = t.accounts(w->id);
+    if (!accounts.ok()) return accounts.status();
+    for (const Account& acct : *accounts) {
+      if (!acct.track_opens && !acct.track_clicks) continue;
+      overrides.push(Json::object()
+                         .set("username", acct.username)
+                         .set("opens", acct.track_opens ? Json(*acct.track_opens) : Json())
+                         .set("clicks", acct.track_clicks ? Json(click_tracking_name(*acct.track_clicks)) : Json()));
+      text += "  " + acct.username + ": opens " +
+              (acct.track_opens ? (*acct.track_opens ? "on" : "off") : "as the workspace") + ", clicks " +
+              (acct.track_clicks ? click_tracking_name(*acct.track_clicks) : "as the workspace") + "\n";
+    }
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  return c.emit(j.set("account_overrides", overrides), text);
+}
+
+int cmd_tracking_verify(Context& c, const Args& a) {
+  int rc;
+  if (!c.open(&rc)) return rc;
+  Workspace w;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto found = find_workspace(t, a.pos[0]);
+    if (!found.ok()) return found.status();
+    w = *found;
+    return {};
+  });
+  if (!s.ok()) return c.fail(s);
+  if (w.tracking.domain.empty())
+    return c.fail({Code::invalid, "workspace '" + w.name + "' has no tracking domain of its own (tracking set --domain)"});
+  auto dns = Resolver::create(c.resolver);
+  if (!dns.ok()) return c.fail(dns.status());
+  auto answer = (*dns)->txt(std::string(kVerifyLabel) + "." + w.tracking.domain);
+  if (!answer.ok()) return c.fail(answer.status());
+  const std::string want = kVerifyPrefix + w.tracking.domain_token;
+  bool found = std::find(answer->records.begin(), answer->records.end(), want) != answer->records.end();
+  auto after = c.admin().record_tracking_domain_check(w.name, w.tracking.domain, found);
+  if (!after.ok()) return c.fail(after.status());
+  if (!found)
+    return c.fail({Code::refused, "tracking domain " + w.tracking.domain + " is not verified: TXT " +
+                                      std::string(kVerifyLabel) + "." + w.tracking.domain + " must be \"" + want +
+                                      "\""});
+  return c.emit(Json::object().set("workspace", w.name).set("tracking", tracking_json(after->tracking)),
+                "tracking domain " + w.tracking.domain + " verified for workspace " + w.name + "\n");
+}
+
 int cmd_account_set_status(Context& c, const Args& a, AccountStatus status) {
   int rc;
   if (!c.open(&rc)) return rc;
@@ -1387,6 +1543,32 @@ const std::vector<Command>& commands() {
        "token is found is verified. A domain DNS did not answer for is left as\n"
        "it is (exit 75): an outage never lapses a domain.",
        cmd_domain_recheck},
+      {"tracking set", "WS | --account USER", 0, 1,
+       {{"opens", "on|off", "track opens (the account: also inherit)"},
+        {"clicks", "off|html|all", "track clicks in HTML, or in plain text too (the account: also inherit)"},
+        {"domain", "DOMAIN", "the workspace's own tracking host (a CNAME to the relay's); verify it next"},
+        {"no-domain", nullptr, "back to the relay's tracking host"},
+        {"account", "USER", "set USER's overrides instead of the workspace's settings"}},
+       "set a workspace's open and click tracking, or an account's overrides",
+       "Tracking is off until a workspace turns it on. --opens on adds an\n"
+       "invisible image to each HTML message; --clicks html rewrites the links\n"
+       "of HTML parts (all: plain-text parts too) to pass through the relay's\n"
+       "tracking host. With --account USER, the account's own setting wins over\n"
+       "the workspace's (inherit: back to the workspace's). A message may turn\n"
+       "either off with the header X-Migo-Track: opens=no, clicks=no (or choose\n"
+       "clicks=html-only or all when clicks are on); the header is removed.\n"
+       "--domain gives the workspace its own tracking host, used once migoctl\n"
+       "tracking verify finds its token in DNS.",
+       cmd_tracking_set},
+      {"tracking show", "WS", 1, 1, {}, "show a workspace's tracking settings and account overrides",
+       "Shows opens, clicks and the tracking host of WS, and every account\n"
+       "whose own setting differs from the workspace's.",
+       cmd_tracking_show},
+      {"tracking verify", "WS", 1, 1, {}, "verify a workspace's own tracking domain in DNS",
+       "Asks DNS for _migo-verify.DOMAIN of the workspace's tracking domain and\n"
+       "marks it verified only if it carries the token tracking set printed;\n"
+       "exits 1 otherwise, 75 if DNS did not answer.",
+       cmd_tracking_verify},
       {"domain list", "WS", 1, 1, {}, "list a workspace's sending domains", "Lists WS's domains.", cmd_domain_list},
       {"domain remove", "WS DOMAIN", 2, 2, {}, "remove a sending domain",
        "Removes DOMAIN from WS; mail from it is refused from then on.", cmd_domain_remove},

@@ -61,16 +61,51 @@ Status decode(std::string_view in, Plan* r) {
   return d.finish();
 }
 
+const char* click_tracking_name(ClickTracking c) noexcept {
+  return c == ClickTracking::all ? "all" : c == ClickTracking::html ? "html" : "off";
+}
+
+TrackingPlan tracking_for(const Workspace& w, const Account& a) {
+  TrackingPlan p;
+  p.opens = a.track_opens.value_or(w.tracking.opens);
+  p.clicks = a.track_clicks.value_or(w.tracking.clicks);
+  if (w.tracking.domain_verified) p.host = w.tracking.domain;
+  return p;
+}
+
+// Version 2 adds tracking settings. Records without any are still written
+// as version 1, so readers of earlier releases keep reading them.
+constexpr uint8_t kV2 = 2;
 std::string encode(const Workspace& r) {
-  return Encoder().u8(kV1).u64(r.id).str(r.name).str(r.plan).i64(r.created).bytes();
+  Encoder e;
+  const bool v2 = r.tracking != TrackingSettings{};
+  e.u8(v2 ? kV2 : kV1).u64(r.id).str(r.name).str(r.plan).i64(r.created);
+  if (v2)
+    e.u8(static_cast<uint8_t>((r.tracking.opens ? 1 : 0) | (r.tracking.domain_verified ? 2 : 0)))
+        .u8(static_cast<uint8_t>(r.tracking.clicks)).str(r.tracking.domain).str(r.tracking.domain_token);
+  return e.bytes();
 }
 Status decode(std::string_view in, Workspace* r) {
   Decoder d(in, "workspace");
-  MIGO_TRY(check_version(d, "workspace"));
+  uint8_t v = d.u8();
+  if (d.failed()) return {Code::corrupt, "workspace record is empty"};
+  if (v != kV1 && v != kV2) return {Code::corrupt, "workspace record has unknown version " + std::to_string(v)};
   r->id = d.u64();
   r->name = d.str();
   r->plan = d.str();
   r->created = d.i64();
+  r->tracking = TrackingSettings{};
+  if (v == kV2) {
+    uint8_t flags = d.u8();
+    uint8_t clicks = d.u8();
+    r->tracking.domain = d.str();
+    r->tracking.domain_token = d.str();
+    if (!d.failed() && (flags & ~3u)) return {Code::corrupt, "workspace record has unknown tracking flags"};
+    if (!d.failed() && clicks > 2) return {Code::corrupt, "workspace record has unknown click tracking"};
+    r->tracking.opens = flags & 1;
+    r->tracking.domain_verified = flags & 2;
+    r->tracking.clicks = static_cast<ClickTracking>(clicks);
+  }
   return d.finish();
 }
 
@@ -139,13 +174,24 @@ Status decode(std::string_view in, Domain* r) {
 }
 
 std::string encode(const Account& r) {
-  return Encoder().u8(kV1).u64(r.id).u64(r.workspace_id).str(r.username).str(r.label)
+  Encoder e;
+  const bool v2 = r.track_opens || r.track_clicks;
+  e.u8(v2 ? kV2 : kV1).u64(r.id).u64(r.workspace_id).str(r.username).str(r.label)
       .u8(static_cast<uint8_t>(r.status)).i64(r.created).i64(r.password_set)
-      .str(r.plain_verifier).str(r.scram_verifier).bytes();
+      .str(r.plain_verifier).str(r.scram_verifier);
+  // 0 = as the workspace, else the value + 1.
+  if (v2)
+    e.u8(static_cast<uint8_t>(r.track_opens ? 1 + (*r.track_opens ? 1 : 0) : 0))
+        .u8(static_cast<uint8_t>(r.track_clicks ? 1 + static_cast<int>(*r.track_clicks) : 0));
+  return e.bytes();
 }
 Status decode(std::string_view in, Account* r) {
   Decoder d(in, "account");
-  MIGO_TRY(check_version(d, "account"));
+  uint8_t v = d.u8();
+  if (d.failed()) return {Code::corrupt, "account record is empty"};
+  if (v != kV1 && v != kV2) return {Code::corrupt, "account record has unknown version " + std::to_string(v)};
+  r->track_opens.reset();
+  r->track_clicks.reset();
   r->id = d.u64();
   r->workspace_id = d.u64();
   r->username = d.str();
@@ -155,6 +201,12 @@ Status decode(std::string_view in, Account* r) {
   r->password_set = d.i64();
   r->plain_verifier = d.str();
   r->scram_verifier = d.str();
+  if (v == kV2) {
+    uint8_t opens = d.u8(), clicks = d.u8();
+    if (!d.failed() && (opens > 2 || clicks > 3)) return {Code::corrupt, "account record has unknown tracking"};
+    if (opens) r->track_opens = opens == 2;
+    if (clicks) r->track_clicks = static_cast<ClickTracking>(clicks - 1);
+  }
   MIGO_TRY(d.finish());
   if (st != 1 && st != 2) return {Code::corrupt, "account record has unknown status"};
   r->status = static_cast<AccountStatus>(st);

@@ -48,6 +48,14 @@ TEST_CASE("every record encoding round-trips and rejects damage") {
   a.plain_verifier = std::string(16, '\0') + '\0' + std::string(16, '\xff');
   a.scram_verifier = "SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5";
   round_trip(a);
+  a.track_opens = false;
+  a.track_clicks = ClickTracking::all;
+  round_trip(a);
+  a.track_opens.reset();
+  round_trip(a);
+  round_trip(Workspace{7, "acme", "10k", 1700000000,
+                       {true, ClickTracking::html, "track.example.com", "tok", true}});
+  round_trip(Workspace{7, "acme", "10k", 1700000000, {false, ClickTracking::all, "", "", false}});
   round_trip(AccountStats{10, 202611, 3, 8, 1, 2, 1, 1700000000});
   round_trip(QueueEntry{7, 1700000000, 3, 1, 1});
   round_trip(FollowPosition{1234, 99999, std::string(32, '\x7f'), 1700000000});
@@ -73,6 +81,37 @@ TEST_CASE("domain records written before Ed25519 (version 2) still decode, their
   std::string bytes = encode(d);
   bytes.back() = 7;
   CHECK(decode(bytes, &out).code() == Code::corrupt);
+}
+
+TEST_CASE("records without tracking settings are written as version 1, as earlier releases read them") {
+  Account a;
+  a.username = "smtpuser_x";
+  CHECK(encode(a)[0] == 1);
+  a.track_clicks = ClickTracking::off;  // an override, even to "off", needs version 2
+  CHECK(encode(a)[0] == 2);
+  CHECK(encode(Workspace{1, "w", "10k", 0})[0] == 1);
+  Workspace w{1, "w", "10k", 0};
+  w.tracking.opens = true;
+  CHECK(encode(w)[0] == 2);
+}
+
+TEST_CASE("tracking: the account's overrides over the workspace's settings; the own host once verified") {
+  Workspace w{1, "w", "10k", 0, {true, ClickTracking::html, "track.example.com", "tok", false}};
+  Account a;
+  TrackingPlan p = tracking_for(w, a);
+  CHECK(p.opens);
+  CHECK(p.clicks == ClickTracking::html);
+  CHECK(p.host.empty());  // not verified: the relay's host
+  w.tracking.domain_verified = true;
+  a.track_opens = false;
+  a.track_clicks = ClickTracking::all;
+  p = tracking_for(w, a);
+  CHECK_FALSE(p.opens);
+  CHECK(p.clicks == ClickTracking::all);
+  CHECK(p.host == "track.example.com");
+  CHECK(p.any());
+  a.track_clicks = ClickTracking::off;
+  CHECK_FALSE(tracking_for(w, a).any());
 }
 
 TEST_CASE("an account with an unknown status byte is corrupt") {

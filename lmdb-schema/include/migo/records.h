@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,11 +25,30 @@ struct Plan {
   bool operator==(const Plan&) const = default;
 };
 
+// Open and click tracking (tracking/): off unless a workspace turns it on.
+enum class ClickTracking : uint8_t {
+  off = 0,
+  html = 1,  // links in HTML parts
+  all = 2,   // and in plain-text parts
+};
+const char* click_tracking_name(ClickTracking c) noexcept;  // "off", "html", "all"
+struct TrackingSettings {
+  bool opens = false;
+  ClickTracking clicks = ClickTracking::off;
+  // The workspace's own tracking host (a CNAME to the relay's); "" = the
+  // relay's. Used only once verified in DNS, like a sending domain.
+  std::string domain{};
+  std::string domain_token{};
+  bool domain_verified = false;
+  bool operator==(const TrackingSettings&) const = default;
+};
+
 struct Workspace {
   uint64_t id = 0;
   std::string name;
   std::string plan;
   int64_t created = 0;
+  TrackingSettings tracking{};  // record v2; v1 (and a v2 of defaults) has none
   bool operator==(const Workspace&) const = default;
 };
 
@@ -100,8 +120,25 @@ struct Account {
   int64_t password_set = 0;
   std::string plain_verifier;  // cmusaslsecretPLAIN: salt(16) NUL MD5 (33 bytes)
   std::string scram_verifier;  // SCRAM-SHA-256 authPassword value
+  // Tracking overrides of the workspace's settings; empty = as the
+  // workspace. Record v2; an account without them is written as v1, which
+  // SASL plugins of earlier releases (still loaded in running smtpd
+  // processes during an upgrade) read.
+  std::optional<bool> track_opens{};
+  std::optional<ClickTracking> track_clicks{};
   bool operator==(const Account&) const = default;
 };
+
+// What tracking an account's mail gets: the workspace's settings with the
+// account's overrides; `host` is the workspace's verified tracking domain,
+// or "" for the relay's default host.
+struct TrackingPlan {
+  bool opens = false;
+  ClickTracking clicks = ClickTracking::off;
+  std::string host;
+  bool any() const { return opens || clicks != ClickTracking::off; }
+};
+TrackingPlan tracking_for(const Workspace& w, const Account& a);
 
 // Kept apart from Account so that the hot counters are rewritten without
 // touching the credential record (smaller writes, fewer conflicts).
