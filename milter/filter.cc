@@ -42,17 +42,23 @@ Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& do
   return d.status();
 }
 
-Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config, const std::string& login,
+Result<MessagePlan> plan_message(const Store& store, const MilterConfig& config, const std::string& login,
                                  const std::vector<std::string>& froms) {
-  SigningPlan plan;
+  MessagePlan out;
+  SigningPlan& plan = out.signing;
   auto name = account_name_of_login(login, config.sasl_realm);
-  if (login.empty() || !name || froms.size() != 1) return plan;
-  auto mailboxes = parse_from(froms[0]);
-  if (!mailboxes.ok() || mailboxes->empty()) return plan;
+  if (login.empty() || !name) return out;
   Status s = store.read([&](const ReadTxn& t) -> Status {
     auto a = t.account_by_username(*name);
     if (!a.ok()) return a.status().code() == Code::not_found ? Status() : a.status();
     if (a->status != AccountStatus::active) return {};
+    auto w = t.workspace(a->workspace_id);
+    if (!w.ok()) return w.status();
+    out.account_id = a->id;
+    out.tracking = tracking_for(*w, *a);
+    if (froms.size() != 1) return {};
+    auto mailboxes = parse_from(froms[0]);
+    if (!mailboxes.ok() || mailboxes->empty()) return {};
     // Signed by the first address's domain: a From with several addresses
     // in different domains is still signed for one of them, and
     // decide_message checks every address.
@@ -66,6 +72,36 @@ Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config,
     return {};
   });
   if (!s.ok()) return s;
+  return out;
+}
+
+TrackingPlan narrow_tracking(TrackingPlan plan, const std::vector<std::string>& header_values) {
+  auto lower_trimmed = [](std::string_view v) {
+    std::string out;
+    for (char c : v)
+      if (c != ' ' && c != '\t' && c != '\r' && c != '\n') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  for (const std::string& value : header_values) {
+    std::string v = lower_trimmed(value);
+    size_t at = 0;
+    while (at <= v.size()) {
+      size_t end = v.find_first_of(",;", at);
+      if (end == std::string::npos) end = v.size();
+      std::string item = v.substr(at, end - at);
+      at = end + 1;
+      size_t eq = item.find('=');
+      if (eq == std::string::npos) continue;
+      std::string key = item.substr(0, eq), val = item.substr(eq + 1);
+      bool no = val == "no" || val == "off" || val == "false" || val == "0";
+      if (key == "opens" && no) plan.opens = false;
+      if (key == "clicks" && plan.clicks != ClickTracking::off) {
+        if (no) plan.clicks = ClickTracking::off;
+        else if (val == "html-only" || val == "html") plan.clicks = ClickTracking::html;
+        else if (val == "all") plan.clicks = ClickTracking::all;
+      }
+    }
+  }
   return plan;
 }
 
@@ -182,6 +218,34 @@ FilterDecision decide_message(Store& store, const Secret& key, const MilterConfi
     d.log = "store unavailable: " + s.message();
   }
   return d;
+}
+
+}  // namespace migo
+
+namespace migo {
+
+MessageTracking message_tracking(const TrackingKeys& keys, const TrackingPlan& plan, const std::string& host,
+                                 uint64_t account_id, const std::string& queue_id, int64_t now,
+                                 const std::vector<std::string>& list_unsubscribe) {
+  MessageTracking m;
+  const std::string base = "https://" + host + "/";
+  if (plan.clicks != ClickTracking::off) {
+    m.html.click = [&keys, base, account_id, queue_id, now](const std::string& url,
+                                                             uint16_t index) -> std::optional<std::string> {
+      auto token = make_track_token(keys, {TrackToken::Kind::click, account_id, now, queue_id, index, url});
+      if (!token) return std::nullopt;
+      return base + "c/" + *token;
+    };
+  }
+  if (plan.opens) {
+    if (auto token = make_track_token(keys, {TrackToken::Kind::open, account_id, now, queue_id, 0, ""}))
+      m.html.pixel_url = base + "o/" + *token;
+  }
+  m.html.tracking_host = host;
+  for (const std::string& v : list_unsubscribe)
+    for (std::string& url : list_unsubscribe_urls(v)) m.html.skip_urls.push_back(std::move(url));
+  m.plain_clicks = plan.clicks == ClickTracking::all;
+  return m;
 }
 
 }  // namespace migo

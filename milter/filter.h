@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "migo/store.h"
+#include "mime.h"
+#include "token.h"
 #include "migo/credentials.h"
 
 namespace migo {
@@ -65,7 +67,30 @@ struct SigningPlan {
   std::string domain;
   std::vector<Key> keys;  // RSA first
 };
-Result<SigningPlan> plan_signing(const Store& store, const MilterConfig& config, const std::string& login,
+// Everything decided at the end of headers, in one read of the store: the
+// signing plan, and the tracking the account's mail gets (tracking_for:
+// nothing tracks unless the workspace or account turned it on).
+struct MessagePlan {
+  SigningPlan signing;
+  TrackingPlan tracking;
+  uint64_t account_id = 0;  // 0: no active account behind the login
+};
+Result<MessagePlan> plan_message(const Store& store, const MilterConfig& config, const std::string& login,
                                  const std::vector<std::string>& froms);
+
+// The sender's say over one message, from its X-Migo-Track headers
+// ("opens=no, clicks=no"; clicks=html-only or all choose where links are
+// tracked): it can turn tracking off, or move clicks between HTML only and
+// all parts, never turn on what the workspace and account have off.
+// Unknown words are ignored.
+TrackingPlan narrow_tracking(TrackingPlan plan, const std::vector<std::string>& header_values);
+
+// The rewriting of one accepted message (tracking/mime.h): links become
+// https://HOST/c/TOKEN and the pixel https://HOST/o/TOKEN, each token naming
+// the account, the queue id and the send time (tracking/token.h); the
+// URLs of its List-Unsubscribe headers and HOST itself are left alone.
+MessageTracking message_tracking(const TrackingKeys& keys, const TrackingPlan& plan, const std::string& host,
+                                 uint64_t account_id, const std::string& queue_id, int64_t now,
+                                 const std::vector<std::string>& list_unsubscribe);
 
 }  // namespace migo

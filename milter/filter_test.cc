@@ -134,8 +134,9 @@ TEST_CASE("a store the milter cannot write is a temporary failure, never an acce
 
 TEST_CASE("signing plan: the newest active key of the domain that covers From") {
   World w;
-  auto p = plan_signing(*w.store, w.config, "smtpuser_app", {"App <app@example.com>"});
-  REQUIRE(p.ok());
+  auto m = plan_message(*w.store, w.config, "smtpuser_app", {"App <app@example.com>"});
+  REQUIRE(m.ok());
+  const SigningPlan* p = &m->signing;
   CHECK(p->sign);
   CHECK(p->domain == "example.com");
   // The newest RSA key (not the older active one, never the pending one),
@@ -147,20 +148,57 @@ TEST_CASE("signing plan: the newest active key of the domain that covers From") 
   CHECK(p->keys[1].algorithm == DkimAlgorithm::ed25519_sha256);
   // Verified domains without an active key are not signed (corp.example
   // has none); nor is anything decide_message refuses.
-  auto sub = plan_signing(*w.store, w.config, "smtpuser_app", {"app@mail.corp.example"});
+  auto sub = plan_message(*w.store, w.config, "smtpuser_app", {"app@mail.corp.example"});
   REQUIRE(sub.ok());
-  CHECK_FALSE(sub->sign);
+  CHECK_FALSE(sub->signing.sign);
   for (auto [login, from] : std::vector<std::pair<std::string, std::string>>{
            {"smtpuser_off", "app@example.com"}, {"smtpuser_nobody", "app@example.com"}, {"", "app@example.com"},
            {"smtpuser_app", "app@pending.example"}, {"smtpuser_app", "app@lapsed.example"},
            {"smtpuser_app", "app@other.org"}, {"smtpuser_app", "not an address"}}) {
     INFO(login << " " << from);
-    auto none = plan_signing(*w.store, w.config, login, {from});
+    auto none = plan_message(*w.store, w.config, login, {from});
     REQUIRE(none.ok());
-    CHECK_FALSE(none->sign);
+    CHECK_FALSE(none->signing.sign);
   }
-  auto two = plan_signing(*w.store, w.config, "smtpuser_app", {"a@example.com", "b@example.com"});
-  CHECK_FALSE(two->sign);
+  auto two = plan_message(*w.store, w.config, "smtpuser_app", {"a@example.com", "b@example.com"});
+  CHECK_FALSE(two->signing.sign);
+}
+
+TEST_CASE("tracking plan: the workspace's settings and the account's overrides; none for others") {
+  World w;
+  auto off = plan_message(*w.store, w.config, "smtpuser_app", {"app@example.com"});
+  REQUIRE(off.ok());
+  CHECK_FALSE(off->tracking.any());  // off until turned on
+  CHECK(off->account_id == 0xabcdef0123456789ull);
+  REQUIRE(w.store->write([&](WriteTxn& t) -> Status {
+    auto ws = t.workspace(1);
+    MIGO_TRY(ws.status());
+    ws->tracking.opens = true;
+    ws->tracking.clicks = ClickTracking::html;
+    return t.put(*ws);
+  }).ok());
+  auto on = plan_message(*w.store, w.config, "smtpuser_app", {"app@example.com"});
+  REQUIRE(on.ok());
+  CHECK(on->tracking.opens);
+  CHECK(on->tracking.clicks == ClickTracking::html);
+  // Tracking does not depend on the From header (the milter refuses bad ones).
+  CHECK(plan_message(*w.store, w.config, "smtpuser_app", {})->tracking.opens);
+  auto disabled = plan_message(*w.store, w.config, "smtpuser_off", {"app@example.com"});
+  CHECK_FALSE(disabled->tracking.any());
+  CHECK(disabled->account_id == 0);
+}
+
+TEST_CASE("X-Migo-Track narrows tracking, never widens it") {
+  TrackingPlan full{true, ClickTracking::html, ""};
+  CHECK_FALSE(narrow_tracking(full, {"opens=no, clicks=no"}).any());
+  CHECK(narrow_tracking(full, {" Opens = NO "}).clicks == ClickTracking::html);
+  CHECK_FALSE(narrow_tracking(full, {" Opens = NO "}).opens);
+  CHECK(narrow_tracking(full, {"clicks=all"}).clicks == ClickTracking::all);
+  CHECK(narrow_tracking({true, ClickTracking::all, ""}, {"clicks=html-only"}).clicks == ClickTracking::html);
+  TrackingPlan none;
+  CHECK_FALSE(narrow_tracking(none, {"opens=yes, clicks=all"}).any());
+  CHECK(narrow_tracking(full, {"garbage", "clicks", "=no", "opens=maybe"}).opens);
+  CHECK(narrow_tracking(full, {"opens=yes", "clicks=no"}).clicks == ClickTracking::off);  // every header counts
 }
 
 TEST_CASE("return paths: only the key's own verify, in any case; hostile ones do not") {

@@ -36,6 +36,11 @@ struct Globals {
   std::unique_ptr<DaemonLog> log;
   std::unique_ptr<DkimLibrary> dkim;  // null with --no-dkim
   std::string dkim_keys = kDefaultDkimKeyDir;
+  // Open and click tracking: on with --tracking-host (the relay's default
+  // host; a workspace may have its own), and then the keys must be read.
+  std::string tracking_host;
+  std::optional<TrackingKeys> tracking_keys;
+  bool keeps_headers() const { return dkim || tracking_keys; }
 };
 Globals* g = nullptr;
 
@@ -48,6 +53,8 @@ struct Connection {
   bool body_no_reply = false;    // SMFIP_NR_BODY
   std::vector<std::string> froms;
   int client_tags = 0;  // X-Migo-Tag headers the client supplied
+  std::vector<std::string> track_headers;     // X-Migo-Track values: removed before the message leaves
+  std::vector<std::string> list_unsubscribe;  // List-Unsubscribe values: their URLs are never rewritten
   // Headers in order (the client's tags left out: they are deleted), for
   // the signer, which starts at the end of headers.
   std::vector<std::pair<std::string, std::string>> headers;
@@ -58,9 +65,23 @@ struct Connection {
   int64_t now = 0;  // the time the tag carries; 0 until the end of headers
   std::vector<std::unique_ptr<DkimSigner>> signers;  // one per key of the plan
   std::string sign_error;  // why signing failed: the message gets a 451
+  // Tracking, decided at the end of headers: the body is then kept (up to
+  // kMaxTrackedBodyBytes) to be rewritten before it is signed.
+  MessagePlan message_plan;
+  bool tracking = false;
+  std::string header_block;  // the headers as they came, for the MIME parser
+  std::string body;
+  std::string track_note;
   void reset_message() {
     froms.clear();
     client_tags = 0;
+    track_headers.clear();
+    list_unsubscribe.clear();
+    message_plan = MessagePlan{};
+    tracking = false;
+    header_block.clear();
+    body.clear();
+    track_note.clear();
     headers.clear();
     header_bytes = 0;
     headers_overflow = false;
@@ -84,6 +105,10 @@ std::string crlf_folded(const char* v) {
 
 // All headers of one message kept for the signer, at most.
 constexpr size_t kMaxHeaderBytes = 1 << 20;
+// A tracked message's body kept for rewriting, at most; a bigger one is
+// sent untracked (and still signed).
+constexpr size_t kMaxTrackedBodyBytes = 4 << 20;
+constexpr const char* kTrackHeader = "X-Migo-Track";
 
 Connection* conn(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
 
@@ -103,10 +128,11 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
                       unsigned long* want_actions, unsigned long* want_steps, unsigned long* want2,
                       unsigned long* want3) noexcept {
   try {
-    if ((actions & kMilterActions) != kMilterActions) return SMFIS_REJECT;  // the MTA cannot let us tag
+    const unsigned long needed = milter_actions(g->tracking_keys.has_value());
+    if ((actions & needed) != needed) return SMFIS_REJECT;  // the MTA cannot let us tag (or track)
     bool symlist = milter_ask_macros(ctx, actions);
-    *want_actions = kMilterActions | (symlist ? SMFIF_SETSYMLIST : 0);
-    *want_steps = steps & milter_skipped_steps(symlist, g->dkim != nullptr);
+    *want_actions = needed | (symlist ? SMFIF_SETSYMLIST : 0);
+    *want_steps = steps & milter_skipped_steps(symlist, g->keeps_headers());
     *want2 = *want3 = 0;
     auto* c = new Connection;
     c->header_no_reply = (*want_steps & SMFIP_NR_HDR) != 0;
@@ -144,10 +170,14 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) noexcept {
   if (!c) return SMFIS_TEMPFAIL;
   try {
     if (strcasecmp(name, "From") == 0) c->froms.emplace_back(value ? value : "");
+    if (strcasecmp(name, "List-Unsubscribe") == 0 && c->list_unsubscribe.size() < 8)
+      c->list_unsubscribe.emplace_back(value ? value : "");
     if (strcasecmp(name, std::string(kTagHeader).c_str()) == 0) {
       c->client_tags++;
-    } else if (!g->dkim) {
-      // Not signing (--no-dkim): nothing to keep.
+    } else if (strcasecmp(name, kTrackHeader) == 0) {
+      c->track_headers.emplace_back(value ? value : "");  // ours to read and remove; never signed
+    } else if (!g->keeps_headers()) {
+      // Neither signing (--no-dkim) nor tracking: nothing to keep.
     } else if (c->header_bytes < kMaxHeaderBytes) {
       // Postfix's header_size_limit bounds a header; this bounds them all.
       c->headers.emplace_back(name, " " + crlf_folded(value ? value : ""));
@@ -169,8 +199,17 @@ sfsistat on_eoh(SMFICTX* ctx) noexcept {
   try {
     const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
     c->now = static_cast<int64_t>(time(nullptr));
-    if (g->dkim && login && *login) {
-      auto plan = plan_signing(*g->store, g->config, login, c->froms);
+    if (g->keeps_headers() && login && *login) {
+      auto mplan = plan_message(*g->store, g->config, login, c->froms);
+      if (mplan.ok() && g->tracking_keys) {
+        mplan->tracking = narrow_tracking(mplan->tracking, c->track_headers);
+        c->tracking = mplan->tracking.any() && mplan->account_id != 0 && !c->headers_overflow;
+        if (c->tracking)
+          for (const auto& [n, v] : c->headers) c->header_block += n + ":" + v + "\r\n";
+      }
+      auto plan = mplan.ok() ? Result<SigningPlan>(g->dkim ? mplan->signing : SigningPlan{})
+                             : Result<SigningPlan>(mplan.status());
+      if (mplan.ok()) c->message_plan = std::move(*mplan);
       if (!plan.ok()) {
         c->sign_error = plan.status().message();
       } else if (plan->sign && c->headers_overflow) {
@@ -211,12 +250,30 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t len) noexcept {
   Connection* c = conn(ctx);
   if (!c) return SMFIS_TEMPFAIL;
   try {
-    for (auto& signer : c->signers) {
-      Status s = signer->body(std::string_view(reinterpret_cast<const char*>(chunk), len));
-      if (!s.ok()) {
-        c->sign_error = s.message();
-        c->signers.clear();
-        break;
+    std::string_view data(reinterpret_cast<const char*>(chunk), len);
+    if (c->tracking && c->body.size() + len > kMaxTrackedBodyBytes) {
+      // Too big to keep: untracked. What was kept goes to the signers now.
+      c->tracking = false;
+      c->track_note = "body over 4 MB: not tracked";
+      std::string kept = std::move(c->body);
+      c->body.clear();
+      for (auto& signer : c->signers)
+        if (Status s = signer->body(kept); !s.ok()) {
+          c->sign_error = s.message();
+          c->signers.clear();
+          break;
+        }
+    }
+    if (c->tracking) {
+      c->body.append(data);  // signed at the end of message, once rewritten
+    } else {
+      for (auto& signer : c->signers) {
+        Status s = signer->body(data);
+        if (!s.ok()) {
+          c->sign_error = s.message();
+          c->signers.clear();
+          break;
+        }
       }
     }
   } catch (...) {
@@ -236,14 +293,43 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     const char* login_macro = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
     std::string login = login_macro ? login_macro : "";
     const char* mail_addr = smfi_getsymval(ctx, const_cast<char*>("{mail_addr}"));
-    FilterDecision d = decide_message(*g->store, g->key, g->config, login, c->froms, qid,
-                                      c->now ? c->now : static_cast<int64_t>(time(nullptr)),
+    const int64_t now = c->now ? c->now : static_cast<int64_t>(time(nullptr));
+    FilterDecision d = decide_message(*g->store, g->key, g->config, login, c->froms, qid, now,
                                       mail_addr ? mail_addr : "");
     int client_tags = c->client_tags;
+    const size_t track_headers = c->track_headers.size();
     std::vector<std::unique_ptr<DkimSigner>> signers = std::move(c->signers);
     SigningPlan plan = std::move(c->plan);
     std::string sign_error = std::move(c->sign_error);
+    const bool tracking = c->tracking;
+    MessagePlan mplan = std::move(c->message_plan);
+    std::string header_block = std::move(c->header_block), body = std::move(c->body);
+    std::vector<std::string> list_unsubscribe = std::move(c->list_unsubscribe);
+    std::string track_note = std::move(c->track_note);
     c->reset_message();
+    // Tracking rewrites the body first; the signature is over what leaves.
+    bool body_replaced = false;
+    std::string track_log;
+    if (tracking && d.kind == FilterDecision::Kind::accept) {
+      const std::string host = mplan.tracking.host.empty() ? g->tracking_host : mplan.tracking.host;
+      auto r = rewrite_message(header_block, body,
+                               message_tracking(*g->tracking_keys, mplan.tracking, host, mplan.account_id, qid, now,
+                                                list_unsubscribe));
+      if (!r.ok()) {
+        track_log = "; not tracked: " + r.status().message();
+      } else {
+        if (r->changed) {
+          body = std::move(r->body);
+          body_replaced = true;
+        }
+        track_log = "; tracked: " + std::to_string(r->links) + " links" + (r->pixel ? ", open pixel" : "") +
+                    (r->notes.empty() ? "" : " (" + r->notes + ")");
+      }
+    }
+    if (tracking)
+      for (auto& signer : signers)
+        if (Status s = signer->body(body); !s.ok() && sign_error.empty()) sign_error = s.message();
+    if (!track_note.empty()) track_log += "; " + track_note;
     // Accepted mail is signed whenever its domain has an active key; if that
     // went wrong it is a temporary failure, never unsigned mail.
     std::vector<std::string> signatures;
@@ -289,6 +375,16 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     std::string header(kTagHeader);
     for (int i = client_tags; i >= 1; i--)
       if (smfi_chgheader(ctx, header.data(), i, nullptr) != MI_SUCCESS) return SMFIS_TEMPFAIL;
+    for (size_t i = track_headers; i >= 1; i--)
+      if (smfi_chgheader(ctx, const_cast<char*>(kTrackHeader), static_cast<int>(i), nullptr) != MI_SUCCESS)
+        return SMFIS_TEMPFAIL;
+    // libmilter sends a body in pieces of at most 64 KB each.
+    for (size_t at = 0; body_replaced && at < body.size(); at += 65535) {
+      std::string_view piece = std::string_view(body).substr(at, 65535);
+      if (smfi_replacebody(ctx, reinterpret_cast<unsigned char*>(const_cast<char*>(piece.data())),
+                           static_cast<int>(piece.size())) != MI_SUCCESS)
+        return SMFIS_TEMPFAIL;
+    }
     if (smfi_insheader(ctx, 0, header.data(), d.tag.data()) != MI_SUCCESS) return SMFIS_TEMPFAIL;
     // Each at the top; the RSA signature, added last, ends up first.
     for (size_t i = signatures.size(); i-- > 0;)
@@ -302,7 +398,8 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     }
     log_line(LOG_INFO, shown + ": accept: " + d.log +
                            (client_tags ? "; removed " + std::to_string(client_tags) + " client-supplied tag" : "") +
-                           (signatures.empty() ? "" : "; DKIM signed d=" + plan.domain + " s=" + signed_with));
+                           (signatures.empty() ? "" : "; DKIM signed d=" + plan.domain + " s=" + signed_with) +
+                           track_log);
     return SMFIS_CONTINUE;
   } catch (...) {
     return SMFIS_TEMPFAIL;
@@ -352,7 +449,15 @@ const char* kUsage =
     "                         b<token>@bounce.DOMAIN (default), refused (550 5.7.1),\n"
     "                         or kept\n"
     "  --no-dkim              do not sign (another milter, e.g. OpenDKIM, signs);\n"
-    "                         the end of headers and the body are not asked for\n"
+    "                         without --tracking-host, the end of headers and the\n"
+    "                         body are then not asked for\n"
+    "  --tracking-host HOST   turn open and click tracking on: the host of tracked\n"
+    "                         links and the open pixel (https://HOST/c/..., /o/...)\n"
+    "                         for workspaces without a verified host of their own;\n"
+    "                         what is tracked is each workspace's setting (migoctl\n"
+    "                         tracking set). Links are rewritten before signing.\n"
+    "  --tracking-keys FILE   tracking token keys, lines \"ID KEY\" (default\n"
+    "                         /etc/migo/tracking.keys; migo-trackd reads the same)\n"
     "  --user USER            when started as root: run as USER after set-up (required)\n"
     "  --sasl-realm REALM     Postfix's smtpd_sasl_local_domain, if set\n"
     "  --reject-unauthenticated  refuse mail without a SASL login\n"
@@ -364,7 +469,7 @@ const char* kUsage =
 int milter_main(int argc, char** argv) {
   static Globals globals;
   g = &globals;
-  std::string socket, key_path = kDefaultTagKeyPath, db, user;
+  std::string socket, key_path = kDefaultTagKeyPath, db, user, tracking_keys_path = kDefaultTrackingKeyPath;
   bool foreground = false, no_dkim = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -383,6 +488,8 @@ int milter_main(int argc, char** argv) {
     else if (a == "--db") db = value();
     else if (a == "--dkim-keys") g->dkim_keys = value();
     else if (a == "--no-dkim") no_dkim = true;
+    else if (a == "--tracking-host") g->tracking_host = value();
+    else if (a == "--tracking-keys") tracking_keys_path = value();
     else if (a == "--unverified-sender") {
       std::string v = value();
       if (v == "rewrite") g->config.unverified_sender = MilterConfig::UnverifiedSender::rewrite;
@@ -417,6 +524,15 @@ int milter_main(int argc, char** argv) {
   auto store = Store::open(db, {});
   if (!store.ok()) return fatal("cannot open store: " + store.status().message());
   g->store = std::move(*store);
+  if (!g->tracking_host.empty()) {
+    // Tracking asked for and no keys: refuse to start rather than send
+    // links no one can follow.
+    if (url_host("https://" + g->tracking_host + "/") != g->tracking_host)
+      return fatal("--tracking-host " + g->tracking_host + " is not a host name (lowercase, no port or path)");
+    auto keys = TrackingKeys::read(tracking_keys_path);
+    if (!keys.ok()) return fatal(keys.status().message());
+    g->tracking_keys = std::move(*keys);
+  }
   if (!no_dkim) {
     auto dkim = DkimLibrary::create();
     if (!dkim.ok()) return fatal(dkim.status().message());
@@ -426,7 +542,7 @@ int milter_main(int argc, char** argv) {
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("migo-milter");
   desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = kMilterActions;
+  desc.xxfi_flags = milter_actions(g->tracking_keys.has_value());
   desc.xxfi_connect = on_connect;
   desc.xxfi_envfrom = on_envfrom;
   desc.xxfi_header = on_header;

@@ -27,8 +27,12 @@ namespace migo {
 
 // The actions we need: the tag and the DKIM signature are inserted, a
 // client's copy of the tag deleted, the envelope sender replaced by the
-// relay's return path.
+// relay's return path, and a tracked message's body replaced.
 inline constexpr unsigned long kMilterActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM;
+// With tracking, also that one: only then is an MTA without it refused.
+inline constexpr unsigned long milter_actions(bool tracking) {
+  return kMilterActions | (tracking ? SMFIF_CHGBODY : 0);
+}
 
 // The macros asked for at END-OF-MESSAGE (stage SMFIM_EOM) and, for the
 // signer, at the end of headers (SMFIM_EOH).
@@ -44,7 +48,8 @@ inline bool milter_ask_macros(SMFICTX* ctx, unsigned long actions) {
 
 // The events we skip or take without replying, given whether the MTA took
 // our macro list; the MTA's offer is ANDed with this.
-// Without signing (--no-dkim) the end of headers and the body are skipped.
+// Without signing (--no-dkim) or tracking the end of headers and the body
+// are skipped.
 constexpr unsigned long milter_skipped_steps(bool symlist, bool sign = true) {
   return SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
          (sign ? SMFIP_NR_EOH | SMFIP_NR_BODY : SMFIP_NOEOH | SMFIP_NOBODY) |

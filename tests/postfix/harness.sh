@@ -304,8 +304,9 @@ migo_start_modules() {
     head -c 32 /dev/urandom >"$tag_key"
     chmod 600 "$tag_key"; chown nobody "$tag_key"
     milter_port=$(pf_free_port)
+    # shellcheck disable=SC2086  # MIGO_MILTER_ARGS: extra options, split on spaces
     "$1" --db "$store" --socket "inet:$milter_port@127.0.0.1" --key "$tag_key" --dkim-keys "$dkim_keys" --user nobody \
-      --foreground 2>"$milter_log" &
+      --foreground ${MIGO_MILTER_ARGS:-} 2>"$milter_log" &
     milter_pid=$!
     MIGO_PIDS+=("$milter_pid")
   fi
