@@ -214,13 +214,23 @@ Status decode(std::string_view in, Account* r) {
 }
 
 std::string encode(const AccountStats& r) {
-  return Encoder().u8(kV1).u64(r.total_sent).u32(r.month).u64(r.sent_this_month)
-      .u64(r.delivered).u64(r.bounced).u64(r.deferred).u64(r.complaints).i64(r.last_used)
-      .bytes();
+  // Version 2 only once something was tracked: readers of earlier releases
+  // keep reading the rest.
+  const bool v2 = r.opens || r.unique_opens || r.machine_opens || r.clicks || r.unique_clicks || r.machine_clicks;
+  Encoder e;
+  e.u8(v2 ? kV2 : kV1).u64(r.total_sent).u32(r.month).u64(r.sent_this_month)
+      .u64(r.delivered).u64(r.bounced).u64(r.deferred).u64(r.complaints).i64(r.last_used);
+  if (v2)
+    e.u64(r.opens).u64(r.unique_opens).u64(r.machine_opens).u64(r.clicks).u64(r.unique_clicks)
+        .u64(r.machine_clicks);
+  return e.bytes();
 }
 Status decode(std::string_view in, AccountStats* r) {
   Decoder d(in, "stats");
-  MIGO_TRY(check_version(d, "stats"));
+  uint8_t v = d.u8();
+  if (d.failed()) return {Code::corrupt, "stats record is empty"};
+  if (v != kV1 && v != kV2) return {Code::corrupt, "stats record has unknown version " + std::to_string(v)};
+  r->opens = r->unique_opens = r->machine_opens = r->clicks = r->unique_clicks = r->machine_clicks = 0;
   r->total_sent = d.u64();
   r->month = d.u32();
   r->sent_this_month = d.u64();
@@ -229,6 +239,14 @@ Status decode(std::string_view in, AccountStats* r) {
   r->deferred = d.u64();
   r->complaints = d.u64();
   r->last_used = d.i64();
+  if (v == kV2) {
+    r->opens = d.u64();
+    r->unique_opens = d.u64();
+    r->machine_opens = d.u64();
+    r->clicks = d.u64();
+    r->unique_clicks = d.u64();
+    r->machine_clicks = d.u64();
+  }
   return d.finish();
 }
 

@@ -57,6 +57,8 @@ TEST_CASE("every record encoding round-trips and rejects damage") {
                        {true, ClickTracking::html, "track.example.com", "tok", true}});
   round_trip(Workspace{7, "acme", "10k", 1700000000, {false, ClickTracking::all, "", "", false}});
   round_trip(AccountStats{10, 202611, 3, 8, 1, 2, 1, 1700000000});
+  round_trip(AccountStats{10, 202611, 3, 8, 1, 2, 1, 1700000000, 5, 4, 3, 9, 2, 7});
+  CHECK(encode(AccountStats{10, 202611, 3, 8, 1, 2, 1, 1700000000})[0] == 1);
   round_trip(QueueEntry{7, 1700000000, 3, 1, 1});
   round_trip(FollowPosition{1234, 99999, std::string(32, '\x7f'), 1700000000});
   round_trip(AuditEntry{0, 1700000000, 0, "root", 42, "account.create", "label=Production App"});

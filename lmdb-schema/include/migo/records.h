@@ -151,6 +151,11 @@ struct AccountStats {
   uint64_t deferred = 0;
   uint64_t complaints = 0;
   int64_t last_used = 0;  // 0 = never
+  // Tracking (migo-trackd), record v2: events people made, the first of
+  // each per message (opens) or per link (clicks), and those machines made
+  // (image proxies, link scanners) apart.
+  uint64_t opens = 0, unique_opens = 0, machine_opens = 0;
+  uint64_t clicks = 0, unique_clicks = 0, machine_clicks = 0;
   bool operator==(const AccountStats&) const = default;
   // sent_this_month as of `month_now` (a figure from an older month is zero).
   uint64_t sent_in(uint32_t month_now) const { return month == month_now ? sent_this_month : 0; }
