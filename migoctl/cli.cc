@@ -90,12 +90,25 @@ std::string hex_id(uint64_t id) {
   return buf;
 }
 
-std::string rate_text(const AccountStats& s) {
-  auto r = delivery_rate(s);
+std::string percent_text(std::optional<double> r) {
   if (!r) return "n/a";
   char buf[16];
   snprintf(buf, sizeof buf, "%.1f%%", *r * 100);
   return buf;
+}
+std::string rate_text(const AccountStats& s) { return percent_text(delivery_rate(s)); }
+
+// The tracking lines of account show and workspace show, names padded to
+// `width`.
+std::string tracking_text(const AccountStats& s, size_t width) {
+  auto line = [&](const std::string& name, const std::string& value) {
+    return name + std::string(width > name.size() ? width - name.size() : 1, ' ') + value + "\n";
+  };
+  return line("Opens:", std::to_string(s.unique_opens) + " unique, " + std::to_string(s.opens) + " in all; " +
+                            std::to_string(s.machine_opens) + " by machines (image proxies), counted apart") +
+         line("Clicks:", std::to_string(s.unique_clicks) + " unique, " + std::to_string(s.clicks) + " in all; " +
+                             std::to_string(s.machine_clicks) + " by machines (link scanners), counted apart") +
+         line("Open rate:", percent_text(open_rate(s))) + line("Click rate:", percent_text(click_rate(s)));
 }
 
 // Display width of UTF-8 text: one column per code point (labels are text).
@@ -130,7 +143,15 @@ Json stats_json(const AccountStats& s, uint32_t month_now) {
       .set("bounced", s.bounced)
       .set("deferred", s.deferred)
       .set("complaints", s.complaints)
-      .set("delivery_rate", rate ? Json(*rate) : Json());
+      .set("delivery_rate", rate ? Json(*rate) : Json())
+      .set("opens", s.opens)
+      .set("unique_opens", s.unique_opens)
+      .set("machine_opens", s.machine_opens)
+      .set("clicks", s.clicks)
+      .set("unique_clicks", s.unique_clicks)
+      .set("machine_clicks", s.machine_clicks)
+      .set("open_rate", open_rate(s) ? Json(*open_rate(s)) : Json())
+      .set("click_rate", click_rate(s) ? Json(*click_rate(s)) : Json());
 }
 
 Json account_json(const Account& a, const std::string& ws, const AccountStats& s, uint32_t month_now) {
@@ -458,6 +479,12 @@ int cmd_workspace_show(Context& c, const Args& a) {
       sum.bounced += st->bounced;
       sum.deferred += st->deferred;
       sum.complaints += st->complaints;
+      sum.opens += st->opens;
+      sum.unique_opens += st->unique_opens;
+      sum.machine_opens += st->machine_opens;
+      sum.clicks += st->clicks;
+      sum.unique_clicks += st->unique_clicks;
+      sum.machine_clicks += st->machine_clicks;
       sum.last_used = std::max(sum.last_used, st->last_used);
     }
     auto limit = [](uint64_t used, uint64_t max) {
@@ -491,7 +518,7 @@ int cmd_workspace_show(Context& c, const Args& a) {
            "Bounced:        " + std::to_string(sum.bounced) + "\n" +
            "Deferred:       " + std::to_string(sum.deferred) + "\n" +
            "Complaints:     " + std::to_string(sum.complaints) + "\n" +
-           "Delivery rate:  " + rate_text(sum) + "\n" +
+           "Delivery rate:  " + rate_text(sum) + "\n" + tracking_text(sum, 16) +
            "Last used:      " + time_text(sum.last_used) + "\n" +
            "Domains:";
     if (domains->empty()) text += "        none";
@@ -1029,7 +1056,7 @@ int cmd_account_show(Context& c, const Args& a) {
            "Bounced:         " + std::to_string(st->bounced) + "\n" +
            "Deferred:        " + std::to_string(st->deferred) + "\n" +
            "Complaints:      " + std::to_string(st->complaints) + "\n" +
-           "Delivery rate:   " + rate_text(*st) + "\n" +
+           "Delivery rate:   " + rate_text(*st) + "\n" + tracking_text(*st, 17) +
            "Id:              " + hex_id(acct->id) + "\n";
     return {};
   });

@@ -141,6 +141,15 @@ Result<Attribution> record_complaint(WriteTxn& t, const TagFields& tag, std::str
   return record_reported(t, tag, kComplained, recipient, now, [](AccountStats& s) { s.complaints++; });
 }
 
+std::optional<double> open_rate(const AccountStats& s) {
+  if (s.delivered == 0) return std::nullopt;
+  return static_cast<double>(s.unique_opens) / static_cast<double>(s.delivered);
+}
+std::optional<double> click_rate(const AccountStats& s) {
+  if (s.delivered == 0) return std::nullopt;
+  return static_cast<double>(s.unique_clicks) / static_cast<double>(s.delivered);
+}
+
 std::optional<double> delivery_rate(const AccountStats& s) {
   uint64_t denom = s.delivered + s.bounced;
   if (denom == 0) return std::nullopt;

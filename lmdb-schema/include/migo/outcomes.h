@@ -71,5 +71,9 @@ Result<Attribution> record_complaint(WriteTxn& t, const TagFields& tag, std::str
 
 // delivered / (delivered + bounced), 0..1; nullopt while both are 0.
 std::optional<double> delivery_rate(const AccountStats& s);
+// People's unique opens and unique clicks over messages delivered (machines'
+// events are not in them); nullopt before anything was delivered.
+std::optional<double> open_rate(const AccountStats& s);
+std::optional<double> click_rate(const AccountStats& s);
 
 }  // namespace migo
