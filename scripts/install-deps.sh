@@ -17,7 +17,7 @@ packages=(
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   libauthen-scram-perl libio-socket-ssl-perl
-  miltertest openssl python3 dnsmasq-base python3-dkim python3-dnspython
+  miltertest openssl python3 dnsmasq-base python3-dkim python3-dnspython nginx-light curl
   # the ansible role and its checks
   ansible-core ansible-lint ssl-cert python3-apt logrotate
   # systemd-analyze, which checks the units (systemd need not be running)

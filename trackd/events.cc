@@ -39,7 +39,7 @@ bool apple_network(const std::string& ip) {
 
 }  // namespace
 
-TrackEvent classify(const TrackToken& token, const TrackRequest& r) {
+TrackEvent classify(const TrackToken& token, const TrackRequest& r, int64_t scanner_seconds) {
   TrackEvent e;
   e.token = token;
   const std::string ua = lower(r.user_agent);
@@ -48,7 +48,7 @@ TrackEvent classify(const TrackToken& token, const TrackRequest& r) {
     else if (contains_any(ua, {"yahoomailproxy"})) e.why = "Yahoo image proxy";
     else if (apple_network(r.client_ip)) e.why = "Apple Mail Privacy Protection";
   } else {
-    if (r.now - token.time < kScannerSeconds) e.why = "clicked within seconds of sending";
+    if (r.now - token.time < scanner_seconds) e.why = "clicked within seconds of sending";
     else if (ua.empty()) e.why = "no User-Agent";
     else if (contains_any(ua, {"bot", "spider", "crawl", "preview", "scan", "python", "curl", "wget", "go-http-client",
                                "java/", "okhttp", "libwww", "barracuda", "mimecast", "proofpoint", "symantec",

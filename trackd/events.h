@@ -34,7 +34,8 @@ struct TrackEvent {
   std::string why;  // for a machine: which rule (for the log)
 };
 
-TrackEvent classify(const TrackToken& token, const TrackRequest& request);
+// `scanner_seconds`: clicks this soon after sending are a machine's (0: none is).
+TrackEvent classify(const TrackToken& token, const TrackRequest& request, int64_t scanner_seconds = kScannerSeconds);
 
 // Counts one event for its account in `t`: a person's open or click, and
 // (first time for that message, or that link of it) a unique one; or a

@@ -54,6 +54,8 @@ TEST_CASE("people and machines: proxies, Apple's network, scanners, clicks withi
   CHECK_FALSE(classify(open_token(), {"Mozilla/5.0", "18.0.0.1", kSent + 60}).machine);
   CHECK(classify(click(), {person.user_agent, person.client_ip, kSent + 2}).why == "clicked within seconds of sending");
   CHECK(classify(click(), {"", "203.0.113.9", kSent + 3600}).machine);
+  CHECK_FALSE(classify(click(), {person.user_agent, person.client_ip, kSent + 2}, 0).machine);  // window off
+  CHECK(classify(click(), {person.user_agent, person.client_ip, kSent + 30}, 60).machine);
   CHECK(classify(click(), {"Mozilla/5.0 (compatible; BarracudaCentral)", "203.0.113.9", kSent + 3600}).machine);
   CHECK(classify(click(), {"python-requests/2.31", "203.0.113.9", kSent + 3600}).machine);
 }

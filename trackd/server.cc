@@ -46,7 +46,7 @@ std::string address_text(const sockaddr* sa) {
 }  // namespace
 
 TrackAnswer answer(const TrackingKeys& keys, const std::string& method, const std::string& url,
-                   const TrackRequest& request) {
+                   const TrackRequest& request, int64_t scanner_seconds) {
   TrackAnswer a;
   if (method != "GET" && method != "HEAD") {
     a.status = 405;
@@ -63,7 +63,7 @@ TrackAnswer answer(const TrackingKeys& keys, const std::string& method, const st
     a.location = token->url;
   }
   a.count = method == "GET";
-  if (a.count) a.event = classify(*token, request);
+  if (a.count) a.event = classify(*token, request, scanner_seconds);
   return a;
 }
 
@@ -71,6 +71,7 @@ struct TrackServer::Impl {
   MHD_Daemon* daemon = nullptr;
   Recorder* recorder = nullptr;
   DaemonLog* log = nullptr;
+  int64_t scanner_seconds = kScannerSeconds;
   std::mutex keys_mu;
   std::shared_ptr<const TrackingKeys> keys;
   Response gif, not_found, not_allowed;
@@ -111,7 +112,7 @@ struct TrackServer::Impl {
       std::lock_guard lock(keys_mu);
       k = keys;
     }
-    TrackAnswer a = answer(*k, method, url, req);
+    TrackAnswer a = answer(*k, method, url, req, scanner_seconds);
     if (a.count) {
       Status s = recorder->record(a.event);
       if (!s.ok()) (*log)(LOG_WARNING, "not counted: " + s.message());
@@ -142,6 +143,7 @@ Result<std::unique_ptr<TrackServer>> TrackServer::start(const TrackServerOptions
   auto impl = std::make_unique<Impl>();
   impl->recorder = &recorder;
   impl->log = &log;
+  impl->scanner_seconds = options.scanner_seconds;
   impl->keys = std::make_shared<const TrackingKeys>(std::move(keys));
   impl->gif.reset(MHD_create_response_from_buffer(sizeof kGif, const_cast<unsigned char*>(kGif),
                                                   MHD_RESPMEM_PERSISTENT));

@@ -26,6 +26,7 @@ struct TrackServerOptions {
   int listen_fd = -1;  // bound and listening (common/listener.h)
   unsigned connection_limit = 512;
   unsigned timeout_seconds = 30;
+  int64_t scanner_seconds = kScannerSeconds;
 };
 
 class TrackServer {
@@ -52,6 +53,6 @@ struct TrackAnswer {
   TrackEvent event;
 };
 TrackAnswer answer(const TrackingKeys& keys, const std::string& method, const std::string& url,
-                   const TrackRequest& request);
+                   const TrackRequest& request, int64_t scanner_seconds = kScannerSeconds);
 
 }  // namespace migo

@@ -4,6 +4,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -22,7 +23,7 @@ const char kUsage[] =
     "  migo-trackd - count opens and clicks of tracked mail, and redirect clicks\n\n"
     "SYNOPSIS\n"
     "  migo-trackd --listen inet:HOST:PORT|unix:PATH [--db PATH] [--key FILE]\n"
-    "              [--user USER] [--foreground]\n\n"
+    "              [--scanner-window SECONDS] [--user USER] [--foreground]\n\n"
     "DESCRIPTION\n"
     "  A small HTTP service behind the web server that terminates TLS (nginx\n"
     "  on the same host). GET /o/TOKEN answers a 1x1 GIF (Cache-Control:\n"
@@ -41,6 +42,9 @@ const char kUsage[] =
     "  --db PATH       the store (default: $MIGO_DB, else /var/lib/migo)\n"
     "  --key FILE      tracking keys, lines \"ID KEY\" (default /etc/migo/tracking.keys;\n"
     "                  migo-milter makes tokens with the same file)\n"
+    "  --scanner-window SECONDS\n"
+    "                  clicks this soon after the message was sent are a link\n"
+    "                  scanner's, counted apart (default 10; 0: none)\n"
     "  --user USER     when started as root: run as USER after set-up (required)\n"
     "  --foreground    also log to standard error\n"
     "  --help          this text\n";
@@ -50,6 +54,7 @@ const char kUsage[] =
 int trackd_main(int argc, char** argv) {
   std::string listen, db, key_path = kDefaultTrackingKeyPath, user;
   bool foreground = false;
+  int64_t scanner_seconds = kScannerSeconds;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -67,6 +72,16 @@ int trackd_main(int argc, char** argv) {
     else if (a == "--key") key_path = value();
     else if (a == "--user") user = value();
     else if (a == "--foreground") foreground = true;
+    else if (a == "--scanner-window") {
+      std::string v = value();
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 0 || n > 3600) {
+        std::cerr << "migo-trackd: --scanner-window takes 0 to 3600 seconds\n";
+        return 2;
+      }
+      scanner_seconds = n;
+    }
     else {
       std::cerr << "migo-trackd: unknown argument '" << a << "'\nTry 'migo-trackd --help'.\n";
       return 2;
@@ -98,6 +113,7 @@ int trackd_main(int argc, char** argv) {
   // libmicrohttpd closes the socket it is given when it stops: a copy.
   TrackServerOptions options;
   options.listen_fd = dup(listener->fd.get());
+  options.scanner_seconds = scanner_seconds;
   auto server = TrackServer::start(options, std::move(*keys), recorder, log);
   if (!server.ok()) return fatal(server.status().message());
   log(LOG_INFO, "ready: listening on " + listen);

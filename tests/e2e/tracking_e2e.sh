@@ -5,7 +5,8 @@
 # code: python3-dkim verifies the signature, Python's email package decodes
 # the parts, and a few lines of Python check each token's HMAC and read the
 # original URL back out of it.
-#   tracking_e2e.sh MIGOCTL MIGO_MILTER MIGO_POLICYD LIBMIGO_SO
+# Then the links are followed through nginx (TLS) to migo-trackd.
+#   tracking_e2e.sh MIGOCTL MIGO_MILTER MIGO_POLICYD LIBMIGO_SO MIGO_TRACKD
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/postfix/assert.sh"
@@ -15,6 +16,7 @@ MIGOCTL=$1
 MILTER=$2
 POLICYD=$3
 PLUGIN=$4
+TRACKD=$5
 migo_e2e_begin tracking "$PLUGIN" "$MIGOCTL"
 m workspace create acme --plan 10k >/dev/null
 m domain add acme example.com >/dev/null && m domain verify --manual acme example.com >/dev/null
@@ -144,6 +146,62 @@ if cut(sent_body) != cut(got_body):
 PY
 )
 check_contains "every byte outside the HTML part is as sent" "$same" "True"
+
+# Following the links: nginx terminates TLS (the harness's certificate) and
+# passes /o/ and /c/ to migo-trackd, as the role configures it.
+trackd_port=$(pf_free_port)
+"$TRACKD" --db "$store" --key "$track_keys" --listen "inet:127.0.0.1:$trackd_port" --scanner-window 0 \
+  --user nobody --foreground 2>"$base/trackd.log" &
+MIGO_PIDS+=("$!")
+nginx_port=$(pf_free_port)
+mkdir -p "$base/nginx"
+chown nobody "$base/nginx"
+cat >"$base/nginx.conf" <<NGINX
+daemon off;
+user nobody nogroup;
+pid $base/nginx/nginx.pid;
+error_log $base/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $base/nginx/body;
+  proxy_temp_path $base/nginx/proxy;
+  server {
+    listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $PF_ETC/cert.pem;
+    ssl_certificate_key $PF_ETC/key.pem;
+    location ~ ^/[oc]/ {
+      proxy_pass http://127.0.0.1:$trackd_port;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location / { return 404; }
+  }
+}
+NGINX
+/usr/sbin/nginx -c "$base/nginx.conf" -e "$base/nginx/error.log" &
+MIGO_PIDS+=("$!")
+link=$(grep -o 'https://track\.relay\.test/c/[A-Za-z0-9_-]*' <<<"$(/usr/bin/python3 -c '
+import email, sys
+from email.policy import default
+print(email.message_from_bytes(open(sys.argv[1], "rb").read(), policy=default).get_body(("html",)).get_content())' "$f")" | head -1)
+via_nginx() {  # via_nginx METHOD URL -> "CODE LOCATION"
+  curl -sk --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 -X "$1" -A "Mozilla/5.0 (X11; Linux) Firefox/120" \
+    --resolve "track.relay.test:$nginx_port:127.0.0.1" -o /dev/null -w '%{http_code} %{redirect_url}' \
+    "${2/track.relay.test/track.relay.test:$nginx_port}"
+}
+clicks() { m --json account show "$A" | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["clicks"], s["unique_clicks"], s["machine_clicks"])'; }
+check_contains "through nginx over TLS, the link is a 302 to the exact original URL" "$(via_nginx GET "$link")" \
+  "302 https://example.com/offers?a=1&b=2#top"
+check "  and one click is counted for the account" test "$(clicks)" = "1 1 0"
+via_nginx HEAD "$link" >/dev/null
+check "a HEAD counts nothing" test "$(clicks)" = "1 1 0"
+tampered=${link%?}$([ "${link: -1}" = A ] && echo B || echo A)
+check_contains "a tampered token is 404" "$(via_nginx GET "$tampered")" "404"
+check "  and counts nothing" test "$(clicks)" = "1 1 0"
+via_nginx GET "$link" >/dev/null
+check "a second click: counted, not unique" test "$(clicks)" = "2 1 0"
 
 newsletter "opt-out" "X-Migo-Track: opens=no, clicks=no" >"$PF_DIR/optout.eml"
 out=$(send_file "$PF_DIR/optout.eml")
