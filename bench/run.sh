@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh — the benchmarks, each against its baseline in the same run.
-#   bench/run.sh [auth] [policy] [milter] [relay] [growth] [--seconds S]
+#   bench/run.sh [auth] [policy] [milter] [relay] [growth] [tracking] [--seconds S]
 # auth:   sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
 #         salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
 #         DB file, plaintext userPassword), same process setup, same machine.
@@ -32,6 +32,11 @@
 #         milter's place: the price of libmilter itself; and with
 #         bench/epoll_milter (the same, speaking the protocol from one
 #         epoll thread, no libmilter): the price of Postfix's side.
+# tracking: a ~30 KB HTML newsletter (40 links, quoted-printable) through
+#         Postfix with migo-milter signing, against the same with migo-milter
+#         tracking and signing, with the milter's CPU per message; then
+#         migo-trackd (each open counted durably) against nginx serving a
+#         static GIF, requests/s and p99 with wrk (installed if missing).
 # growth: bench/store_growth — the store's size under MIGO_BENCH_DAYS (default
 #         365) simulated days at MIGO_BENCH_PER_DAY messages a day (default
 #         1,000,000) with migo-statd's 30-day retention, against the same
@@ -46,7 +51,7 @@ which=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
-    auth|policy|milter|relay|growth) which+=("$1"); shift ;;
+    auth|policy|milter|relay|growth|tracking) which+=("$1"); shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -147,11 +152,15 @@ YAML
   kill $pid 2>/dev/null; pkill -f "policyd-rate-limit --file $work" || true
 }
 
-bench_milter() {
-  echo "== milter: $seconds s each, 8 authenticated sessions (AUTH PLAIN, no TLS), 400-byte messages, $(nproc) cores"
+# The store the milter benchmarks share (once): a workspace without limits,
+# example.com verified with a DKIM key, 8 accounts ($creds), the tag key;
+# $m runs migoctl on it.
+milter_store() {
+  [ -z "${creds:-}" ] || return 0
   source tests/postfix/harness.sh
   mkdir -p -m 0700 "$work/dkim"
-  local m="$B/migoctl/migoctl --db $work/mstore --dkim-keys $work/dkim" creds="" mport pport mpid ppid
+  m="$B/migoctl/migoctl --db $work/mstore --dkim-keys $work/dkim"
+  creds=""
   chmod 755 "$work"
   $m init >/dev/null
   $m plan set huge --max-accounts 10 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
@@ -164,6 +173,27 @@ bench_milter() {
   head -c 32 /dev/urandom >"$work/key"
   chown -R nobody "$work/mstore" "$work/key" "$work/dkim"
   install -m 0644 "$B/sasl-plugin/libmigo.so" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+}
+
+# run_relay LABEL [main.cf settings...]: messages/s through a fresh private
+# Postfix with the SASL plugin, 8 persistent sessions; $load_args go to
+# smtp_load.py. Sets n (accepted).
+run_relay() {
+  local label=$1; shift
+  pf_new bench n
+  pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $work/mstore"
+  pf_conf "smtpd_tls_auth_only = no" "smtpd_client_connection_rate_limit = 0" "default_process_limit = 100" "$@"
+  pf_start >/dev/null || { echo "$label: postfix did not start"; return; }
+  # shellcheck disable=SC2086
+  read -r rate n bad < <(python3 bench/smtp_load.py ${load_args:-} "$PF_PORT" "$seconds" $creds)
+  printf '%-40s %6s messages/s  (%s accepted, %s refused)\n' "$label" "$rate" "$n" "$bad"
+  pf_stop
+}
+
+bench_milter() {
+  echo "== milter: $seconds s each, 8 authenticated sessions (AUTH PLAIN, no TLS), 400-byte messages, $(nproc) cores"
+  milter_store
+  local mport pport mpid ppid
   mport=$(free_port); pport=$(free_port)
   mkdir -p "$work/msock"; chown nobody "$work/msock"
   local keys=(--key "$work/key" --dkim-keys "$work/dkim")
@@ -205,16 +235,6 @@ CONF
   # The unix socket is 0660 for its owner's group (postfix, in production);
   # here smtpd's user must reach nobody's socket.
   chmod 0666 "$work/msock/milter" "$work/msock/nodkim"
-  run_relay() {  # run_relay LABEL [main.cf settings...]
-    local label=$1; shift
-    pf_new bench n
-    pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $work/mstore"
-    pf_conf "smtpd_tls_auth_only = no" "smtpd_client_connection_rate_limit = 0" "default_process_limit = 100" "$@"
-    pf_start >/dev/null || { echo "$label: postfix did not start"; return; }
-    read -r rate n bad < <(python3 bench/smtp_load.py "$PF_PORT" "$seconds" $creds)  # n: read by the caller
-    printf '%-40s %6s messages/s  (%s accepted, %s refused)\n' "$label" "$rate" "$n" "$bad"
-    pf_stop
-  }
   local unix_milter="smtpd_milters = unix:$work/msock/milter" tempfail="milter_default_action = tempfail"
   local policy="check_policy_service { inet:127.0.0.1:$pport, default_action=DEFER }"
   run_relay "Postfix + SASL plugin (baseline)"
@@ -240,6 +260,89 @@ CONF
   printf 'peak RSS: migo-milter %s kB, migo-policyd %s kB\n' \
     "$(awk '/VmHWM/ {print $2}' /proc/$mpid/status)" "$(awk '/VmHWM/ {print $2}' /proc/$ppid/status)"
   kill $mpid $mpid_inet $mpid_nodkim $opid $ppid; wait $mpid $mpid_inet $mpid_nodkim $opid $ppid 2>/dev/null || true
+}
+
+bench_tracking() {
+  echo "== tracking: $seconds s each, 8 authenticated sessions, a $(python3 bench/newsletter.py | wc -c)-byte HTML newsletter (40 links), $(nproc) cores"
+  milter_store
+  $m tracking set ws --opens on --clicks html >/dev/null
+  python3 bench/newsletter.py >"$work/newsletter.eml"
+  local keys=(--key "$work/key" --dkim-keys "$work/dkim") tpid npid
+  printf '1 %s\n' "$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')" >"$work/tracking.keys"
+  chown nobody "$work/tracking.keys"
+  mkdir -p "$work/tsock"; chown nobody "$work/tsock"
+  # Both sign; one also tracks (the workspace has tracking on; without
+  # --tracking-host the milter tracks nothing).
+  "$B/milter/migo-milter" --db "$work/mstore" "${keys[@]}" --socket "unix:$work/tsock/track" --user nobody \
+    --tracking-host track.bench.test --tracking-keys "$work/tracking.keys" &
+  tpid=$!
+  "$B/milter/migo-milter" --db "$work/mstore" "${keys[@]}" --socket "unix:$work/tsock/plain" --user nobody &
+  npid=$!
+  sleep 0.5
+  chmod 0666 "$work/tsock/track" "$work/tsock/plain"
+  local before after n_plain n_track cpu_plain cpu_track
+  load_args="--body=$work/newsletter.eml"
+  before=$(cpu_ms $npid)
+  run_relay "newsletter, migo-milter signing" "smtpd_milters = unix:$work/tsock/plain" "milter_default_action = tempfail"
+  n_plain=$n; after=$(cpu_ms $npid); cpu_plain=$(( after - before ))
+  before=$(cpu_ms $tpid)
+  run_relay "newsletter, migo-milter tracking + signing" "smtpd_milters = unix:$work/tsock/track" \
+    "milter_default_action = tempfail"
+  n_track=$n; after=$(cpu_ms $tpid); cpu_track=$(( after - before ))
+  load_args=""
+  python3 -c 'import sys; a,na,b,nb=map(float,sys.argv[1:]); print("milter CPU per message: signing %.0f us; tracking + signing %.0f us" % (a*1000/max(na,1), b*1000/max(nb,1)))' \
+    "$cpu_plain" "$n_plain" "$cpu_track" "$n_track"
+  kill $tpid $npid; wait $tpid $npid 2>/dev/null || true
+
+  # migo-trackd (durable counting, one open token over and over) against
+  # nginx serving a static 1x1 GIF, both on loopback over HTTP, wrk with 16
+  # connections (installed if missing: benchmark only).
+  command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  local tport nport trk ngx token
+  tport=$(free_port); nport=$(free_port)
+  "$B/trackd/migo-trackd" --db "$work/mstore" --key "$work/tracking.keys" --listen "inet:127.0.0.1:$tport" \
+    --user nobody &
+  trk=$!
+  mkdir -p "$work/nginx/www"; chown -R nobody "$work/nginx"
+  printf 'GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;' >"$work/nginx/www/o.gif"
+  cat >"$work/nginx.conf" <<NGINX
+daemon off;
+user nobody nogroup;
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  server {
+    listen 127.0.0.1:$nport;
+    location = /o.gif { root $work/nginx/www; add_header Cache-Control no-store; }
+  }
+}
+NGINX
+  /usr/sbin/nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
+  ngx=$!
+  sleep 0.5
+  token=$(python3 - "$work/tracking.keys" "$($m --json account list ws | python3 -c 'import json,sys; print(json.load(sys.stdin)["accounts"][0]["id"])')" <<'PY'
+import base64, hashlib, hmac, sys, time
+kid, key = open(sys.argv[1]).read().split()
+key = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+body = bytes([1, int(kid), ord("o")]) + bytes.fromhex(sys.argv[2]) + int(time.time()).to_bytes(4, "big") + bytes([8]) + b"BENCHQID"
+print(base64.urlsafe_b64encode(body + hmac.new(key, body, hashlib.sha256).digest()[:16]).decode().rstrip("="))
+PY
+)
+  wrk_run() {  # wrk_run LABEL URL
+    local out
+    out=$(wrk -t 2 -c 16 -d "${seconds}s" --latency "$2")
+    printf '%-40s %8s requests/s  p99 %s\n' "$1" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
+      "$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  }
+  curl -s -o /dev/null -w '' "http://127.0.0.1:$tport/o/$token"
+  wrk_run "nginx, static GIF (baseline)" "http://127.0.0.1:$nport/o.gif"
+  wrk_run "migo-trackd, open counted durably" "http://127.0.0.1:$tport/o/$token"
+  echo "opens counted: $($m --json account list ws | python3 -c 'import json,sys; print(sum(a["statistics"]["opens"] for a in json.load(sys.stdin)["accounts"]))')"
+  kill $trk $ngx; wait $trk $ngx 2>/dev/null || true
 }
 
 # CPU time (user + system, ms) each process has used so far.

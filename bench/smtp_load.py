@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """smtp_load.py — SMTP load: one thread per credential sending small messages
 for S seconds; prints accepted messages/s, accepted and refused counts.
-    smtp_load.py [--tls] [--session-per-message] PORT SECONDS USER:PASS [USER:PASS ...]
+    smtp_load.py [--tls] [--session-per-message] [--body=FILE] PORT SECONDS USER:PASS [USER:PASS ...]
 Default: one persistent session per thread, AUTH PLAIN without TLS, so the
 figure measures Postfix and our modules, not handshakes. --tls: STARTTLS
 before AUTH. --session-per-message: connect, EHLO, (STARTTLS, EHLO,) AUTH,
-one message and QUIT each time, as most applications do."""
+one message and QUIT each time, as most applications do. --body=FILE: send
+that message (headers and body, CRLF) instead of the small one."""
 import smtplib, ssl, sys, threading, time
 
 args = sys.argv[1:]
@@ -17,6 +18,9 @@ accepted, failed = [0], [0]
 lock = threading.Lock()
 deadline = time.monotonic() + seconds
 body = ("From: App <app@example.com>\r\nTo: rcpt@dest.test\r\nSubject: load\r\n\r\n" + "x" * 400 + "\r\n")
+for a in sys.argv[1:]:
+    if a.startswith("--body="):
+        body = open(a[len("--body="):], "rb").read()
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
