@@ -160,6 +160,34 @@ std::string get(int port, const std::string& method, const std::string& path, co
 }
 }  // namespace
 
+TEST_CASE("migo-trackd on a unix socket (nginx's proxy_pass http://unix:PATH)") {
+  test::OneAccountStore w(kAcct);
+  const std::string dir = w.tmp.path();
+  const std::string keyfile = dir + "/tracking.keys", sock = dir + "/trackd.sock";
+  std::ofstream(keyfile) << "5 " << base64url_encode(std::string(32, 'k')) << "\n";
+  w.store.reset();
+  std::vector<std::string> argv = {MIGO_TRACKD, "--db", dir, "--key", keyfile, "--listen", "unix:" + sock};
+  if (geteuid() == 0) {
+    argv.insert(argv.end(), {"--user", "nobody"});
+    REQUIRE(test::run({"/bin/chown", "-R", "nobody", dir}).rc == 0);
+  }
+  pid_t pid = test::spawn(argv);
+  REQUIRE(pid > 0);
+  TrackToken old_click = click();
+  old_click.time = 1000;
+  test::RunResult r;
+  for (int i = 0; i < 100; i++) {
+    r = test::run({"/usr/bin/curl", "-s", "--unix-socket", sock, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                   "http://t.example/c/" + *make_track_token(test_keys(), old_click)});
+    if (r.out.rfind("302", 0) == 0) break;
+    usleep(50000);
+  }
+  CHECK(r.out == "302 https://shop.example/p?a=1&b=2#x");
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  CHECK_FALSE(std::filesystem::exists(sock));  // removed at exit
+}
+
 TEST_CASE("migo-trackd over a real socket") {
   test::OneAccountStore w(kAcct);
   const std::string dir = w.tmp.path();
