@@ -388,3 +388,44 @@ TEST_CASE("ingest-dsn, ingest-arf and stats: refusals, exit codes and --json") {
   CHECK_THAT(st.out, Catch::Contains("\"reports.arf.malformed\": 1"));
   CHECK_THAT(cli({"stats"}).out, Catch::Contains("none yet"));
 }
+
+TEST_CASE("tracking: off by default, set per workspace and per account, shown, audited; bad values refused") {
+  Cli cli;
+  initialised(cli);
+  Created a = create(cli, "acme", "App");
+  RunResult shown = cli.json({"tracking", "show", "acme"});
+  CHECK(shown.rc == 0);
+  CHECK_THAT(shown.out, Catch::Contains("\"opens\": false"));
+  CHECK_THAT(shown.out, Catch::Contains("\"clicks\": \"off\""));
+  cli.ok({"tracking", "set", "acme", "--opens", "on", "--clicks", "all"});
+  cli.ok({"tracking", "set", "--account", a.username, "--clicks", "off"});
+  shown = cli.json({"tracking", "show", "acme"});
+  CHECK_THAT(shown.out, Catch::Contains("\"clicks\": \"all\""));
+  CHECK_THAT(shown.out, Catch::Contains("\"username\": \"" + a.username + "\""));
+  CHECK_THAT(cli({"tracking", "show", "acme"}).out, Catch::Contains(a.username + ": opens as the workspace, clicks off"));
+  // Back to the workspace's: the override list is empty again.
+  cli.ok({"tracking", "set", "--account", a.username, "--clicks", "inherit"});
+  CHECK_THAT(cli.json({"tracking", "show", "acme"}).out, Catch::Contains("\"account_overrides\": []"));
+  for (std::vector<std::string> bad : {std::vector<std::string>{"tracking", "set", "acme", "--clicks", "maybe"},
+                                      {"tracking", "set", "acme", "--opens", "inherit"},
+                                      {"tracking", "set", "--account", a.username, "--domain", "t.example"},
+                                      {"tracking", "set", "--account", a.username, "acme"},
+                                      {"tracking", "set", "acme", "--domain", "not a domain"},
+                                      {"tracking", "set", "nosuch", "--opens", "on"},
+                                      {"tracking", "set", "--account", "smtpuser_nosuch", "--opens", "on"},
+                                      {"tracking", "verify", "acme"}}) {  // no domain of its own
+    RunResult r = cli(bad);
+    INFO(r.err);
+    CHECK(r.rc != 0);
+  }
+  // An own domain: shown as not verified (the relay's host is used until it is).
+  cli.ok({"tracking", "set", "acme", "--domain", "Track.Example.COM"});
+  CHECK_THAT(cli({"tracking", "show", "acme"}).out, Catch::Contains("track.example.com (NOT VERIFIED"));
+  RunResult audit = cli({"audit", "acme"});
+  CHECK_THAT(audit.out, Catch::Contains("tracking.set"));
+  CHECK_THAT(audit.out, Catch::Contains("clicks=inherit"));
+  // account show carries the tracking statistics.
+  RunResult acct = cli.json({"account", "show", a.username});
+  CHECK_THAT(acct.out, Catch::Contains("\"unique_clicks\": 0"));
+  CHECK_THAT(acct.out, Catch::Contains("\"open_rate\": null"));
+}
