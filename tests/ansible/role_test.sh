@@ -177,5 +177,40 @@ if [ "$mode" = build ]; then
   done
   check "after postfix logrotate, stats --check is CRITICAL (exit 2)" test "$rc" = 2
   check_contains "migo-statd says it cannot read the log" "$(cat "$base/log/migo-statd.log")" "Permission denied (will retry)"
+
+  # Tracking: migo_tracking_host turns it on — the milter's options, the
+  # keys, migo-trackd, and nginx's site in front of it.
+  track_port=$(pf_free_port); https_port=$(pf_free_port)
+  site=/etc/nginx/sites-enabled/migo-tracking-roletest.conf
+  cat >>"$base/vars.yml" <<VARS
+migo_tracking_host: track.role.test
+migo_trackd_listen: inet:127.0.0.1:$track_port
+migo_tracking_https_port: $https_port
+migo_nginx_site: $site
+VARS
+  tracked_play=$(play)
+  check_contains "with migo_tracking_host the play succeeds" "$tracked_play" "failed=0"
+  [ -n "$(grep -o 'failed=[1-9]' <<<"$tracked_play")" ] && echo "$tracked_play" | grep -B2 -A12 "FAILED\|fatal" | head -40
+  again=$(play)
+  check_contains "  and changes nothing the next time" "$again" "changed=0"
+  grep -q "changed=0" <<<"$again" || grep -B2 -A8 "^changed:" <<<"$again" | head -40
+  check "  the tracking keys are 0640 root:migo" test "$(stat -c '%a %U:%G' "$base/etc/tracking.keys")" = "640 root:migo"
+  check "  nginx has the site, and its configuration is valid" nginx -t -q
+  m tracking set acme --opens on --clicks html >/dev/null
+  printf 'From: app@example.com\r\nTo: rcpt@dest.test\r\nSubject: tracked\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><a href="https://example.com/a?b=1&amp;c=2">go</a></body></html>\r\n' \
+    >"$base/tracked.eml"
+  before=$(find "$PF_DIR/sink" -type f | wc -l)
+  out=$(send "$sub_port" --tls --auth-password "$U_PW" --data "$base/tracked.eml")
+  check_contains "a message of a tracked workspace: queued" "$out" "Ok: queued"
+  check "  delivered" pf_wait_sink $((before + 1))
+  link=$(grep -h -o 'https://track\.role\.test/c/[A-Za-z0-9_-]*' "$PF_DIR"/sink/* | head -1)
+  check "  its link points at the tracking host" test -n "$link"
+  got=$(curl -sk --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' \
+    --resolve "track.role.test:$https_port:127.0.0.1" "${link/track.role.test/track.role.test:$https_port}")
+  check_contains "  through the role's nginx and migo-trackd: 302 to the exact URL" "$got" "302 https://example.com/a?b=1&c=2"
+  events=$(m --json account show "$U" | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["clicks"] + s["machine_clicks"])')
+  check "  counted once (a scanner's, if within 10 s of sending)" test "$events" = 1
+  rm -f "$site"
+  nginx -s quit 2>/dev/null || true
 fi
 report
