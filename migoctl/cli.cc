@@ -604,30 +604,34 @@ bool waits_for_dns(const Domain& d) {
   return std::any_of(d.dkim.begin(), d.dkim.end(), [](const DkimKey& k) { return k.state == DkimKeyState::pending; });
 }
 
-// domain records --waiting: every workspace's domains that wait for DNS,
-// with their records (what the role prints at the end of a play).
-int domain_records_waiting(Context& c, const Args& a) {
-  struct Item {
-    std::string ws;
-    Domain d;
-  };
-  std::vector<Item> items;
-  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+// Every workspace's domains that `keep` chooses, with the workspace's name.
+struct WorkspaceDomain {
+  std::string ws;
+  Domain d;
+};
+Status domains_where(Context& c, const std::function<bool(const Domain&)>& keep, std::vector<WorkspaceDomain>* out) {
+  return c.store->read([&](const ReadTxn& t) -> Status {
     auto ws = t.workspaces();
     if (!ws.ok()) return ws.status();
     for (const Workspace& w : *ws) {
       auto ds = t.domains(w.id);
       if (!ds.ok()) return ds.status();
       for (const Domain& d : *ds)
-        if (waits_for_dns(d)) items.push_back({w.name, d});
+        if (keep(d)) out->push_back({w.name, d});
     }
     return {};
   });
-  if (!s.ok()) return c.fail(s);
+}
+
+// domain records --waiting: every workspace's domains that wait for DNS,
+// with their records (what the role prints at the end of a play).
+int domain_records_waiting(Context& c, const Args& a) {
+  std::vector<WorkspaceDomain> items;
+  if (Status s = domains_where(c, waits_for_dns, &items); !s.ok()) return c.fail(s);
   const RelayIdentity relay = relay_identity(a);
   Json list = Json::array();
   std::string text;
-  for (const Item& it : items) {
+  for (const WorkspaceDomain& it : items) {
     list.push(Json::object()
                   .set("workspace", it.ws)
                   .set("domain", it.d.name)
@@ -855,22 +859,8 @@ int cmd_domain_recheck(Context& c, const Args& a) {
   if (a.get("grace")) grace = static_cast<int64_t>(parse_count(a, "grace", 24 * 365)) * 3600;
   int64_t retire_after = kDefaultDkimRetireAfter;
   if (a.get("retire-after")) retire_after = static_cast<int64_t>(parse_count(a, "retire-after", 365)) * 86400;
-  struct Item {
-    std::string ws;
-    Domain d;
-  };
-  std::vector<Item> items;
-  Status s = c.store->read([&](const ReadTxn& t) -> Status {
-    auto ws = t.workspaces();
-    if (!ws.ok()) return ws.status();
-    for (const Workspace& w : *ws) {
-      auto ds = t.domains(w.id);
-      if (!ds.ok()) return ds.status();
-      for (const Domain& d : *ds)
-        if (!d.token.empty() && !d.manual) items.push_back({w.name, d});
-    }
-    return {};
-  });
+  std::vector<WorkspaceDomain> items;
+  Status s = domains_where(c, [](const Domain& d) { return !d.token.empty() && !d.manual; }, &items);
   if (!s.ok()) return c.fail(s);
   auto dns = Resolver::create(c.resolver);
   if (!dns.ok()) return c.fail(dns.status());
@@ -878,7 +868,7 @@ int cmd_domain_recheck(Context& c, const Args& a) {
   Json results = Json::array();
   std::string text;
   int worst = kExitOk;
-  for (const Item& it : items) {
+  for (const WorkspaceDomain& it : items) {
     Proof proof;
     auto after = check_in_dns(c, **dns, it.ws, it.d, grace, &proof, retire_after);
     std::string line = it.ws + " " + it.d.name + ": ";

@@ -1,6 +1,8 @@
 // token.cc — see token.h.
 #include "token.h"
 
+#include "html.h"  // http_scheme
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -21,18 +23,6 @@ std::string mac(const Secret& key, std::string_view data) {
   HMAC(EVP_sha256(), key.reveal().data(), static_cast<int>(key.reveal().size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), kMacBytes);
-}
-
-bool http_url(std::string_view url) {
-  auto starts = [&](std::string_view p) {
-    if (url.size() < p.size()) return false;
-    for (size_t i = 0; i < p.size(); i++) {
-      char c = url[i] >= 'A' && url[i] <= 'Z' ? static_cast<char>(url[i] - 'A' + 'a') : url[i];
-      if (c != p[i]) return false;
-    }
-    return true;
-  };
-  return starts("http://") || starts("https://");
 }
 
 }  // namespace
@@ -88,7 +78,7 @@ const Secret* TrackingKeys::find(uint8_t id) const {
 
 std::optional<std::string> make_track_token(const TrackingKeys& keys, const TrackToken& t) {
   if (t.queue_id.empty() || t.queue_id.size() > 255 || t.time < 0 || t.time > 0xffffffffLL) return std::nullopt;
-  if (t.kind == TrackToken::Kind::click && (t.url.size() > kMaxTrackedUrlBytes || !http_url(t.url)))
+  if (t.kind == TrackToken::Kind::click && (t.url.size() > kMaxTrackedUrlBytes || !http_scheme(t.url)))
     return std::nullopt;
   std::string b;
   b += static_cast<char>(kVersion);
@@ -140,7 +130,7 @@ std::optional<TrackToken> verify_track_token(const TrackingKeys& keys, std::stri
     t.link = static_cast<uint16_t>(static_cast<uint8_t>(b[at]) << 8 | static_cast<uint8_t>(b[at + 1]));
     at += 2;
     t.url.assign(body.substr(at));
-    if (!http_url(t.url)) return std::nullopt;
+    if (!http_scheme(t.url)) return std::nullopt;
   } else if (at != body.size()) {
     return std::nullopt;
   }
