@@ -778,10 +778,9 @@ int cmd_domain_show(Context& c, const Args& a) {
   const std::string bounce_name = bounce_domain(d->name);
   auto bounce_mx = (*dns)->mx(bounce_name);
   if (!bounce_mx.ok()) return c.fail(bounce_mx.status());
-  std::string relay_host = relay.host;
-  std::transform(relay_host.begin(), relay_host.end(), relay_host.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  if (!relay_host.empty() && relay_host.back() == '.') relay_host.pop_back();
+  // As MX answers name it: lowercase A-labels, no final dot.
+  auto normalised_host = normalize_domain(relay.host);
+  const std::string relay_host = normalised_host.ok() ? *normalised_host : relay.host;
   bool mx_ok = false;
   std::string mx_text;
   Json mx_json = Json::array();

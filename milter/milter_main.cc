@@ -60,14 +60,14 @@ struct Connection {
   std::vector<std::pair<std::string, std::string>> headers;
   size_t header_bytes = 0;
   bool headers_overflow = false;  // more than kMaxHeaderBytes: cannot be signed
-  // Decided at the end of headers: whether and how the message is signed.
-  SigningPlan plan;
+  // Decided at the end of headers: whether and how the message is signed
+  // (message_plan.signing) and tracked (message_plan.tracking, `tracking`).
+  MessagePlan message_plan;
   int64_t now = 0;  // the time the tag carries; 0 until the end of headers
   std::vector<std::unique_ptr<DkimSigner>> signers;  // one per key of the plan
   std::string sign_error;  // why signing failed: the message gets a 451
-  // Tracking, decided at the end of headers: the body is then kept (up to
-  // kMaxTrackedBodyBytes) to be rewritten before it is signed.
-  MessagePlan message_plan;
+  // A tracked message's body is kept (up to kMaxTrackedBodyBytes) to be
+  // rewritten before it is signed.
   bool tracking = false;
   std::string header_block;  // the headers as they came, for the MIME parser
   std::string body;
@@ -85,7 +85,6 @@ struct Connection {
     headers.clear();
     header_bytes = 0;
     headers_overflow = false;
-    plan = SigningPlan{};
     now = 0;
     signers.clear();
     sign_error.clear();
@@ -111,6 +110,17 @@ constexpr size_t kMaxTrackedBodyBytes = 4 << 20;
 constexpr const char* kTrackHeader = "X-Migo-Track";
 
 Connection* conn(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
+
+// Body bytes to every signer. The first failure is the message's signing
+// error, and the signers are dropped (the message then gets a 451).
+void feed_signers(std::vector<std::unique_ptr<DkimSigner>>& signers, std::string_view data, std::string* error) {
+  for (auto& signer : signers)
+    if (Status s = signer->body(data); !s.ok()) {
+      if (error->empty()) *error = s.message();
+      signers.clear();
+      return;
+    }
+}
 
 // smfi_setreply formats its text: a '%' must be doubled.
 std::string escape_percent(const std::string& s) {
@@ -201,25 +211,25 @@ sfsistat on_eoh(SMFICTX* ctx) noexcept {
     c->now = static_cast<int64_t>(time(nullptr));
     if (g->keeps_headers() && login && *login) {
       auto mplan = plan_message(*g->store, g->config, login, c->froms);
-      if (mplan.ok() && g->tracking_keys) {
-        mplan->tracking = narrow_tracking(mplan->tracking, c->track_headers);
-        c->tracking = mplan->tracking.any() && mplan->account_id != 0 && !c->headers_overflow;
-        if (c->tracking)
-          for (const auto& [n, v] : c->headers) c->header_block += n + ":" + v + "\r\n";
+      if (mplan.ok()) {
+        if (!g->dkim) mplan->signing = SigningPlan{};
+        if (g->tracking_keys) {
+          mplan->tracking = narrow_tracking(mplan->tracking, c->track_headers);
+          c->tracking = mplan->tracking.any() && mplan->account_id != 0 && !c->headers_overflow;
+          if (c->tracking)
+            for (const auto& [n, v] : c->headers) c->header_block += n + ":" + v + "\r\n";
+        }
+        c->message_plan = std::move(*mplan);
       }
-      auto plan = mplan.ok() ? Result<SigningPlan>(g->dkim ? mplan->signing : SigningPlan{})
-                             : Result<SigningPlan>(mplan.status());
-      if (mplan.ok()) c->message_plan = std::move(*mplan);
-      if (!plan.ok()) {
-        c->sign_error = plan.status().message();
-      } else if (plan->sign && c->headers_overflow) {
-        c->plan = std::move(*plan);
+      const SigningPlan& plan = c->message_plan.signing;
+      if (!mplan.ok()) {
+        c->sign_error = mplan.status().message();
+      } else if (plan.sign && c->headers_overflow) {
         c->sign_error = "headers too large to sign";
-      } else if (plan->sign) {
-        c->plan = std::move(*plan);
-        for (const SigningPlan::Key& k : c->plan.keys) {
-          auto key = read_dkim_key(g->dkim_keys, c->plan.domain, k.selector);
-          auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, k.selector, c->plan.domain, "migo-milter",
+      } else if (plan.sign) {
+        for (const SigningPlan::Key& k : plan.keys) {
+          auto key = read_dkim_key(g->dkim_keys, plan.domain, k.selector);
+          auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, k.selector, plan.domain, "migo-milter",
                                                      k.algorithm)
                                  : Result<std::unique_ptr<DkimSigner>>(key.status());
           // Our tag is not signed: its queue id is only sure at end of
@@ -257,25 +267,10 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t len) noexcept {
       c->track_note = "body over 4 MB: not tracked";
       std::string kept = std::move(c->body);
       c->body.clear();
-      for (auto& signer : c->signers)
-        if (Status s = signer->body(kept); !s.ok()) {
-          c->sign_error = s.message();
-          c->signers.clear();
-          break;
-        }
+      feed_signers(c->signers, kept, &c->sign_error);
     }
-    if (c->tracking) {
-      c->body.append(data);  // signed at the end of message, once rewritten
-    } else {
-      for (auto& signer : c->signers) {
-        Status s = signer->body(data);
-        if (!s.ok()) {
-          c->sign_error = s.message();
-          c->signers.clear();
-          break;
-        }
-      }
-    }
+    if (c->tracking) c->body.append(data);  // signed at the end of message, once rewritten
+    else feed_signers(c->signers, data, &c->sign_error);
   } catch (...) {
     c->sign_error = "internal error in the body";
     c->signers.clear();
@@ -299,10 +294,10 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     int client_tags = c->client_tags;
     const size_t track_headers = c->track_headers.size();
     std::vector<std::unique_ptr<DkimSigner>> signers = std::move(c->signers);
-    SigningPlan plan = std::move(c->plan);
     std::string sign_error = std::move(c->sign_error);
     const bool tracking = c->tracking;
     MessagePlan mplan = std::move(c->message_plan);
+    const SigningPlan& plan = mplan.signing;
     std::string header_block = std::move(c->header_block), body = std::move(c->body);
     std::vector<std::string> list_unsubscribe = std::move(c->list_unsubscribe);
     std::string track_note = std::move(c->track_note);
@@ -326,9 +321,7 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
                     (r->notes.empty() ? "" : " (" + r->notes + ")");
       }
     }
-    if (tracking)
-      for (auto& signer : signers)
-        if (Status s = signer->body(body); !s.ok() && sign_error.empty()) sign_error = s.message();
+    if (tracking) feed_signers(signers, body, &sign_error);
     if (!track_note.empty()) track_log += "; " + track_note;
     // Accepted mail is signed whenever its domain has an active key; if that
     // went wrong it is a temporary failure, never unsigned mail.

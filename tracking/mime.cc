@@ -245,6 +245,7 @@ Result<MessageRewrite> rewrite_message(std::string_view headers, std::string_vie
     result.append(body.substr(from, target.start - from));
     result += replacement;
     from = target.end;
+    out.changed = true;
     out.links += r.links;
     if (r.pixel) {
       out.pixel = true;
@@ -252,10 +253,9 @@ Result<MessageRewrite> rewrite_message(std::string_view headers, std::string_vie
     }
   }
   if (out.notes.size() >= 2) out.notes.resize(out.notes.size() - 2);  // the last "; "
-  if (from == 0 && result.empty()) return out;                        // nothing rewritten
+  if (!out.changed) return out;                                       // nothing rewritten
   result.append(body.substr(from));
   out.body = std::move(result);
-  out.changed = true;
   return out;
 }
 
