@@ -11,6 +11,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "events.h"
@@ -115,14 +117,66 @@ TEST_CASE("the recorder commits concurrent events together, each counted once") 
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; i++)
     threads.emplace_back([&, i] {
-      for (int j = 0; j < 25; j++) REQUIRE(rec.record({click(static_cast<uint16_t>(i * 25 + j)), false, ""}).ok());
+      for (int j = 0; j < 25; j++) REQUIRE(rec.submit({click(static_cast<uint16_t>(i * 25 + j)), false, ""}));
     });
   for (auto& t : threads) t.join();
+  rec.flush();
+  CHECK(rec.committed() == 200);
   AccountStats s = stats_of(*w.store);
   CHECK(s.clicks == 200);
   CHECK(s.unique_clicks == 200);
   CHECK(rec.commits() <= 200);
   INFO("commits: " << rec.commits());
+}
+
+TEST_CASE("the recorder answers at once, drops past its bound, and commits what it holds before it stops") {
+  test::OneAccountStore w(kAcct);
+  // The writer asks the time once per batch: holding it there holds the
+  // first batch in its commit while the queue fills behind it.
+  std::mutex gate;
+  std::unique_lock<std::mutex> held(gate);
+  std::atomic<int> batches{0};
+  {
+    Recorder rec(
+        *w.store,
+        [&] {
+          batches++;
+          std::lock_guard<std::mutex> wait_for_gate(gate);
+          return kSent + 100;
+        },
+        {}, 2);
+    REQUIRE(rec.submit({click(0), false, ""}));
+    while (batches.load() == 0) std::this_thread::yield();  // the writer holds it
+    CHECK(rec.submit({click(1), false, ""}));
+    CHECK(rec.submit({click(2), false, ""}));
+    CHECK_FALSE(rec.submit({click(3), false, ""}));  // two queued: the bound
+    CHECK(rec.dropped() == 1);
+    held.unlock();
+  }  // destroyed: everything queued is committed first
+  AccountStats s = stats_of(*w.store);
+  CHECK(s.clicks == 3);
+  CHECK(s.unique_clicks == 3);
+}
+
+TEST_CASE("a commit that fails is told to the hook with its event count, and counts nothing") {
+  test::OneAccountStore w(kAcct);
+  const std::string dir = w.tmp.path();
+  w.store.reset();
+  auto ro = Store::open(dir, {.read_only = true});
+  REQUIRE(ro.ok());
+  size_t told = 0;
+  std::string why;
+  Recorder rec(**ro, {}, [&](const Status& st, size_t n) {
+    told += n;
+    why = st.message();
+  });
+  REQUIRE(rec.submit({click(0), false, ""}));
+  rec.flush();
+  CHECK(told == 1);
+  CHECK(rec.failed() == 1);
+  CHECK(rec.committed() == 0);
+  CHECK_THAT(why, Catch::Contains("read-only"));
+  CHECK(stats_of(**ro) == AccountStats{});
 }
 
 namespace {
@@ -154,6 +208,37 @@ std::string http(int port, const std::string& request) {
   close(fd);
   return out;
 }
+// Two GETs of `path` on one connection, the second sent only once the first
+// answer (ending in the GIF's last byte, ';') is in: both answers, or what
+// came before the server closed.
+std::pair<std::string, std::string> two_on_one_connection(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: t.example\r\nUser-Agent: Firefox/120\r\n\r\n";
+  auto one = [&] {
+    std::string out;
+    if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return out;
+    char buf[4096];
+    while (out.find("\r\n\r\n") == std::string::npos || out.back() != ';') {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  };
+  std::string first = one();
+  std::string second = one();
+  close(fd);
+  return {first, second};
+}
+
 std::string get(int port, const std::string& method, const std::string& path, const std::string& extra = "") {
   return http(port, method + " " + path + " HTTP/1.1\r\nHost: t.example\r\nUser-Agent: Mozilla/5.0 (X11) Firefox/120\r\n" +
                         extra + "Connection: close\r\n\r\n");
@@ -223,6 +308,11 @@ TEST_CASE("migo-trackd over a real socket") {
   CHECK_THAT(r, Catch::Contains("Content-Type: image/gif"));
   CHECK_THAT(r, Catch::Contains("Cache-Control: no-store"));
   CHECK(r.substr(r.find("\r\n\r\n") + 4).substr(0, 6) == "GIF89a");
+  // Keep-alive: nginx reuses its upstream connections, and an answer queued
+  // too early made libmicrohttpd close every one.
+  auto [first, second] = two_on_one_connection(port, "/o/" + *make_track_token(keys, o));
+  CHECK_THAT(first, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(second, Catch::StartsWith("HTTP/1.1 200"));
   // Through nginx, X-Real-IP is the reader's: from Apple's network, a machine.
   get(port, "GET", "/o/" + *make_track_token(keys, o), "X-Real-IP: 17.1.2.3\r\n");
   // A request that is not HTTP gets no answer (the connection is closed),
@@ -240,6 +330,6 @@ TEST_CASE("migo-trackd over a real socket") {
   AccountStats s = stats_of(**store);
   CHECK(s.clicks == 1);  // the HEAD and the tampered one counted nothing
   CHECK(s.unique_clicks == 1);
-  CHECK(s.opens == 1);
+  CHECK(s.opens == 3);  // one, then two on one connection
   CHECK(s.machine_opens == 1);
 }

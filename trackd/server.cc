@@ -5,7 +5,9 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <syslog.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 namespace migo {
@@ -74,6 +76,7 @@ struct TrackServer::Impl {
   int64_t scanner_seconds = kScannerSeconds;
   std::mutex keys_mu;
   std::shared_ptr<const TrackingKeys> keys;
+  std::atomic<int64_t> last_drop_log{0};
   Response gif, not_found, not_allowed;
   ~Impl() {
     if (daemon) MHD_stop_daemon(daemon);
@@ -83,14 +86,21 @@ struct TrackServer::Impl {
                            const char*, size_t* upload_size, void** state) noexcept {
     auto* self = static_cast<Impl*>(cls);
     try {
-      // libmicrohttpd calls first with the headers only; answer then (a body
-      // is never expected: anything uploaded is ignored).
+      // libmicrohttpd calls first with the headers only, then with any body
+      // (ignored: none is expected), then once more with nothing left. The
+      // answer is queued on that last call: one queued earlier makes
+      // libmicrohttpd discard the rest of the request and close the
+      // connection, so every request would pay a new connection (with
+      // nginx's keep-alive upstream, and wrk's, it measured 4x slower).
       if (*state == nullptr) {
         *state = self;
-        return self->respond(conn, url, method);
+        return MHD_YES;
       }
-      *upload_size = 0;
-      return MHD_YES;
+      if (*upload_size != 0) {
+        *upload_size = 0;
+        return MHD_YES;
+      }
+      return self->respond(conn, url, method);
     } catch (...) {
       return MHD_NO;  // closes the connection
     }
@@ -113,9 +123,13 @@ struct TrackServer::Impl {
       k = keys;
     }
     TrackAnswer a = answer(*k, method, url, req, scanner_seconds);
-    if (a.count) {
-      Status s = recorder->record(a.event);
-      if (!s.ok()) (*log)(LOG_WARNING, "not counted: " + s.message());
+    if (a.count && !recorder->submit(std::move(a.event))) {
+      // The store has stopped committing and the queue is full: say so
+      // once a minute, not once a request.
+      int64_t last = last_drop_log.load();
+      if (req.now - last >= 60 && last_drop_log.compare_exchange_strong(last, req.now))
+        (*log)(LOG_WARNING, "events not counted: the commit queue is full (" +
+                                std::to_string(recorder->dropped()) + " dropped so far)");
     }
     if (a.status == 200) return MHD_queue_response(conn, MHD_HTTP_OK, gif.get());
     if (a.status == 405) return MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed.get());
@@ -157,10 +171,18 @@ Result<std::unique_ptr<TrackServer>> TrackServer::start(const TrackServerOptions
   MHD_add_response_header(impl->gif.get(), "Cache-Control", "no-store, max-age=0");
   MHD_add_response_header(impl->not_found.get(), "Content-Type", "text/plain");
   MHD_add_response_header(impl->not_allowed.get(), "Allow", "GET, HEAD");
+  // A pool of event loops: no handler blocks (the recorder queues), so a
+  // thread per connection would only add context switches.
+  unsigned threads = options.threads;
+  if (threads == 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = cores < 1 ? 1u : cores > 16 ? 16u : static_cast<unsigned>(cores);
+  }
   impl->daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, nullptr, nullptr,
-      &Impl::handle, impl.get(), MHD_OPTION_LISTEN_SOCKET, options.listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-      options.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, options.timeout_seconds, MHD_OPTION_END);
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &Impl::handle,
+      impl.get(), MHD_OPTION_LISTEN_SOCKET, options.listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+      MHD_OPTION_CONNECTION_LIMIT, options.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, options.timeout_seconds,
+      MHD_OPTION_END);
   if (!impl->daemon) return Status(Code::unavailable, "libmicrohttpd did not start");
   return std::unique_ptr<TrackServer>(new TrackServer(std::move(impl)));
 }

@@ -6,10 +6,12 @@
 //   HEAD of either -> the same answer, and nothing counted
 //   anything else  -> 404 (a token that does not verify), 405 (a method)
 //
-// A counted request is answered once its event is committed (recorder.h).
-// If the store cannot count it, the recipient still gets the image or the
-// redirect — a link in someone's mail must keep working — and the failure
-// is logged: what fails is a count, never a person's click.
+// A counted request hands its event to the recorder (recorder.h) and is
+// answered at once; the event is committed a few milliseconds later with
+// the others that arrived meanwhile. If the store cannot count it, the
+// recipient still gets the image or the redirect — a link in someone's
+// mail must keep working — and the failure is logged: what fails is a
+// count, never a person's click.
 #pragma once
 
 #include <memory>
@@ -26,6 +28,7 @@ struct TrackServerOptions {
   int listen_fd = -1;  // bound and listening (common/listener.h)
   unsigned connection_limit = 512;
   unsigned timeout_seconds = 30;
+  unsigned threads = 0;  // libmicrohttpd's pool, each thread its own epoll (0: one per core)
   int64_t scanner_seconds = kScannerSeconds;
 };
 

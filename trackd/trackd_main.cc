@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <string>
 
@@ -33,10 +34,13 @@ const char kUsage[] =
     "  so there is no open redirect. HEAD counts nothing. Opens by image\n"
     "  proxies (Gmail, Yahoo, Apple Mail Privacy Protection) and clicks by link\n"
     "  scanners (within 10 seconds of sending, known scanner agents, none) are\n"
-    "  counted apart. Counts are committed before the answer, many requests to\n"
-    "  one transaction; no IP address is stored. If the store cannot count,\n"
-    "  the answer is still given (a recipient's link keeps working) and the\n"
-    "  failure is logged. SIGHUP reads the key file again (key rotation).\n\n"
+    "  counted apart. The answer does not wait for the disk: events are\n"
+    "  committed a few milliseconds later, all that arrived meanwhile in one\n"
+    "  durable transaction, so a crash of the machine loses at most the last\n"
+    "  few milliseconds of counts; a clean stop (SIGTERM) commits everything.\n"
+    "  No IP address is stored. If the store cannot count, the answer is still\n"
+    "  given (a recipient's link keeps working) and the failure is logged.\n"
+    "  SIGHUP reads the key file again (key rotation).\n\n"
     "OPTIONS\n"
     "  --listen SPEC   where to listen: inet:127.0.0.1:8025 or unix:/run/migo/trackd.sock\n"
     "  --db PATH       the store (default: $MIGO_DB, else /var/lib/migo)\n"
@@ -109,7 +113,18 @@ int trackd_main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (geteuid() == 0)
     if (Status s = drop_privileges(user); !s.ok()) return fatal(s.message());
-  Recorder recorder(**store);
+  // A store that cannot commit fails every batch: one line a minute, with
+  // how many events went uncounted.
+  int64_t last_failure_log = 0;
+  uint64_t unlogged = 0;
+  Recorder recorder(**store, {}, [&](const Status& s, size_t events) {
+    unlogged += events;
+    const int64_t now = static_cast<int64_t>(time(nullptr));
+    if (now - last_failure_log < 60) return;
+    last_failure_log = now;
+    log(LOG_WARNING, std::to_string(unlogged) + " events not counted: " + s.message());
+    unlogged = 0;
+  });
   // libmicrohttpd closes the socket it is given when it stops: a copy.
   TrackServerOptions options;
   options.listen_fd = dup(listener->fd.get());
@@ -129,9 +144,12 @@ int trackd_main(int argc, char** argv) {
     (*server)->replace_keys(std::move(*fresh));
     log(LOG_INFO, "keys reloaded from " + key_path);
   }
-  server->reset();
+  server->reset();  // no request is answered any more: commit what they queued
+  recorder.flush();
   if (!listener->unix_path.empty()) unlink(listener->unix_path.c_str());
-  log(LOG_INFO, "stopped after " + std::to_string(recorder.commits()) + " commits");
+  log(LOG_INFO, "stopped: " + std::to_string(recorder.committed()) + " events counted in " +
+                    std::to_string(recorder.commits()) + " commits, " + std::to_string(recorder.failed()) +
+                    " not counted, " + std::to_string(recorder.dropped()) + " dropped");
   return 0;
 }
 

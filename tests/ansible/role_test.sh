@@ -208,8 +208,8 @@ VARS
   got=$(curl -sk --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' \
     --resolve "track.role.test:$https_port:127.0.0.1" "${link/track.role.test/track.role.test:$https_port}")
   check_contains "  through the role's nginx and migo-trackd: 302 to the exact URL" "$got" "302 https://example.com/a?b=1&c=2"
-  events=$(m --json account show "$U" | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["clicks"] + s["machine_clicks"])')
-  check "  counted once (a scanner's, if within 10 s of sending)" test "$events" = 1
+  click_events() { test "$(m --json account show "$U" | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["clicks"] + s["machine_clicks"])')" = 1; }
+  check "  counted once (a scanner's, if within 10 s of sending)" pf_eventually click_events
   rm -f "$site"
   nginx -s quit 2>/dev/null || true
 fi

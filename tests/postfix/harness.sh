@@ -247,6 +247,17 @@ pf_wait_sink() {
   return 1
 }
 
+# pf_eventually CMD...: CMD succeeds within 10 s (for what is counted a few
+# milliseconds after the answer, as migo-trackd's events are).
+pf_eventually() {
+  local i
+  for i in $(seq 1 100); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Runs in the caller's shell (sets variables by name) so that a failure ends
 # the test at once instead of leaving empty credentials behind.
 migo_new_account() {
