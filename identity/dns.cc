@@ -22,27 +22,38 @@ bool parse_txt_rdata(std::string_view rdata, std::string* joined) {
   return true;
 }
 
-bool parse_mx_rdata(std::string_view rdata, MxRecord* out) {
-  if (rdata.size() < 3) return false;
-  out->preference = static_cast<uint16_t>(static_cast<unsigned char>(rdata[0]) << 8 | static_cast<unsigned char>(rdata[1]));
-  out->host.clear();
-  size_t at = 2;
+namespace {
+// An uncompressed domain name at `at`, to the end of `rdata`, as a
+// lowercase host name without the final dot.
+bool parse_name_rdata(std::string_view rdata, size_t at, std::string* host) {
+  host->clear();
   for (;;) {
     if (at >= rdata.size()) return false;
     size_t n = static_cast<unsigned char>(rdata[at++]);
     if (n == 0) break;
     if (n > 63 || n > rdata.size() - at) return false;  // 0xC0.. is a compression pointer: refused
-    if (!out->host.empty()) out->host += '.';
+    if (!host->empty()) *host += '.';
     for (char ch : rdata.substr(at, n)) {
       bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
       if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a'), ok = true;
       if (!ok) return false;
-      out->host += ch;
+      *host += ch;
     }
     at += n;
-    if (out->host.size() > 253) return false;
+    if (host->size() > 253) return false;
   }
   return at == rdata.size();
+}
+}  // namespace
+
+bool parse_mx_rdata(std::string_view rdata, MxRecord* out) {
+  if (rdata.size() < 3) return false;
+  out->preference = static_cast<uint16_t>(static_cast<unsigned char>(rdata[0]) << 8 | static_cast<unsigned char>(rdata[1]));
+  return parse_name_rdata(rdata, 2, &out->host);
+}
+
+bool parse_cname_rdata(std::string_view rdata, std::string* target) {
+  return parse_name_rdata(rdata, 0, target) && !target->empty();
 }
 
 Result<std::string> unbound_forwarder(const std::string& spec) {
@@ -124,7 +135,7 @@ struct ResultGuard {
     if (r) ub_resolve_free(r);
   }
 };
-constexpr int kTypeMx = 15, kTypeTxt = 16, kClassIn = 1;
+constexpr int kTypeCname = 5, kTypeMx = 15, kTypeTxt = 16, kClassIn = 1;
 constexpr int kRcodeServfail = 2, kRcodeRefused = 5;
 }  // namespace
 
@@ -185,6 +196,19 @@ Result<MxAnswer> Resolver::mx(const std::string& name) {
   for (const std::string& d : rdata) {
     MxRecord r;
     if (parse_mx_rdata(d, &r)) a.records.push_back(std::move(r));
+  }
+  return a;
+}
+
+Result<CnameAnswer> Resolver::cname(const std::string& name) {
+  std::vector<std::string> rdata;
+  auto kind = ask(name, kTypeCname, &rdata);
+  if (!kind.ok()) return kind.status();
+  CnameAnswer a;
+  a.kind = *kind;
+  for (const std::string& d : rdata) {
+    std::string target;
+    if (parse_cname_rdata(d, &target)) a.targets.push_back(std::move(target));
   }
   return a;
 }

@@ -1,5 +1,6 @@
 // dns.h — the lookups that prove a sending domain's ownership and show its
-// setup (TXT: token, DKIM, SPF, DMARC; MX of the return path): a thin
+// setup (TXT: token, DKIM, SPF, DMARC; MX of the return path; CNAME of a
+// workspace's own tracking host): a thin
 // wrapper over libunbound, so no DNS packet is parsed by hand here. Every
 // answer is hostile input: RDATA is split by parse_txt_rdata and
 // parse_mx_rdata, bounds-checked, and a failure to get an answer is never
@@ -49,6 +50,14 @@ struct MxAnswer {
 // would print).
 bool parse_mx_rdata(std::string_view rdata, MxRecord* out);
 
+// A CNAME record's RDATA: one uncompressed name, checked as parse_mx_rdata
+// checks the exchange. False if malformed or the root.
+bool parse_cname_rdata(std::string_view rdata, std::string* target);
+struct CnameAnswer {
+  TxtAnswer::Kind kind = TxtAnswer::Kind::no_such_name;
+  std::vector<std::string> targets;  // lowercase, no final dot; malformed ones left out
+};
+
 // Where to send questions: "" (the system's /etc/resolv.conf), or
 // "HOST[:PORT]" with HOST a numeric IPv4 address or a bracketed IPv6 one
 // ("[::1]:5353"). Returns libunbound's "ADDR@PORT" form.
@@ -68,6 +77,8 @@ class Resolver {
   Result<TxtAnswer> txt(const std::string& name);
   // The MX records at `name`, the same way.
   Result<MxAnswer> mx(const std::string& name);
+  // The CNAME record at `name` (the alias's own record, not followed).
+  Result<CnameAnswer> cname(const std::string& name);
 
   const std::string& server() const { return server_; }
 

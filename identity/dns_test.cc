@@ -47,6 +47,16 @@ TEST_CASE("MX RDATA: preference and an uncompressed host name; anything else is 
   CHECK_FALSE(parse_mx_rdata(long_name + "\x00"s, &r));  // longer than a host name may be
 }
 
+TEST_CASE("CNAME RDATA: one uncompressed host name, checked as the MX exchange is") {
+  using namespace std::string_literals;
+  std::string t;
+  CHECK(parse_cname_rdata("\x05Track\x05relay\x04test\x00"s, &t));
+  CHECK(t == "track.relay.test");
+  for (const std::string& bad : {""s, "\x00"s /* the root */, "\x05track"s, "\xc0\x0c"s, "\x03" "a b\x00"s,
+                                 "\x05track\x00x"s})
+    CHECK_FALSE(parse_cname_rdata(bad, &t));
+}
+
 TEST_CASE("resolver addresses") {
   CHECK(*unbound_forwarder("127.0.0.1") == "127.0.0.1@53");
   CHECK(*unbound_forwarder("127.0.0.1:5353") == "127.0.0.1@5353");

@@ -1142,7 +1142,8 @@ int cmd_tracking_set(Context& c, const Args& a) {
     text += "tracking domain " + w->tracking.domain + " is not verified yet; publish\n    TXT " +
             std::string(kVerifyLabel) + "." + w->tracking.domain + "\n    " + kVerifyPrefix +
             w->tracking.domain_token + "\nand a CNAME from " + w->tracking.domain +
-            " to the relay's tracking host, then run: migoctl tracking verify " + w->name + "\n";
+            " to the relay's tracking host, then run: migoctl --tracking-host HOST tracking verify " + w->name +
+            "\n";
   return c.emit(Json::object().set("workspace", w->name).set("tracking", tracking_json(w->tracking)), text);
 }
 
@@ -1197,14 +1198,30 @@ int cmd_tracking_verify(Context& c, const Args& a) {
   if (!dns.ok()) return c.fail(dns.status());
   auto answer = (*dns)->txt(std::string(kVerifyLabel) + "." + w.tracking.domain);
   if (!answer.ok()) return c.fail(answer.status());
+  // The token proves the workspace owns the name; the CNAME is what makes
+  // its links reach this relay. A name verified without it would send
+  // every tracked link of the workspace's mail to a host that does not
+  // answer for it.
+  auto alias = (*dns)->cname(w.tracking.domain);
+  if (!alias.ok()) return c.fail(alias.status());
+  auto host = normalize_domain(*a.get("tracking-host"));
+  if (!host.ok()) return c.fail(host.status());
   const std::string want = kVerifyPrefix + w.tracking.domain_token;
-  bool found = std::find(answer->records.begin(), answer->records.end(), want) != answer->records.end();
-  auto after = c.admin().record_tracking_domain_check(w.name, w.tracking.domain, found);
+  const bool token = std::find(answer->records.begin(), answer->records.end(), want) != answer->records.end();
+  const bool aliased = std::find(alias->targets.begin(), alias->targets.end(), *host) != alias->targets.end();
+  auto after = c.admin().record_tracking_domain_check(w.name, w.tracking.domain, token && aliased);
   if (!after.ok()) return c.fail(after.status());
-  if (!found)
-    return c.fail({Code::refused, "tracking domain " + w.tracking.domain + " is not verified: TXT " +
-                                      std::string(kVerifyLabel) + "." + w.tracking.domain + " must be \"" + want +
-                                      "\""});
+  std::vector<std::string> wrong;
+  if (!token)
+    wrong.push_back("TXT " + std::string(kVerifyLabel) + "." + w.tracking.domain + " must be \"" + want + "\"");
+  if (!aliased)
+    wrong.push_back("CNAME " + w.tracking.domain + " must name " + *host +
+                    (alias->targets.empty() ? " (there is none)" : " (it names " + alias->targets.front() + ")"));
+  if (!wrong.empty()) {
+    std::string why;
+    for (const std::string& x : wrong) why += (why.empty() ? "" : "; ") + x;
+    return c.fail({Code::refused, "tracking domain " + w.tracking.domain + " is not verified: " + why});
+  }
   return c.emit(Json::object().set("workspace", w.name).set("tracking", tracking_json(after->tracking)),
                 "tracking domain " + w.tracking.domain + " verified for workspace " + w.name + "\n");
 }
@@ -1582,8 +1599,10 @@ const std::vector<Command>& commands() {
        cmd_tracking_show},
       {"tracking verify", "WS", 1, 1, {}, "verify a workspace's own tracking domain in DNS",
        "Asks DNS for _migo-verify.DOMAIN of the workspace's tracking domain and\n"
-       "marks it verified only if it carries the token tracking set printed;\n"
-       "exits 1 otherwise, 75 if DNS did not answer.",
+       "for DOMAIN's CNAME, and marks it verified only if the TXT carries the\n"
+       "token tracking set printed and the CNAME names --tracking-host (the\n"
+       "relay's tracking host, as migo-milter's --tracking-host); exits 1\n"
+       "otherwise, saying which is missing or wrong, 75 if DNS did not answer.",
        cmd_tracking_verify},
       {"domain list", "WS", 1, 1, {}, "list a workspace's sending domains", "Lists WS's domains.", cmd_domain_list},
       {"domain remove", "WS DOMAIN", 2, 2, {}, "remove a sending domain",
@@ -1676,6 +1695,7 @@ const std::vector<OptionSpec> kGlobalOptions = {
     {"resolver", "HOST[:PORT]", "the DNS server domain checks ask (default: /etc/resolv.conf's)"},
     {"dkim-keys", "DIR", "where DKIM private keys are written (default /etc/migo/dkim)"},
     {"relay-host", "HOST", "the relay's host name in DNS records: MX of bounce domains (default: this host)"},
+    {"tracking-host", "HOST", "the relay's tracking host, which own tracking domains must CNAME to"},
     {"relay-spf", "MECHANISM", "how SPF names the relay (default a:HOST), e.g. include:_spf.example.net"},
     {"help", nullptr, "show help for migoctl or for the command"},
 };
@@ -1685,6 +1705,7 @@ const std::map<std::string, std::vector<std::string>> kRequired = {
     {"workspace create", {"plan"}},
     {"account create", {"name"}},
     {"account delete", {"confirm"}},
+    {"tracking verify", {"tracking-host"}},
 };
 
 std::string option_lines(const std::vector<OptionSpec>& opts) {

@@ -413,7 +413,7 @@ TEST_CASE("tracking: off by default, set per workspace and per account, shown, a
                                       {"tracking", "set", "acme", "--domain", "not a domain"},
                                       {"tracking", "set", "nosuch", "--opens", "on"},
                                       {"tracking", "set", "--account", "smtpuser_nosuch", "--opens", "on"},
-                                      {"tracking", "verify", "acme"}}) {  // no domain of its own
+                                      {"tracking", "verify", "acme", "--tracking-host", "t.relay.test"}}) {  // no domain of its own
     RunResult r = cli(bad);
     INFO(r.err);
     CHECK(r.rc != 0);

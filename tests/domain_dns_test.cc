@@ -399,3 +399,57 @@ TEST_CASE("domain show: what DNS says, and what to fix") {
   }
   CHECK(cli({"domain", "show", "acme", "example.com"}, dead_resolver()).rc == 75);
 }
+
+TEST_CASE("an own tracking domain is verified by its token and a CNAME to the relay's tracking host") {
+  Cli cli;
+  cli.ok({"init"});
+  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
+  RunResult set = cli({"tracking", "set", "acme", "--opens", "on", "--domain", "track.example.com"});
+  REQUIRE(set.rc == 0);
+  const std::string marker = "migo-verify=";
+  size_t at = set.out.find(marker);
+  REQUIRE(at != std::string::npos);
+  at += marker.size();
+  const std::string token = set.out.substr(at, set.out.find('\n', at) - at);
+  const std::string txt_arg = "_migo-verify.track.example.com,migo-verify=" + token;
+  // dnsmasq serves a CNAME only to a name it knows itself.
+  const std::string relay = "--host-record=track.relay.test,127.0.0.1", other = "--host-record=elsewhere.test,127.0.0.2";
+  auto verify = [&](const std::string& resolver) {
+    return cli({"--tracking-host", "Track.Relay.Test", "tracking", "verify", "acme"}, resolver);
+  };
+  auto verified = [&] {
+    return cli({"--json", "tracking", "show", "acme"}).out.find("\"domain_verified\": true") != std::string::npos;
+  };
+  CHECK(cli({"tracking", "verify", "acme"}).rc == 2);  // --tracking-host is required
+  {
+    Dns dns({txt_arg, relay});  // the token, no CNAME
+    RunResult r = verify(dns.addr);
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.err, Catch::Contains("CNAME track.example.com must name track.relay.test (there is none)"));
+    CHECK_FALSE(verified());
+  }
+  {
+    Dns dns({txt_arg, other, "--cname=track.example.com,elsewhere.test"});  // a CNAME elsewhere
+    RunResult r = verify(dns.addr);
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.err, Catch::Contains("(it names elsewhere.test)"));
+    CHECK_FALSE(verified());
+  }
+  {
+    Dns dns({relay, "--cname=track.example.com,track.relay.test"});  // the CNAME, no token
+    RunResult r = verify(dns.addr);
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.err, Catch::Contains("TXT _migo-verify.track.example.com must be"));
+    CHECK_THAT(r.err, !Catch::Contains("CNAME"));
+    CHECK_FALSE(verified());
+  }
+  CHECK(verify(dead_resolver()).rc == 75);
+  CHECK_FALSE(verified());
+  {
+    Dns dns({txt_arg, relay, "--cname=track.example.com,track.relay.test"});
+    RunResult r = verify(dns.addr);
+    INFO(r.err);
+    CHECK(r.rc == 0);
+    CHECK(verified());
+  }
+}
