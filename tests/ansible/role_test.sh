@@ -182,11 +182,17 @@ if [ "$mode" = build ]; then
   # keys, migo-trackd, and nginx's site in front of it.
   track_port=$(pf_free_port); https_port=$(pf_free_port)
   site=/etc/nginx/sites-enabled/migo-tracking-roletest.conf
+  # A workspace's own tracking domain, with a certificate of its own.
+  mkdir -p "$base/owntls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=track.own.test" -addext "subjectAltName=DNS:track.own.test" \
+    -keyout "$base/owntls/key.pem" -out "$base/owntls/cert.pem" 2>/dev/null
   cat >>"$base/vars.yml" <<VARS
 migo_tracking_host: track.role.test
 migo_trackd_listen: inet:127.0.0.1:$track_port
 migo_tracking_https_port: $https_port
 migo_nginx_site: $site
+migo_tracking_domains:
+  - {name: track.own.test, certificate: $base/owntls/cert.pem, key: $base/owntls/key.pem}
 VARS
   tracked_play=$(play)
   check_contains "with migo_tracking_host the play succeeds" "$tracked_play" "failed=0"
@@ -208,8 +214,18 @@ VARS
   got=$(curl -sk --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' \
     --resolve "track.role.test:$https_port:127.0.0.1" "${link/track.role.test/track.role.test:$https_port}")
   check_contains "  through the role's nginx and migo-trackd: 302 to the exact URL" "$got" "302 https://example.com/a?b=1&c=2"
-  click_events() { test "$(m --json account show "$U" | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["clicks"] + s["machine_clicks"])')" = 1; }
-  check "  counted once (a scanner's, if within 10 s of sending)" pf_eventually click_events
+  click_events() { test "$(m --json account show "$U" | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["clicks"] + s["machine_clicks"])')" = "$1"; }
+  check "  counted once (a scanner's, if within 10 s of sending)" pf_eventually click_events 1
+  # The own tracking domain: nginx answers with its certificate, which a
+  # client verifies for that name, and passes its links to migo-trackd.
+  own_subject=$(openssl s_client -connect "127.0.0.1:$https_port" -servername track.own.test \
+    -CAfile "$base/owntls/cert.pem" -verify_hostname track.own.test -verify_return_error </dev/null 2>/dev/null |
+    openssl x509 -noout -subject 2>/dev/null)
+  check_contains "  an own tracking domain gets its own certificate, verified for its name" "$own_subject" "CN = track.own.test"
+  got=$(curl -s --cacert "$base/owntls/cert.pem" --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' \
+    --resolve "track.own.test:$https_port:127.0.0.1" "${link/track.role.test/track.own.test:$https_port}")
+  check_contains "  its links reach migo-trackd: 302 to the exact URL" "$got" "302 https://example.com/a?b=1&c=2"
+  check "  and count" pf_eventually click_events 2
   rm -f "$site"
   nginx -s quit 2>/dev/null || true
 fi
