@@ -21,6 +21,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "verification.h"
+
 namespace migo {
 namespace {
 
@@ -202,6 +204,10 @@ struct DkimSigner::Impl {
   DKIM* dkim = nullptr;
   bool in_body = false;
   std::string scratch;  // libopendkim takes non-const buffers
+  std::string domain;
+  // Every header as fed, for the Ed25519 signature, and the RSA one.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string signature;
   ~Impl() {
     if (dkim) dkim_free(dkim);
   }
@@ -217,8 +223,9 @@ DkimSigner::~DkimSigner() = default;
 
 Result<std::unique_ptr<DkimSigner>> DkimSigner::start(DkimLibrary& lib, const Secret& private_pem,
                                                       const std::string& selector, const std::string& domain,
-                                                      const std::string& id, DkimAlgorithm algorithm) {
+                                                      const std::string& id) {
   auto impl = std::make_unique<Impl>();
+  impl->domain = domain;
   DKIM_STAT st = DKIM_STAT_OK;
   // libopendkim copies the key into its own buffer (dkim_sign) and never
   // writes through this pointer; its type is merely not const.
@@ -226,9 +233,7 @@ Result<std::unique_ptr<DkimSigner>> DkimSigner::start(DkimLibrary& lib, const Se
   impl->dkim = dkim_sign(lib.impl().lib, reinterpret_cast<const unsigned char*>(id.c_str()), nullptr, key,
                          reinterpret_cast<const unsigned char*>(selector.c_str()),
                          reinterpret_cast<const unsigned char*>(domain.c_str()), DKIM_CANON_RELAXED,
-                         DKIM_CANON_RELAXED,
-                         algorithm == DkimAlgorithm::ed25519_sha256 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
-                         -1, &st);
+                         DKIM_CANON_RELAXED, DKIM_SIGN_RSASHA256, -1, &st);
   if (!impl->dkim || st != DKIM_STAT_OK) return impl->fail("sign", st);
   return std::unique_ptr<DkimSigner>(new DkimSigner(std::move(impl)));
 }
@@ -239,7 +244,9 @@ Status DkimSigner::header(std::string_view name, std::string_view value) {
   impl_->scratch += ':';
   impl_->scratch += value;
   DKIM_STAT st = dkim_header(impl_->dkim, reinterpret_cast<u_char*>(impl_->scratch.data()), impl_->scratch.size());
-  return st == DKIM_STAT_OK ? Status() : impl_->fail("header", st);
+  if (st != DKIM_STAT_OK) return impl_->fail("header", st);
+  impl_->headers.emplace_back(name, value);
+  return {};
 }
 
 Status DkimSigner::body(std::string_view chunk) {
@@ -261,7 +268,98 @@ Result<std::string> DkimSigner::finish() {
   // The width of "DKIM-Signature: " on the first line, for folding.
   if (DKIM_STAT st = dkim_getsighdr_d(impl_->dkim, std::strlen("DKIM-Signature: "), &buf, &len); st != DKIM_STAT_OK)
     return impl_->fail("signature", st);
-  return std::string(reinterpret_cast<char*>(buf), len);
+  impl_->signature.assign(reinterpret_cast<char*>(buf), len);
+  return impl_->signature;
+}
+
+std::string relaxed_header(std::string_view name, std::string_view value) {
+  auto wsp = [](char c) { return c == ' ' || c == '\t'; };
+  while (!name.empty() && wsp(name.back())) name.remove_suffix(1);
+  std::string out;
+  out.reserve(name.size() + value.size() + 1);
+  for (char c : name) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  out += ':';
+  bool space = false, started = false;
+  for (char c : value) {
+    if (c == '\r' || c == '\n') continue;  // unfolding: the WSP after the CRLF stays, and collapses
+    if (wsp(c)) {
+      space = true;
+      continue;
+    }
+    if (space && started) out += ' ';
+    space = false;
+    started = true;
+    out += c;
+  }
+  return out;
+}
+
+Result<std::string> DkimSigner::cosign_ed25519(const Secret& private_pem, const std::string& selector) const {
+  const std::string& rsa = impl_->signature;
+  if (rsa.empty()) return Status(Code::invalid, "DKIM: an Ed25519 signature is made after the RSA one");
+  const std::string h = record_tag(rsa, "h"), bh = record_tag(rsa, "bh"), t = record_tag(rsa, "t");
+  if (h.empty() || bh.empty()) return Status(Code::unavailable, "DKIM: the RSA signature has no h= or bh=");
+  // Folded as libopendkim folds; the value of b= is what the hash leaves out.
+  std::string value = "v=1; a=ed25519-sha256; c=relaxed/relaxed; d=" + impl_->domain + "; s=" + selector +
+                      (t.empty() ? "" : "; t=" + t) + ";\r\n\th=";
+  size_t line = 3;
+  for (size_t at = 0; at <= h.size();) {
+    size_t end = std::min(h.find(':', at), h.size());
+    std::string_view name(h.data() + at, end - at);
+    if (at > 0) {
+      if (line + name.size() + 1 > 72) {
+        value += "\r\n\t";
+        line = 1;
+      }
+      value += ':';
+    }
+    value += name;
+    line += name.size() + 1;
+    at = end + 1;
+  }
+  value += ";\r\n\tbh=" + bh + ";\r\n\tb=";
+  // RFC 6376 5.4.2: each name in h= takes the last instance of that header
+  // not yet taken, from the bottom up; a name with none left (over-signed)
+  // adds nothing.
+  std::string input;
+  std::vector<bool> used(impl_->headers.size(), false);
+  auto same = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); i++)
+      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+  };
+  for (size_t at = 0; at <= h.size();) {
+    size_t end = std::min(h.find(':', at), h.size());
+    std::string_view name(h.data() + at, end - at);
+    at = end + 1;
+    for (size_t i = impl_->headers.size(); i-- > 0;)
+      if (!used[i] && same(impl_->headers[i].first, name)) {
+        used[i] = true;
+        input += relaxed_header(impl_->headers[i].first, impl_->headers[i].second) + "\r\n";
+        break;
+      }
+  }
+  input += relaxed_header("DKIM-Signature", value);  // no CRLF after the signature header
+  unsigned char digest[32];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(input.data(), input.size(), digest, &digest_len, EVP_sha256(), nullptr) != 1 || digest_len != 32)
+    return Status(Code::unavailable, "DKIM: SHA-256 failed");
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(private_pem.reveal().data(), static_cast<int>(private_pem.reveal().size())));
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!key || EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519)
+    return Status(Code::unavailable, "DKIM: the Ed25519 key " + selector + " is not an Ed25519 private key");
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  unsigned char sig[64];
+  size_t sig_len = sizeof sig;
+  // RFC 8463 3: PureEdDSA over the SHA-256 hash (no pre-hash variant).
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), sig, &sig_len, digest, sizeof digest) != 1 || sig_len != 64)
+    return Status(Code::unavailable, "DKIM: the Ed25519 signature failed");
+  return value + base64(sig, sig_len);
 }
 
 }  // namespace migo

@@ -32,13 +32,15 @@ struct Signed {
   std::string message, record;
 };
 
+// Signed with a new RSA key, and (ed25519) with a new Ed25519 key beside
+// it: then the Ed25519 signature comes first, as the one verified.
 Signed sign(const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
            DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256) {
-  auto key = generate_dkim_key(algorithm);
+  auto key = generate_dkim_key();
   REQUIRE(key.ok());
   auto lib = DkimLibrary::create();
   REQUIRE(lib.ok());
-  auto s = DkimSigner::start(**lib, key->private_pem, "m2026", "example.com", "TESTQID", algorithm);
+  auto s = DkimSigner::start(**lib, key->private_pem, "m2026", "example.com", "TESTQID");
   REQUIRE(s.ok());
   for (const auto& [n, v] : headers) REQUIRE((*s)->header(n, v).ok());
   // The body in uneven chunks, as a milter receives it.
@@ -47,9 +49,19 @@ Signed sign(const std::vector<std::pair<std::string, std::string>>& headers, con
   INFO((sig.ok() ? std::string() : sig.status().message()));
   REQUIRE(sig.ok());
   std::string msg = "DKIM-Signature: " + *sig + "\r\n";
+  std::string record = dkim_record_value(key->public_b64);
+  if (algorithm == DkimAlgorithm::ed25519_sha256) {
+    auto ed = generate_dkim_key(DkimAlgorithm::ed25519_sha256);
+    REQUIRE(ed.ok());
+    auto edsig = (*s)->cosign_ed25519(ed->private_pem, "m2026ed");
+    INFO((edsig.ok() ? std::string() : edsig.status().message()));
+    REQUIRE(edsig.ok());
+    msg = "DKIM-Signature: " + *edsig + "\r\n" + msg;
+    record = dkim_record_value(ed->public_b64, algorithm);
+  }
   for (const auto& [n, v] : headers) msg += n + ":" + v + "\r\n";
   msg += "\r\n" + body;
-  return {msg, dkim_record_value(key->public_b64, algorithm)};
+  return {msg, record};
 }
 
 }  // namespace
@@ -112,14 +124,68 @@ TEST_CASE("Ed25519 (RFC 8463): a raw 32-byte public key, and signatures that ver
   Signed s = sign(headers, body, DkimAlgorithm::ed25519_sha256);
   INFO(s.message);
   CHECK(s.message.find("a=ed25519-sha256") != std::string::npos);
+  CHECK(s.message.find("s=m2026ed") != std::string::npos);
   CHECK(python_verifies(s.message, s.record) == 0);
   std::string changed = s.message;
   changed.replace(changed.find("sweet"), 5, "sour!");
   CHECK(python_verifies(changed, s.record) == 1);
+  // Headers as they come: folded, repeated, odd spacing, a header the
+  // list does not sign. Every one the list signs is covered: a change to
+  // the second (bottom) Subject, the first To or the folded Subject breaks it.
+  std::vector<std::pair<std::string, std::string>> odd = {
+      {"From", " App\t <app@example.com>  "},
+      {"Subject", "  Folded\r\n\t subject\r\n line"},
+      {"To", " one@dest.example,\r\n two@dest.example"},
+      {"X-Unsigned", " anything"},
+      {"subject", " a second subject, lowercase name"},
+      {"Date", " Wed, 25 Nov 2026 19:00:00 +0000"},
+      {"Content-Type", " text/plain;\r\n\tcharset=utf-8"}};
+  Signed o = sign(odd, "Body\r\n", DkimAlgorithm::ed25519_sha256);
+  INFO(o.message);
+  CHECK(python_verifies(o.message, o.record) == 0);
+  for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"a second subject", "a 2nd subject"}, {"one@dest", "uno@dest"}, {"Folded", "Fooled"},
+           {"charset=utf-8", "charset=latin1"}}) {
+    std::string t = o.message;
+    t.replace(t.find(from), from.size(), to);
+    INFO(from);
+    CHECK(python_verifies(t, o.record) == 1);
+  }
+  std::string extra = o.message;  // the unsigned header may change
+  extra.replace(extra.find("anything"), 8, "whatever");
+  CHECK(python_verifies(extra, o.record) == 0);
+  // Over-signed: a From added after signing breaks it.
+  std::string two = o.message;
+  two.insert(two.find("From:"), "From: evil@attacker.example\r\n");
+  CHECK(python_verifies(two, o.record) == 1);
   // The same key published as k=rsa is not this key to a verifier.
   std::string as_rsa = s.record;
   as_rsa.replace(as_rsa.find("k=ed25519"), 9, "k=rsa");
   CHECK(python_verifies(s.message, as_rsa) == 1);
+}
+
+TEST_CASE("relaxed header canonicalisation (RFC 6376 3.4.2)") {
+  CHECK(relaxed_header("SUBJect ", " \t Hello   there\r\n\t  world \t") == "subject:Hello there world");
+  CHECK(relaxed_header("X", "") == "x:");
+  CHECK(relaxed_header("X", " \r\n ") == "x:");
+}
+
+TEST_CASE("an Ed25519 signature needs the RSA one first, and an Ed25519 key") {
+  auto rsa = generate_dkim_key();
+  REQUIRE(rsa.ok());
+  auto lib = DkimLibrary::create();
+  REQUIRE(lib.ok());
+  auto s = DkimSigner::start(**lib, rsa->private_pem, "m2026", "example.com", "Q1");
+  REQUIRE(s.ok());
+  REQUIRE((*s)->header("From", " a@example.com").ok());
+  auto ed = generate_dkim_key(DkimAlgorithm::ed25519_sha256);
+  REQUIRE(ed.ok());
+  CHECK((*s)->cosign_ed25519(ed->private_pem, "e").status().code() == Code::invalid);  // before finish
+  REQUIRE((*s)->finish().ok());
+  CHECK((*s)->cosign_ed25519(rsa->private_pem, "e").status().code() == Code::unavailable);  // an RSA key
+  Secret junk(std::string("not a key"));
+  CHECK((*s)->cosign_ed25519(junk, "e").status().code() == Code::unavailable);
+  CHECK((*s)->cosign_ed25519(ed->private_pem, "e").ok());
 }
 
 TEST_CASE("a key that is not a key is an error, not an unsigned message") {

@@ -67,7 +67,7 @@ Result<MessagePlan> plan_message(const Store& store, const MilterConfig& config,
     auto d = covering_domain(t, a->workspace_id, *domain);
     if (!d.ok()) return d.status().code() == Code::not_found ? Status() : d.status();
     for (const DkimKey* k : signing_keys(*d))
-      if (k->algorithm == DkimAlgorithm::rsa_sha256 || config.sign_ed25519)
+      if (k->algorithm == DkimAlgorithm::rsa_sha256 || !plan.keys.empty())  // RSA first, Ed25519 beside it
         plan.keys.push_back({k->selector, k->algorithm});
     plan.sign = !plan.keys.empty();
     if (plan.sign) plan.domain = d->name;

@@ -25,11 +25,6 @@ struct MilterConfig {
   // relay's own return path (tag.h, make_return_path), refused, or kept.
   enum class UnverifiedSender { rewrite, refuse, keep };
   UnverifiedSender unverified_sender = UnverifiedSender::rewrite;
-  // Sign with a domain's Ed25519 key too (--sign-ed25519). Off by default:
-  // Debian 12's libopendkim (2.11.0~beta2) does not free an Ed25519
-  // signature's key (dkim_free frees a signature's crypto state only for
-  // RSA), about 470 bytes per signed message — measured, see the README.
-  bool sign_ed25519 = false;
 };
 
 struct FilterDecision {
@@ -59,8 +54,10 @@ Result<bool> domain_allowed(const ReadTxn& t, uint64_t ws, const std::string& do
 
 // What a message is signed with, chosen at the end of its headers: the
 // active DKIM keys of the verified domain record that covers the From
-// address (d= that record's domain), one per algorithm (RSA, and Ed25519
-// where the domain has one). None when the message will not be accepted as
+// address (d= that record's domain), one per algorithm: RSA, and Ed25519
+// beside it where the domain has one (a second signature, RFC 8463 — never
+// alone, since many verifiers know only RSA; and it is made from the RSA
+// signature's work, see DkimSigner). None when the message will not be accepted as
 // it stands (decide_message then refuses it) or its domain has no active
 // key.
 struct SigningPlan {

@@ -134,12 +134,6 @@ TEST_CASE("a store the milter cannot write is a temporary failure, never an acce
 
 TEST_CASE("signing plan: the newest active key of the domain that covers From") {
   World w;
-  // Ed25519 only when asked (--sign-ed25519: libopendkim leaks its key).
-  auto rsa_only = plan_message(*w.store, w.config, "smtpuser_app", {"App <app@example.com>"});
-  REQUIRE(rsa_only.ok());
-  REQUIRE(rsa_only->signing.keys.size() == 1);
-  CHECK(rsa_only->signing.keys[0].selector == "new");
-  w.config.sign_ed25519 = true;
   auto m = plan_message(*w.store, w.config, "smtpuser_app", {"App <app@example.com>"});
   REQUIRE(m.ok());
   const SigningPlan* p = &m->signing;
@@ -152,6 +146,15 @@ TEST_CASE("signing plan: the newest active key of the domain that covers From") 
   CHECK(p->keys[0].algorithm == DkimAlgorithm::rsa_sha256);
   CHECK(p->keys[1].selector == "ed");
   CHECK(p->keys[1].algorithm == DkimAlgorithm::ed25519_sha256);
+  // Ed25519 is never the only signature: a domain whose only active key is
+  // Ed25519 is signed with nothing.
+  REQUIRE(w.store->write([&](WriteTxn& t) {
+    return t.put(Domain{.workspace_id = 1, .name = "edonly.example", .verified = true, .added = T0, .verified_at = T0,
+                        .dkim = {{"ed", "RUQ=", DkimKeyState::active, T0, T0, DkimAlgorithm::ed25519_sha256}}});
+  }).ok());
+  auto edonly = plan_message(*w.store, w.config, "smtpuser_app", {"app@edonly.example"});
+  REQUIRE(edonly.ok());
+  CHECK_FALSE(edonly->signing.sign);
   // Verified domains without an active key are not signed (corp.example
   // has none); nor is anything decide_message refuses.
   auto sub = plan_message(*w.store, w.config, "smtpuser_app", {"app@mail.corp.example"});

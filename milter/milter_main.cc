@@ -64,7 +64,10 @@ struct Connection {
   // (message_plan.signing) and tracked (message_plan.tracking, `tracking`).
   MessagePlan message_plan;
   int64_t now = 0;  // the time the tag carries; 0 until the end of headers
-  std::vector<std::unique_ptr<DkimSigner>> signers;  // one per key of the plan
+  std::vector<std::unique_ptr<DkimSigner>> signers;  // the RSA key's (libopendkim)
+  // The Ed25519 keys of the plan, read at the end of headers (an unreadable
+  // one is a 451 there): each signs beside the RSA signature at the end.
+  std::vector<std::pair<Secret, std::string>> ed25519_keys;
   std::string sign_error;  // why signing failed: the message gets a 451
   // A tracked message's body is kept (up to kMaxTrackedBodyBytes) to be
   // rewritten before it is signed.
@@ -87,6 +90,7 @@ struct Connection {
     headers_overflow = false;
     now = 0;
     signers.clear();
+    ed25519_keys.clear();
     sign_error.clear();
   }
 };
@@ -229,8 +233,11 @@ sfsistat on_eoh(SMFICTX* ctx) noexcept {
       } else if (plan.sign) {
         for (const SigningPlan::Key& k : plan.keys) {
           auto key = read_dkim_key(g->dkim_keys, plan.domain, k.selector);
-          auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, k.selector, plan.domain, "migo-milter",
-                                                     k.algorithm)
+          if (key.ok() && k.algorithm == DkimAlgorithm::ed25519_sha256) {
+            c->ed25519_keys.emplace_back(std::move(*key), k.selector);
+            continue;
+          }
+          auto signer = key.ok() ? DkimSigner::start(*g->dkim, *key, k.selector, plan.domain, "migo-milter")
                                  : Result<std::unique_ptr<DkimSigner>>(key.status());
           // Our tag is not signed: its queue id is only sure at end of
           // message (libmilter answers a macro asked for here with the
@@ -294,6 +301,7 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     int client_tags = c->client_tags;
     const size_t track_headers = c->track_headers.size();
     std::vector<std::unique_ptr<DkimSigner>> signers = std::move(c->signers);
+    std::vector<std::pair<Secret, std::string>> ed25519_keys = std::move(c->ed25519_keys);
     std::string sign_error = std::move(c->sign_error);
     const bool tracking = c->tracking;
     MessagePlan mplan = std::move(c->message_plan);
@@ -327,10 +335,16 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
     // went wrong it is a temporary failure, never unsigned mail.
     std::vector<std::string> signatures;
     if (d.kind == FilterDecision::Kind::accept) {
-      if (sign_error.empty() && plan.sign && signers.size() != plan.keys.size())
+      if (sign_error.empty() && plan.sign && signers.size() + ed25519_keys.size() != plan.keys.size())
         sign_error = "the signature was not prepared for this message";
       for (size_t i = 0; sign_error.empty() && i < signers.size(); i++) {
         auto sig = signers[i]->finish();
+        if (sig.ok()) signatures.push_back(std::move(*sig));
+        else sign_error = sig.status().message();
+      }
+      for (size_t i = 0; sign_error.empty() && i < ed25519_keys.size(); i++) {
+        auto sig = signers.empty() ? Result<std::string>(Status(Code::invalid, "an Ed25519 key without an RSA one"))
+                                   : signers[0]->cosign_ed25519(ed25519_keys[i].first, ed25519_keys[i].second);
         if (sig.ok()) signatures.push_back(std::move(*sig));
         else sign_error = sig.status().message();
       }
@@ -445,9 +459,6 @@ const char* kUsage =
     "  --no-dkim              do not sign (another milter, e.g. OpenDKIM, signs);\n"
     "                         without --tracking-host, the end of headers and the\n"
     "                         body are then not asked for\n"
-    "  --sign-ed25519         also sign with a domain's active Ed25519 key (RFC 8463);\n"
-    "                         off by default: Debian 12's libopendkim leaks about\n"
-    "                         470 bytes per Ed25519 signature\n"
     "  --tracking-host HOST   turn open and click tracking on: the host of tracked\n"
     "                         links and the open pixel (https://HOST/c/..., /o/...)\n"
     "                         for workspaces without a verified host of their own;\n"
@@ -485,7 +496,11 @@ int milter_main(int argc, char** argv) {
     else if (a == "--db") db = value();
     else if (a == "--dkim-keys") g->dkim_keys = value();
     else if (a == "--no-dkim") no_dkim = true;
-    else if (a == "--sign-ed25519") g->config.sign_ed25519 = true;
+    else if (a == "--sign-ed25519") {
+      // Accepted from the earlier release's units: a domain's Ed25519 key
+      // now always signs beside its RSA key.
+      std::cerr << "migo-milter: --sign-ed25519 is no longer needed (Ed25519 keys always sign); ignored\n";
+    }
     else if (a == "--tracking-host") g->tracking_host = value();
     else if (a == "--tracking-keys") tracking_keys_path = value();
     else if (a == "--unverified-sender") {
