@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../common/daemon.h"
+#include "../common/options.h"
 #include "dkim.h"
 #include "filter.h"
 #include "negotiation.h"
@@ -424,53 +425,28 @@ sfsistat on_close(SMFICTX* ctx) noexcept {
   return SMFIS_CONTINUE;
 }
 
-const char* kUsage =
-    "NAME\n"
-    "  migo-milter - From-domain check and account tagging for migo-relay\n\n"
-    "SYNOPSIS\n"
-    "  migo-milter --socket unix:PATH|inet:PORT@HOST [--key FILE] [--db PATH] [--user USER]\n"
-    "              [--sasl-realm REALM] [--reject-unauthenticated] [--foreground]\n\n"
-    "DESCRIPTION\n"
-    "  For mail sent with a SASL login ({auth_authen}), requires exactly one From\n"
-    "  header whose every address is in a domain verified for the account's\n"
-    "  workspace (550 5.7.1 otherwise), refuses disabled accounts, removes any\n"
-    "  X-Migo-Tag the client supplied and adds a signed one naming the account\n"
-    "  by its opaque id and the queue id, and DKIM-signs it (relaxed/relaxed,\n"
-    "  rsa-sha256, d= the verified domain) with the domain's active key. A\n"
-    "  key that cannot be read or a signing error is 451 4.3.0, never unsigned\n"
-    "  mail. With --tracking-host, the links and open pixel of workspaces that\n"
-    "  track are rewritten before signing. A refused message's recipients are\n"
-    "  refunded to the workspace. Store trouble: 451 4.3.0. Mail without a\n"
-    "  SASL login passes untouched unless --reject-unauthenticated.\n\n"
-    "OPTIONS\n"
-    "  --socket SPEC          libmilter socket, e.g. unix:/var/spool/postfix/migo/milter\n"
-    "  --key FILE             tag key, at least 32 bytes (default /etc/migo/tag.key;\n"
-    "                         make one: head -c 32 /dev/urandom); migoctl ingest-dsn\n"
-    "                         and ingest-arf verify tags with the same key\n"
-    "  --db PATH              the store (default: $MIGO_DB, else /var/lib/migo)\n"
-    "  --dkim-keys DIR        DKIM private keys, DIR/DOMAIN/SELECTOR.pem (default\n"
-    "                         /etc/migo/dkim); read per message, so a new key needs\n"
-    "                         no restart\n"
-    "  --unverified-sender rewrite|refuse|keep\n"
-    "                         an envelope sender outside the workspace's verified\n"
-    "                         domains: replaced by the relay's return path\n"
-    "                         b<token>@bounce.DOMAIN (default), refused (550 5.7.1),\n"
-    "                         or kept\n"
-    "  --no-dkim              do not sign (another milter, e.g. OpenDKIM, signs);\n"
-    "                         without --tracking-host, the end of headers and the\n"
-    "                         body are then not asked for\n"
-    "  --tracking-host HOST   turn open and click tracking on: the host of tracked\n"
-    "                         links and the open pixel (https://HOST/c/..., /o/...)\n"
-    "                         for workspaces without a verified host of their own;\n"
-    "                         what is tracked is each workspace's setting (migoctl\n"
-    "                         tracking set). Links are rewritten before signing.\n"
-    "  --tracking-keys FILE   tracking token keys, lines \"ID KEY\" (default\n"
-    "                         /etc/migo/tracking.keys; migo-trackd reads the same)\n"
-    "  --user USER            when started as root: run as USER after set-up (required)\n"
-    "  --sasl-realm REALM     Postfix's smtpd_sasl_local_domain, if set\n"
-    "  --reject-unauthenticated  refuse mail without a SASL login\n"
-    "  --foreground           also log to standard error\n"
-    "  --help                 this text\n";
+const ProgramDoc kDoc = {
+    "migo-milter",
+    "From-domain check, account tagging, DKIM signing and open and click tracking for migo-relay",
+    "--socket unix:PATH|inet:PORT@HOST [--key FILE] [--db PATH] [--dkim-keys DIR] [--user USER] "
+    "[--sasl-realm REALM] [--unverified-sender rewrite|refuse|keep] [--no-dkim] [--tracking-host HOST "
+    "--tracking-keys FILE] [--reject-unauthenticated] [--foreground]",
+    "For mail sent with a SASL login ({auth_authen}), requires exactly one From\n"
+    "header whose every address is in a domain verified for the account's\n"
+    "workspace (550 5.7.1 otherwise), refuses disabled accounts, removes any\n"
+    "X-Migo-Tag the client supplied and adds a signed one naming the account\n"
+    "by its opaque id and the queue id, and DKIM-signs it (relaxed/relaxed,\n"
+    "rsa-sha256, and ed25519-sha256 beside it where the domain has such a\n"
+    "key; d= the verified domain) with the domain's active keys. A key that\n"
+    "cannot be read or a signing error is 451 4.3.0, never unsigned mail.\n"
+    "\n"
+    "With --tracking-host, the links and open pixel of workspaces that track\n"
+    "are rewritten before signing. A refused message's recipients are\n"
+    "refunded to the workspace. Store trouble: 451 4.3.0. Mail without a SASL\n"
+    "login passes untouched unless --reject-unauthenticated.\n",
+    {{"EXIT STATUS", "0 after a clean stop; 1 on a start-up error; 2 on a usage error.\n"}},
+    "migo-policyd(8), migo-trackd(8), migoctl(8), postconf(5)",
+};
 
 }  // namespace
 
@@ -479,49 +455,64 @@ int milter_main(int argc, char** argv) {
   g = &globals;
   std::string socket, key_path = kDefaultTagKeyPath, db, user, tracking_keys_path = kDefaultTrackingKeyPath;
   bool foreground = false, no_dkim = false;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "migo-milter: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
+  auto set = [](std::string* to) {
+    return [to](const std::string& v) -> Status {
+      *to = v;
+      return {};
     };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "--socket") socket = value();
-    else if (a == "--key") key_path = value();
-    else if (a == "--db") db = value();
-    else if (a == "--dkim-keys") g->dkim_keys = value();
-    else if (a == "--no-dkim") no_dkim = true;
-    else if (a == "--sign-ed25519") {
-      // Accepted from the earlier release's units: a domain's Ed25519 key
-      // now always signs beside its RSA key.
-      std::cerr << "migo-milter: --sign-ed25519 is no longer needed (Ed25519 keys always sign); ignored\n";
-    }
-    else if (a == "--tracking-host") g->tracking_host = value();
-    else if (a == "--tracking-keys") tracking_keys_path = value();
-    else if (a == "--unverified-sender") {
-      std::string v = value();
-      if (v == "rewrite") g->config.unverified_sender = MilterConfig::UnverifiedSender::rewrite;
-      else if (v == "refuse") g->config.unverified_sender = MilterConfig::UnverifiedSender::refuse;
-      else if (v == "keep") g->config.unverified_sender = MilterConfig::UnverifiedSender::keep;
-      else {
-        std::cerr << "migo-milter: --unverified-sender takes rewrite, refuse or keep, not '" << v << "'\n";
-        return 2;
-      }
-    }
-    else if (a == "--user") user = value();
-    else if (a == "--sasl-realm") g->config.sasl_realm = value();
-    else if (a == "--reject-unauthenticated") g->config.reject_unauthenticated = true;
-    else if (a == "--foreground") foreground = true;
-    else {
-      std::cerr << "migo-milter: unknown argument '" << a << "'\nTry 'migo-milter --help'.\n";
-      return 2;
-    }
-  }
+  };
+  auto flag = [](bool* to) {
+    return [to](const std::string&) -> Status {
+      *to = true;
+      return {};
+    };
+  };
+  const std::vector<ProgramOption> opts = {
+      {"socket", "SPEC", "libmilter socket, e.g. unix:/var/spool/postfix/migo/milter", set(&socket)},
+      {"key", "FILE",
+       "tag key, at least 32 bytes (default /etc/migo/tag.key;\n"
+       "make one: head -c 32 /dev/urandom); migoctl ingest-dsn\n"
+       "and ingest-arf verify tags with the same key",
+       set(&key_path)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
+      {"dkim-keys", "DIR",
+       "DKIM private keys, DIR/DOMAIN/SELECTOR.pem (default\n/etc/migo/dkim); read per message, so a new key needs\nno "
+       "restart",
+       set(&g->dkim_keys)},
+      {"unverified-sender", "MODE",
+       "rewrite, refuse or keep: an envelope sender outside the\n"
+       "workspace's verified domains is replaced by the relay's\n"
+       "return path b<token>@bounce.DOMAIN (rewrite, the default),\n"
+       "refused (550 5.7.1), or kept",
+       [&](const std::string& v) -> Status {
+         if (v == "rewrite") g->config.unverified_sender = MilterConfig::UnverifiedSender::rewrite;
+         else if (v == "refuse") g->config.unverified_sender = MilterConfig::UnverifiedSender::refuse;
+         else if (v == "keep") g->config.unverified_sender = MilterConfig::UnverifiedSender::keep;
+         else return {Code::invalid, "--unverified-sender takes rewrite, refuse or keep, not '" + v + "'"};
+         return {};
+       }},
+      {"no-dkim", "",
+       "do not sign (another milter, e.g. OpenDKIM, signs);\nwithout --tracking-host, the end of headers and the\nbody "
+       "are then not asked for",
+       flag(&no_dkim)},
+      {"sign-ed25519", "", "no longer needed: a domain's Ed25519 key always signs\n(accepted from earlier units, ignored)",
+       [](const std::string&) -> Status { return {}; }},
+      {"tracking-host", "HOST",
+       "turn open and click tracking on: the host of tracked\n"
+       "links and the open pixel (https://HOST/c/..., /o/...)\n"
+       "for workspaces without a verified host of their own;\n"
+       "what is tracked is each workspace's setting (migoctl\n"
+       "tracking set). Links are rewritten before signing.",
+       set(&g->tracking_host)},
+      {"tracking-keys", "FILE",
+       "tracking token keys, lines \"ID KEY\" (default\n/etc/migo/tracking.keys; migo-trackd reads the same)",
+       set(&tracking_keys_path)},
+      {"user", "USER", "when started as root: run as USER after set-up (required)", set(&user)},
+      {"sasl-realm", "REALM", "Postfix's smtpd_sasl_local_domain, if set", set(&g->config.sasl_realm)},
+      {"reject-unauthenticated", "", "refuse mail without a SASL login", flag(&g->config.reject_unauthenticated)},
+      {"foreground", "", "also log to standard error", flag(&foreground)},
+  };
+  if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
   db = store_path(db);
   g->log = std::make_unique<DaemonLog>("migo-milter", foreground);
   auto fatal = [&](const std::string& msg) {

@@ -12,71 +12,49 @@
 #include <optional>
 
 #include "daemon.h"
+#include "options.h"
 #include "follower.h"
 
 namespace migo {
 namespace {
 
-const char* kUsage =
-    "NAME\n"
-    "  migo-statd - count Postfix's delivery results for migo-relay's SMTP accounts\n\n"
-    "SYNOPSIS\n"
-    "  migo-statd [--log FILE] [--db PATH] [--user USER] [--interval SECONDS]\n"
-    "             [--syslog-name NAME]... [--retention DAYS] [--foreground | --once]\n\n"
-    "DESCRIPTION\n"
-    "  Follows Postfix's log (a syslog file or Postfix's own maillog_file) and\n"
-    "  attributes every delivery result to the account whose message it was,\n"
-    "  through the store's queue map:\n"
-    "    status=sent      delivered + 1 for the recipient\n"
-    "    status=bounced   bounced + 1 for the recipient\n"
-    "    status=deferred  deferred + 1 (each attempt)\n"
-    "    status=expired   the recipients still pending are bounced\n"
-    "    removed          the queue map entry is forgotten\n"
-    "    reject/milter-reject at END-OF-MESSAGE, or a header/body rule in\n"
-    "    cleanup: the message was refused after the policy service counted\n"
-    "    it, so its recipients are given back to the workspace's limits.\n"
-    "  Each batch of lines is counted in one transaction with the position\n"
-    "  after it, so a restart neither skips nor repeats a line. Rotation by\n"
-    "  rename (FILE.1) or copytruncate is followed, also across a restart.\n"
-    "  Malformed lines are counted (migoctl stats) and logged, never fatal.\n"
-    "  Only Postfix's lines count: those whose program tag (before the line's\n"
-    "  first \": \") is NAME[pid] or NAME/...[pid] for a --syslog-name. Text\n"
-    "  other programs log, ours included, can quote what SMTP clients sent.\n\n"
-    "OPTIONS\n"
-    "  --log FILE          the log to follow (default /var/log/mail.log)\n"
-    "  --db PATH           the store (default: $MIGO_DB, else /var/lib/migo)\n"
-    "  --user USER         when started as root: open the store, then run as\n"
-    "                      USER (required when started as root, except --once)\n"
-    "  --interval SECONDS  how often to look for new lines (default 1)\n"
-    "  --retention DAYS    forget queue map entries and report keys after DAYS\n"
-    "                      (default 30; 0 keeps them): queue entries Postfix\n"
-    "                      never logged \"removed\" for, and what bounces and\n"
-    "                      complaints are checked against (a report about an\n"
-    "                      older message counts nothing). Pruned a little\n"
-    "                      with each batch of lines.\n"
-    "  --syslog-name NAME  a Postfix instance's syslog_name whose lines count\n"
-    "                      (default postfix; repeat for each instance, e.g.\n"
-    "                      --syslog-name postfix --syslog-name postfix-out)\n"
-    "  --once              read what is there now from the stored position,\n"
-    "                      count it and exit (for cron, or a file by hand)\n"
-    "  --foreground        log to standard error as well as syslog\n"
-    "  --help              this text\n\n"
-    "SIGNALS\n"
-    "  SIGTERM, SIGINT  finish the batch in hand and exit\n"
-    "  SIGHUP           reopen the log from the stored position\n\n"
-    "EXIT STATUS\n"
-    "  0 after a clean stop (or --once done); 1 on a start-up error; 2 on a\n"
-    "  usage error; 75 when --once could not reach the store (try again).\n";
+const ProgramDoc kDoc = {
+    "migo-statd",
+    "count Postfix's delivery results for migo-relay's SMTP accounts",
+    "[--log FILE] [--db PATH] [--user USER] [--interval SECONDS] [--syslog-name NAME]... [--retention DAYS] "
+    "[--foreground | --once]",
+    "Follows Postfix's log (a syslog file or Postfix's own maillog_file) and\n"
+    "attributes every delivery result to the account whose message it was,\n"
+    "through the store's queue map:\n"
+    "  status=sent      delivered + 1 for the recipient\n"
+    "  status=bounced   bounced + 1 for the recipient\n"
+    "  status=deferred  deferred + 1 (each attempt)\n"
+    "  status=expired   the recipients still pending are bounced\n"
+    "  removed          the queue map entry is forgotten\n"
+    "A reject or milter-reject at END-OF-MESSAGE, or a header or body rule in\n"
+    "cleanup, means the message was refused after the policy service counted\n"
+    "it: its recipients are given back to the workspace's limits.\n"
+    "\n"
+    "Each batch of lines is counted in one transaction with the position\n"
+    "after it, so a restart neither skips nor repeats a line. Rotation by\n"
+    "rename (FILE.1) or copytruncate is followed, also across a restart.\n"
+    "Malformed lines are counted (migoctl stats) and logged, never fatal.\n"
+    "\n"
+    "Only Postfix's lines count: those whose program tag (before the line's\n"
+    "first \": \") is NAME[pid] or NAME/...[pid] for a --syslog-name. Text\n"
+    "other programs log, ours included, can quote what SMTP clients sent.\n",
+    {{"SIGNALS",
+      "  SIGTERM, SIGINT  finish the batch in hand and exit\n"
+      "  SIGHUP           reopen the log from the stored position\n"},
+     {"EXIT STATUS",
+      "0 after a clean stop (or --once done); 1 on a start-up error; 2 on a\n"
+      "usage error; 75 when --once could not reach the store (try again).\n"}},
+    "migoctl(8), migo-policyd(8), migo-milter(8), postconf(5)",
+};
 
 volatile std::sig_atomic_t g_stop = 0, g_reopen = 0;
 void on_stop(int) { g_stop = 1; }
 void on_hup(int) { g_reopen = 1; }
-
-// A whole number from lo to hi, all of `v`.
-bool whole_number(const std::string& v, long lo, long hi, long* out) {
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
-  return ec == std::errc() && p == v.data() + v.size() && *out >= lo && *out <= hi;
-}
 
 std::string summary(const FollowTotals& t) {
   return "lines=" + std::to_string(t.lines) + " attributed=" + std::to_string(t.attributed) +
@@ -92,45 +70,54 @@ int statd_main(int argc, char** argv) {
   long interval = 1;
   std::vector<std::string> syslog_names;
   long retention_days = 30;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "migo-statd: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
+  auto set = [](std::string* to) {
+    return [to](const std::string& v) -> Status {
+      *to = v;
+      return {};
     };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "--log") log_path = value();
-    else if (a == "--db") db = value();
-    else if (a == "--user") user = value();
-    else if (a == "--foreground") foreground = true;
-    else if (a == "--once") once = true;
-    else if (a == "--retention") {
-      if (!whole_number(value(), 0, 3650, &retention_days)) {
-        std::cerr << "migo-statd: --retention takes 0 to 3650 days\n";
-        return 2;
-      }
-    } else if (a == "--syslog-name") {
-      std::string v = value();
-      if (v.empty() || v.find_first_of("/[]: ") != std::string::npos) {
-        std::cerr << "migo-statd: --syslog-name takes a name such as postfix (no '/', '[', ']', ':' or space)\n";
-        return 2;
-      }
-      syslog_names.push_back(v);
-    } else if (a == "--interval") {
-      if (!whole_number(value(), 1, 3600, &interval)) {
-        std::cerr << "migo-statd: --interval takes 1 to 3600 seconds\n";
-        return 2;
-      }
-    } else {
-      std::cerr << "migo-statd: unknown argument '" << a << "'\nTry 'migo-statd --help'.\n";
-      return 2;
-    }
-  }
+  };
+  auto flag = [](bool* to) {
+    return [to](const std::string&) -> Status {
+      *to = true;
+      return {};
+    };
+  };
+  const std::vector<ProgramOption> opts = {
+      {"log", "FILE", "the log to follow (default /var/log/mail.log)", set(&log_path)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
+      {"user", "USER", "when started as root: open the store, then run as\nUSER (required when started as root, except --once)",
+       set(&user)},
+      {"interval", "SECONDS", "how often to look for new lines (1 to 3600; default 1)",
+       [&](const std::string& v) -> Status {
+         if (!whole_number(v, 1, 3600, &interval)) return {Code::invalid, "--interval takes 1 to 3600 seconds"};
+         return {};
+       }},
+      {"retention", "DAYS",
+       "forget queue map entries and report keys after DAYS\n"
+       "(default 30; 0 keeps them): queue entries Postfix\n"
+       "never logged \"removed\" for, and what bounces and\n"
+       "complaints are checked against (a report about an\n"
+       "older message counts nothing). Pruned a little\n"
+       "with each batch of lines.",
+       [&](const std::string& v) -> Status {
+         if (!whole_number(v, 0, 3650, &retention_days)) return {Code::invalid, "--retention takes 0 to 3650 days"};
+         return {};
+       }},
+      {"syslog-name", "NAME",
+       "a Postfix instance's syslog_name whose lines count\n"
+       "(default postfix; repeat for each instance, e.g.\n"
+       "--syslog-name postfix --syslog-name postfix-out)",
+       [&](const std::string& v) -> Status {
+         if (v.empty() || v.find_first_of("/[]: ") != std::string::npos)
+           return {Code::invalid, "--syslog-name takes a name such as postfix (no '/', '[', ']', ':' or space)"};
+         syslog_names.push_back(v);
+         return {};
+       }},
+      {"once", "", "read what is there now from the stored position,\ncount it and exit (for cron, or a file by hand)",
+       flag(&once)},
+      {"foreground", "", "log to standard error as well as syslog", flag(&foreground)},
+  };
+  if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
   db = store_path(db);
   DaemonLog log("migo-statd", foreground || once);
   auto fatal = [&](const std::string& msg, int rc = 1) {

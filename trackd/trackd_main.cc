@@ -11,6 +11,7 @@
 
 #include "../common/daemon.h"
 #include "../common/listener.h"
+#include "../common/options.h"
 #include "recorder.h"
 #include "server.h"
 #include "trackd_main.h"
@@ -19,39 +20,33 @@ namespace migo {
 
 namespace {
 
-const char kUsage[] =
-    "NAME\n"
-    "  migo-trackd - count opens and clicks of tracked mail, and redirect clicks\n\n"
-    "SYNOPSIS\n"
-    "  migo-trackd --listen inet:HOST:PORT|unix:PATH [--db PATH] [--key FILE]\n"
-    "              [--scanner-window SECONDS] [--user USER] [--foreground]\n\n"
-    "DESCRIPTION\n"
-    "  A small HTTP service behind the web server that terminates TLS (nginx\n"
-    "  on the same host). GET /o/TOKEN answers a 1x1 GIF (Cache-Control:\n"
-    "  no-store) and counts an open; GET /c/TOKEN answers 302 to the exact URL\n"
-    "  the token carries and counts a click. A token is checked against the\n"
-    "  keys (HMAC-SHA256): one that does not verify is 404 and counts nothing,\n"
-    "  so there is no open redirect. HEAD counts nothing. Opens by image\n"
-    "  proxies (Gmail, Yahoo, Apple Mail Privacy Protection) and clicks by link\n"
-    "  scanners (within 10 seconds of sending, known scanner agents, none) are\n"
-    "  counted apart. The answer does not wait for the disk: events are\n"
-    "  committed a few milliseconds later, all that arrived meanwhile in one\n"
-    "  durable transaction, so a crash of the machine loses at most the last\n"
-    "  few milliseconds of counts; a clean stop (SIGTERM) commits everything.\n"
-    "  No IP address is stored. If the store cannot count, the answer is still\n"
-    "  given (a recipient's link keeps working) and the failure is logged.\n"
-    "  SIGHUP reads the key file again (key rotation).\n\n"
-    "OPTIONS\n"
-    "  --listen SPEC   where to listen: inet:127.0.0.1:8025 or unix:/run/migo/trackd.sock\n"
-    "  --db PATH       the store (default: $MIGO_DB, else /var/lib/migo)\n"
-    "  --key FILE      tracking keys, lines \"ID KEY\" (default /etc/migo/tracking.keys;\n"
-    "                  migo-milter makes tokens with the same file)\n"
-    "  --scanner-window SECONDS\n"
-    "                  clicks this soon after the message was sent are a link\n"
-    "                  scanner's, counted apart (default 10; 0: none)\n"
-    "  --user USER     when started as root: run as USER after set-up (required)\n"
-    "  --foreground    also log to standard error\n"
-    "  --help          this text\n";
+const ProgramDoc kDoc = {
+    "migo-trackd",
+    "count opens and clicks of tracked mail, and redirect clicks",
+    "--listen inet:HOST:PORT|unix:PATH [--db PATH] [--key FILE] [--scanner-window SECONDS] [--user USER] "
+    "[--foreground]",
+    "A small HTTP service behind the web server that terminates TLS (nginx\n"
+    "on the same host). GET /o/TOKEN answers a 1x1 GIF (Cache-Control:\n"
+    "no-store) and counts an open; GET /c/TOKEN answers 302 to the exact URL\n"
+    "the token carries and counts a click. A token is checked against the\n"
+    "keys (HMAC-SHA256): one that does not verify is 404 and counts nothing,\n"
+    "so there is no open redirect. HEAD counts nothing. Opens by image\n"
+    "proxies (Gmail, Yahoo, Apple Mail Privacy Protection) and clicks by link\n"
+    "scanners (within 10 seconds of sending, known scanner agents, none) are\n"
+    "counted apart.\n"
+    "\n"
+    "The answer does not wait for the disk: events are committed a few\n"
+    "milliseconds later, all that arrived meanwhile in one durable\n"
+    "transaction, so a crash of the machine loses at most the last few\n"
+    "milliseconds of counts; a clean stop (SIGTERM) commits everything. No IP\n"
+    "address is stored. If the store cannot count, the answer is still given\n"
+    "(a recipient's link keeps working) and the failure is logged.\n",
+    {{"SIGNALS",
+      "  SIGTERM, SIGINT  stop answering, commit what was counted, exit\n"
+      "  SIGHUP           read the key file again (key rotation)\n"},
+     {"EXIT STATUS", "0 after a clean stop; 1 on a start-up error; 2 on a usage error.\n"}},
+    "migo-milter(8), migoctl(8), nginx(8)",
+};
 
 }  // namespace
 
@@ -59,38 +54,34 @@ int trackd_main(int argc, char** argv) {
   std::string listen, db, key_path = kDefaultTrackingKeyPath, user;
   bool foreground = false;
   int64_t scanner_seconds = kScannerSeconds;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "migo-trackd: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
+  auto set = [](std::string* to) {
+    return [to](const std::string& v) -> Status {
+      *to = v;
+      return {};
     };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "--listen") listen = value();
-    else if (a == "--db") db = value();
-    else if (a == "--key") key_path = value();
-    else if (a == "--user") user = value();
-    else if (a == "--foreground") foreground = true;
-    else if (a == "--scanner-window") {
-      std::string v = value();
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 0 || n > 3600) {
-        std::cerr << "migo-trackd: --scanner-window takes 0 to 3600 seconds\n";
-        return 2;
-      }
-      scanner_seconds = n;
-    }
-    else {
-      std::cerr << "migo-trackd: unknown argument '" << a << "'\nTry 'migo-trackd --help'.\n";
-      return 2;
-    }
-  }
+  };
+  const std::vector<ProgramOption> opts = {
+      {"listen", "SPEC", "where to listen: inet:127.0.0.1:8025 or unix:/run/migo/trackd.sock", set(&listen)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
+      {"key", "FILE",
+       "tracking keys, lines \"ID KEY\" (default /etc/migo/tracking.keys;\nmigo-milter makes tokens with the same file)",
+       set(&key_path)},
+      {"scanner-window", "SECONDS",
+       "clicks this soon after the message was sent are a link\nscanner's, counted apart (0 to 3600; default 10; 0: none)",
+       [&](const std::string& v) -> Status {
+         long n = 0;
+         if (!whole_number(v, 0, 3600, &n)) return {Code::invalid, "--scanner-window takes 0 to 3600 seconds"};
+         scanner_seconds = n;
+         return {};
+       }},
+      {"user", "USER", "when started as root: run as USER after set-up (required)", set(&user)},
+      {"foreground", "", "also log to standard error",
+       [&](const std::string&) -> Status {
+         foreground = true;
+         return {};
+       }},
+  };
+  if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
   DaemonLog log("migo-trackd", foreground);
   auto fatal = [&](const std::string& msg) {
     log(LOG_ERR, msg);
