@@ -205,9 +205,68 @@ Status Follower::read_batches(FollowTotals* totals) {
   }
 }
 
+Status count_log_lines(WriteTxn& t, const FollowerOptions& opt, const std::vector<std::string_view>& lines,
+                       const std::function<std::string(size_t)>& where, int64_t now, FollowTotals* batch,
+                       std::vector<std::string>* notes) {
+  for (size_t i = 0; i < lines.size(); i++) {
+    batch->lines++;
+    auto e = parse_log_line(lines[i], opt.syslog_names);
+    if (!e.ok()) {
+      batch->malformed++;
+      if (batch->malformed <= opt.malformed_log_limit)
+        notes->push_back(where(i) + ": malformed line: " + e.status().message());
+      continue;
+    }
+    Result<Attribution> a = Attribution::unattributed;
+    switch (e->kind) {
+      case LogEvent::Kind::ignored: continue;
+      case LogEvent::Kind::delivery: a = record_delivery(t, e->queue_id, e->recipient, e->status, now); break;
+      case LogEvent::Kind::expired: a = record_expired(t, e->queue_id, now); break;
+      case LogEvent::Kind::removed: MIGO_TRY(record_removed(t, e->queue_id)); continue;
+      case LogEvent::Kind::refused: {
+        uint32_t refunded = 0;
+        MIGO_TRY(refund_recipients(t, e->queue_id, &refunded));
+        if (refunded) batch->refunded++;
+        continue;
+      }
+    }
+    if (!a.ok()) return a.status();
+    if (*a == Attribution::unattributed) batch->unattributed++;
+    else batch->attributed++;
+  }
+  if (batch->malformed > opt.malformed_log_limit)
+    notes->push_back(opt.path + ": " + std::to_string(batch->malformed - opt.malformed_log_limit) +
+                     " more malformed lines in this batch not shown");
+  MIGO_TRY(t.add_counter(kLines, batch->lines));
+  MIGO_TRY(t.add_counter(kMalformed, batch->malformed));
+  MIGO_TRY(t.add_counter(kAttributed, batch->attributed));
+  MIGO_TRY(t.add_counter(kUnattributed, batch->unattributed));
+  MIGO_TRY(t.add_counter(kRefunded, batch->refunded));
+  // Retention, a little at a time with each batch: queue entries Postfix
+  // never said "removed" for, and report keys past any late report.
+  if (opt.retention_seconds > 0) {
+    // Each line adds at most a few keys to age out (a queue entry, a
+    // delivered marker): pruning a few per line keeps pace with any rate.
+    auto pruned = t.prune_expired(now - opt.retention_seconds, opt.prune_per_batch + 4 * batch->lines);
+    if (!pruned.ok()) return pruned.status();
+    MIGO_TRY(t.add_counter(kPrunedQueue, pruned->queue));
+    MIGO_TRY(t.add_counter(kPrunedReports, pruned->reports));
+  }
+  return {};
+}
+
 Status Follower::commit_batch(std::string_view lines, uint64_t end_offset, FollowTotals* totals,
                               uint64_t oversized) {
   const int64_t now = opt_.clock();
+  std::vector<std::string_view> each;
+  std::vector<uint64_t> offsets;
+  for (size_t at = 0, off = offset_; at < lines.size();) {
+    size_t nl = lines.find('\n', at);
+    each.push_back(lines.substr(at, nl - at));
+    offsets.push_back(off);
+    off += nl - at + 1;
+    at = nl + 1;
+  }
   FollowTotals batch;
   std::vector<std::string> notes;
   Status s = store_.write([&](WriteTxn& t) -> Status {
@@ -218,58 +277,9 @@ Status Follower::commit_batch(std::string_view lines, uint64_t end_offset, Follo
       notes.push_back(opt_.path + " offset " + std::to_string(offset_) +
                       ": malformed line: longer than " + std::to_string(kMaxLogLine) + " bytes, skipped");
     }
-    uint64_t line_offset = offset_;
-    size_t at = 0;
-    while (at < lines.size()) {
-      size_t nl = lines.find('\n', at);
-      std::string_view line = lines.substr(at, nl - at);
-      uint64_t this_offset = line_offset;
-      line_offset += nl - at + 1;
-      at = nl + 1;
-      batch.lines++;
-      auto e = parse_log_line(line, opt_.syslog_names);
-      if (!e.ok()) {
-        batch.malformed++;
-        if (batch.malformed <= opt_.malformed_log_limit)
-          notes.push_back(opt_.path + " offset " + std::to_string(this_offset) +
-                          ": malformed line: " + e.status().message());
-        continue;
-      }
-      Result<Attribution> a = Attribution::unattributed;
-      switch (e->kind) {
-        case LogEvent::Kind::ignored: continue;
-        case LogEvent::Kind::delivery: a = record_delivery(t, e->queue_id, e->recipient, e->status, now); break;
-        case LogEvent::Kind::expired: a = record_expired(t, e->queue_id, now); break;
-        case LogEvent::Kind::removed: MIGO_TRY(record_removed(t, e->queue_id)); continue;
-        case LogEvent::Kind::refused: {
-          uint32_t refunded = 0;
-          MIGO_TRY(refund_recipients(t, e->queue_id, &refunded));
-          if (refunded) batch.refunded++;
-          continue;
-        }
-      }
-      if (!a.ok()) return a.status();
-      if (*a == Attribution::unattributed) batch.unattributed++;
-      else batch.attributed++;
-    }
-    if (batch.malformed > opt_.malformed_log_limit)
-      notes.push_back(opt_.path + ": " + std::to_string(batch.malformed - opt_.malformed_log_limit) +
-                      " more malformed lines in this batch not shown");
-    MIGO_TRY(t.add_counter(kLines, batch.lines));
-    MIGO_TRY(t.add_counter(kMalformed, batch.malformed));
-    MIGO_TRY(t.add_counter(kAttributed, batch.attributed));
-    MIGO_TRY(t.add_counter(kUnattributed, batch.unattributed));
-    MIGO_TRY(t.add_counter(kRefunded, batch.refunded));
-    // Retention, a little at a time with each batch: queue entries Postfix
-    // never said "removed" for, and report keys past any late report.
-    if (opt_.retention_seconds > 0) {
-      // Each line adds at most a few keys to age out (a queue entry, a
-      // delivered marker): pruning a few per line keeps pace with any rate.
-      auto pruned = t.prune_expired(now - opt_.retention_seconds, opt_.prune_per_batch + 4 * batch.lines);
-      if (!pruned.ok()) return pruned.status();
-      MIGO_TRY(t.add_counter(kPrunedQueue, pruned->queue));
-      MIGO_TRY(t.add_counter(kPrunedReports, pruned->reports));
-    }
+    MIGO_TRY(count_log_lines(
+        t, opt_, each, [&](size_t i) { return opt_.path + " offset " + std::to_string(offsets[i]); }, now, &batch,
+        &notes));
     return t.put_follow_position(opt_.path, FollowPosition{inode_, end_offset, fingerprint_, now});
   });
   if (!s.ok()) return s;

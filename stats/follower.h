@@ -91,6 +91,13 @@ class Follower {
   bool waiting_logged_ = false;
 };
 
+// Counts one batch of Postfix's log lines in `t` — what each says, the
+// counters and a little retention — for the file follower and the journal
+// follower alike. `where(i)` names line i in a note about a malformed line.
+Status count_log_lines(WriteTxn& t, const FollowerOptions& opt, const std::vector<std::string_view>& lines,
+                       const std::function<std::string(size_t)>& where, int64_t now, FollowTotals* batch,
+                       std::vector<std::string>* notes);
+
 // SHA-256 of the first line of the open file (empty while it has none).
 std::string log_fingerprint(int fd);
 
