@@ -4,6 +4,8 @@
 #include <getopt.h>
 
 #include <charconv>
+#include <cstdint>
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 
@@ -45,10 +47,21 @@ std::string indented(const std::string& text, size_t by) {
 // request); '-' in option names and commands is a minus sign (\-).
 std::string roff(const std::string& s, bool minus = false) {
   std::string out;
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); i++) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c == '\\') out += "\\e";
     else if (c == '-' && minus) out += "\\-";
-    else out += c;
+    else if (c >= 0x80) {
+      // UTF-8 to groff's \[uXXXX] (troff reads bytes, not UTF-8): the
+      // text's em dashes and quotes survive in every output.
+      size_t n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+      uint32_t cp = c & (0x3f >> n);
+      for (size_t k = 1; k <= n && i + k < s.size(); k++) cp = cp << 6 | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+      i += n;
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "\\[u%04X]", static_cast<unsigned>(cp));
+      out += buf;
+    } else out += static_cast<char>(c);
   }
   if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out = "\\&" + out;
   return out;

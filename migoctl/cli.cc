@@ -1430,13 +1430,20 @@ int cmd_stats(Context& c, const Args& a) {
     text = "Log files followed by migo-statd:\n";
     if (ps->empty()) text += "  none yet\n";
     for (const auto& [path, p] : *ps) {
+      // The journal's position is its cursor (stats/journal.h), a file's an
+      // offset in an inode.
+      const bool journal = path.rfind("journal:", 0) == 0;
       logs.push(Json::object()
                     .set("path", path)
+                    .set("source", journal ? "journal" : "file")
                     .set("inode", p.inode)
                     .set("offset", p.offset)
+                    .set("cursor", journal ? Json(p.fingerprint) : Json())
                     .set("updated", time_json(p.updated)));
-      text += "  " + path + "  offset " + std::to_string(p.offset) + " (inode " + std::to_string(p.inode) +
-              "), updated " + time_text(p.updated) + "\n";
+      text += journal ? "  the systemd journal" + (path.size() > 8 ? " (namespace " + path.substr(8) + ")" : std::string()) +
+                            ", updated " + time_text(p.updated) + "\n"
+                      : "  " + path + "  offset " + std::to_string(p.offset) + " (inode " + std::to_string(p.inode) +
+                            "), updated " + time_text(p.updated) + "\n";
     }
     text += "Counters:\n";
     if (cs->empty()) text += "  none yet\n";

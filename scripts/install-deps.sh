@@ -14,14 +14,19 @@ packages=(
   libevent-dev nettle-dev libopendkim-dev
   # tracking: MIME (GMime), HTML5 tokenizer with source offsets (gumbo), HTTP
   libgmime-3.0-dev libgumbo-dev libmicrohttpd-dev
+  # migo-statd reads Postfix's lines from the systemd journal (sd-journal)
+  libsystemd-dev
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   libauthen-scram-perl libio-socket-ssl-perl
   miltertest openssl python3 dnsmasq-base python3-dkim python3-dnspython nginx-light curl
   # the ansible role and its checks
   ansible-core ansible-lint ssl-cert python3-apt logrotate
-  # systemd-analyze, which checks the units (systemd need not be running)
+  # systemd-analyze, which checks the units (systemd need not be running);
+  # systemd-journald, run by the journal tests in a namespace of their own
   systemd
+  # groff and man, which check the man pages
+  groff-base man-db bsdextrautils
 )
 
 missing=()

@@ -1,6 +1,7 @@
 // statd.cc — see statd.h: options, signals and the poll loop around Follower.
 #include "statd.h"
 
+#include <pwd.h>
 #include <signal.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "daemon.h"
 #include "options.h"
 #include "follower.h"
+#include "journal.h"
 
 namespace migo {
 namespace {
@@ -21,11 +23,12 @@ namespace {
 const ProgramDoc kDoc = {
     "migo-statd",
     "count Postfix's delivery results for migo-relay's SMTP accounts",
-    "[--log FILE] [--db PATH] [--user USER] [--interval SECONDS] [--syslog-name NAME]... [--retention DAYS] "
-    "[--foreground | --once]",
-    "Follows Postfix's log (a syslog file or Postfix's own maillog_file) and\n"
-    "attributes every delivery result to the account whose message it was,\n"
-    "through the store's queue map:\n"
+    "[--journal | --log FILE] [--db PATH] [--user USER] [--interval SECONDS] [--syslog-name NAME]... "
+    "[--retention DAYS] [--postfix-user USER] [--postfix-daemon-directory DIR] [--foreground | --once]",
+    "Follows Postfix's log — the systemd journal (the default: where a stock\n"
+    "Debian 12, without rsyslog, has it) or a file (a syslog file, or\n"
+    "Postfix's own maillog_file) — and attributes every delivery result to\n"
+    "the account whose message it was, through the store's queue map:\n"
     "  status=sent      delivered + 1 for the recipient\n"
     "  status=bounced   bounced + 1 for the recipient\n"
     "  status=deferred  deferred + 1 (each attempt)\n"
@@ -42,7 +45,14 @@ const ProgramDoc kDoc = {
     "\n"
     "Only Postfix's lines count: those whose program tag (before the line's\n"
     "first \": \") is NAME[pid] or NAME/...[pid] for a --syslog-name. Text\n"
-    "other programs log, ours included, can quote what SMTP clients sent.\n",
+    "other programs log, ours included, can quote what SMTP clients sent.\n"
+    "In the journal, an entry counts only if journald also saw it written by\n"
+    "a program in --postfix-daemon-directory running as root or\n"
+    "--postfix-user, fields no writer can choose: so a local user's\n"
+    "postlog(1) or logger(1) line with a Postfix tag moves nothing (counted\n"
+    "as journal.untrusted). The journal position (its cursor) is committed\n"
+    "with each batch's counts. Reading the system journal needs the group\n"
+    "adm or systemd-journal.\n",
     {{"SIGNALS",
       "  SIGTERM, SIGINT  finish the batch in hand and exit\n"
       "  SIGHUP           reopen the log from the stored position\n"},
@@ -65,7 +75,9 @@ std::string summary(const FollowTotals& t) {
 }  // namespace
 
 int statd_main(int argc, char** argv) {
-  std::string db, user, log_path = "/var/log/mail.log";
+  std::string db, user, log_path, journal_namespace, postfix_user = "postfix",
+                           daemon_directory = "/usr/lib/postfix/sbin";
+  bool use_journal = false;
   bool foreground = false, once = false;
   long interval = 1;
   std::vector<std::string> syslog_names;
@@ -83,7 +95,19 @@ int statd_main(int argc, char** argv) {
     };
   };
   const std::vector<ProgramOption> opts = {
-      {"log", "FILE", "the log to follow (default /var/log/mail.log)", set(&log_path)},
+      {"journal", "", "follow the systemd journal (the default without --log)",
+       [&](const std::string&) -> Status {
+         use_journal = true;
+         return {};
+       }},
+      {"log", "FILE", "follow this file instead of the journal, e.g.\n/var/log/mail.log (rsyslog) or Postfix's maillog_file",
+       set(&log_path)},
+      {"journal-namespace", "NS", "a journald namespace's journal instead of the system's", set(&journal_namespace)},
+      {"postfix-user", "USER", "Postfix's mail_owner, whose journal entries count\n(default postfix; root's count too)",
+       set(&postfix_user)},
+      {"postfix-daemon-directory", "DIR",
+       "Postfix's daemon_directory, whose programs' journal\nentries count (default /usr/lib/postfix/sbin)",
+       set(&daemon_directory)},
       {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
       {"user", "USER", "when started as root: open the store, then run as\nUSER (required when started as root, except --once)",
        set(&user)},
@@ -118,6 +142,11 @@ int statd_main(int argc, char** argv) {
       {"foreground", "", "log to standard error as well as syslog", flag(&foreground)},
   };
   if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
+  if (use_journal && !log_path.empty()) {
+    std::cerr << "migo-statd: --journal and --log exclude each other\nTry 'migo-statd --help'.\n";
+    return 2;
+  }
+  use_journal = log_path.empty();
   db = store_path(db);
   DaemonLog log("migo-statd", foreground || once);
   auto fatal = [&](const std::string& msg, int rc = 1) {
@@ -127,6 +156,14 @@ int statd_main(int argc, char** argv) {
   };
   if (geteuid() == 0 && user.empty() && !once)
     return fatal("refusing to run as root: give --user (e.g. --user migo-statd)");
+  // Whose journal entries are Postfix's: root (master, local, pipe) and the
+  // mail owner (every other daemon).
+  std::vector<uint32_t> trusted_uids = {0};
+  if (use_journal) {
+    const passwd* pw = getpwnam(postfix_user.c_str());
+    if (!pw) return fatal("--postfix-user " + postfix_user + ": no such user");
+    trusted_uids.push_back(pw->pw_uid);
+  }
   auto store = Store::open(db, {});
   if (!store.ok()) return fatal("cannot open store: " + store.status().message(), once ? 75 : 1);
   if (geteuid() == 0 && !user.empty())
@@ -137,7 +174,37 @@ int statd_main(int argc, char** argv) {
   if (!syslog_names.empty()) options.syslog_names = syslog_names;
   options.retention_seconds = retention_days * 86400;
   options.log = [&log](int prio, const std::string& line) { log(prio, line); };
-  Follower follower(**store, options);
+  // The source: a file, or the journal (opened again after a failure).
+  std::optional<Follower> file;
+  std::unique_ptr<JournalFollower> journal;
+  JournalOptions jopt;
+  if (use_journal) {
+    log_path = "the journal" + (journal_namespace.empty() ? std::string() : " (namespace " + journal_namespace + ")");
+    jopt.counting = options;
+    jopt.journal_namespace = journal_namespace;
+    jopt.daemon_directory = daemon_directory;
+    jopt.trusted_uids = trusted_uids;
+  } else {
+    file.emplace(**store, options);
+  }
+  struct Source {
+    std::function<Status(FollowTotals*)> poll;
+    std::function<void()> reopen;
+  } follower{[&](FollowTotals* t) -> Status {
+               if (file) return file->poll(t);
+               if (!journal) {
+                 auto j = JournalFollower::open(**store, jopt);
+                 if (!j.ok()) return j.status();
+                 journal = std::move(*j);
+               }
+               Status s = journal->poll(t);
+               if (!s.ok()) journal.reset();
+               return s;
+             },
+             [&] {
+               if (file) file->reopen();
+               else journal.reset();
+             }};
 
   if (once) {
     FollowTotals t;
