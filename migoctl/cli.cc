@@ -29,6 +29,7 @@
 
 #include "../common/daemon.h"
 #include "admin.h"
+#include "check.h"
 #include "json.h"
 #include "follower.h"
 #include "ingest.h"
@@ -1380,40 +1381,6 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
 int cmd_ingest_dsn(Context& c, const Args& a) { return cmd_ingest(c, a, Report::Kind::dsn); }
 int cmd_ingest_arf(Context& c, const Args& a) { return cmd_ingest(c, a, Report::Kind::arf); }
 
-// Whether migo-statd keeps up with its logs: what `stats` shows and
-// `stats --check` exits by (Nagios: 0 OK, 1 WARNING, 2 CRITICAL).
-struct FollowHealth {
-  int level = 0;
-  std::vector<std::string> problems;
-  void add(int l, std::string what) {
-    level = std::max(level, l);
-    problems.push_back(std::move(what));
-  }
-};
-
-FollowHealth follow_health(const std::vector<std::pair<std::string, FollowPosition>>& logs,
-                           const std::vector<std::pair<std::string, uint64_t>>& counters, int64_t now,
-                           int64_t max_lag) {
-  FollowHealth h;
-  for (const auto& [name, value] : counters)
-    if (name == kStatdFailingSince && value != 0)
-      h.add(2, "migo-statd cannot read its log since " + rfc3339_utc(static_cast<int64_t>(value)) +
-                   " (its log says why)");
-  if (logs.empty()) h.add(1, "migo-statd has not followed any log yet");
-  for (const auto& [path, p] : logs) {
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0) continue;  // mid-rotation, or moved away: nothing to judge
-    uint64_t behind = static_cast<uint64_t>(st.st_ino) != p.inode ? static_cast<uint64_t>(st.st_size)
-                      : static_cast<uint64_t>(st.st_size) > p.offset ? static_cast<uint64_t>(st.st_size) - p.offset
-                                                                      : 0;
-    int64_t age = now - p.updated;
-    if (behind > 0 && age > max_lag)
-      h.add(2, path + ": " + std::to_string(behind) + " bytes not counted, position last moved " +
-                   std::to_string(age) + "s ago");
-  }
-  return h;
-}
-
 int cmd_stats(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
@@ -1471,6 +1438,34 @@ int cmd_stats(Context& c, const Args& a) {
     return health.level;
   }
   return c.emit(j, text);
+}
+
+int cmd_check(Context& c, const Args& a) {
+  HealthOptions o;
+  if (const std::string* v = a.get("policy")) o.policy = *v == "none" ? "" : *v;
+  if (const std::string* v = a.get("milter")) o.milter = *v == "none" ? "" : *v;
+  if (const std::string* v = a.get("tag-key")) o.tag_key = *v == "none" ? "" : *v;
+  o.max_lag_seconds = static_cast<int64_t>(count_opt(a, "max-lag", 86400 * 365).value_or(300));
+  o.timeout_ms = static_cast<int>(count_opt(a, "timeout", 60000).value_or(3000));
+  std::vector<HealthItem> items;
+  auto store = Store::open(c.db, {.read_only = true});
+  if (!store.ok()) items.push_back({"store", 2, "cannot be opened: " + store.status().message(), ""});
+  else
+    for (HealthItem& i : store_health(**store, o, c.now)) items.push_back(std::move(i));
+  if (!o.policy.empty()) items.push_back(probe_policy(o.policy, o.timeout_ms));
+  if (!o.milter.empty()) items.push_back(probe_milter(o.milter, o.timeout_ms));
+  if (!o.tag_key.empty()) {
+    auto k = read_tag_key(o.tag_key);
+    items.push_back(k.ok() ? HealthItem{"tag-key", 0, o.tag_key + " readable", ""}
+                           : HealthItem{"tag-key", 2, k.status().message(), ""});
+  }
+  static const char* kLevels[] = {"ok", "warning", "critical"};
+  Json checks = Json::array();
+  for (const HealthItem& i : items)
+    checks.push(Json::object().set("name", i.name).set("status", kLevels[i.level]).set("detail", i.text));
+  const int level = health_level(items);
+  c.emit(Json::object().set("status", kLevels[level]).set("checks", checks), health_line(items) + "\n");
+  return level;
 }
 
 // ---------------------------------------------------------- the table
@@ -1688,6 +1683,22 @@ const std::vector<Command>& commands() {
        "(statd.failing_since), or when a followed log has lines it has not\n"
        "counted and its position has not moved for --max-lag seconds.",
        cmd_stats},
+      {"check", "", 0, 0,
+       {{"policy", "ADDR", "migo-policyd's socket (default unix:/var/spool/postfix/private/migo-policy; none: skip)"},
+        {"milter", "ADDR", "migo-milter's socket (default unix:/var/spool/postfix/migo/milter; none: skip)"},
+        {"tag-key", "FILE", "the tag key (default /etc/migo/tag.key; none: skip)"},
+        {"max-lag", "SECONDS", "how long uncounted log lines may wait (default 300)"},
+        {"timeout", "MS", "how long each daemon may take to answer (default 3000)"}},
+       "check the relay's health, for a monitoring system (Nagios exit codes)",
+       "Opens and reads the store (WARNING at 80% of its size limit or of its\n"
+       "reader slots, CRITICAL at 90%), asks migo-policyd an unauthenticated\n"
+       "RCPT question over its socket (counted nowhere), negotiates with\n"
+       "migo-milter as an MTA does, reads the tag key, and judges migo-statd's\n"
+       "position as stats --check does. Prints one line, the worst first, with\n"
+       "performance data after '|', and exits 0 OK, 1 WARNING or 2 CRITICAL.\n"
+       "Run it as a user that can read the store and the key and reach the\n"
+       "sockets (root, or a member of migo and postfix).",
+       cmd_check},
       {"audit", "[WS]", 0, 1, {}, "show the audit log",
        "Shows every administrative change, oldest first: when, by which OS\n"
        "user, in which workspace, what. Never a password or verifier.",

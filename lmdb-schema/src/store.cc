@@ -716,6 +716,31 @@ Store::~Store() = default;
 
 size_t Store::map_size() const { return impl_->map_size(); }
 
+Result<Store::Usage> Store::usage() const {
+  std::shared_lock lock(impl_->resize_mu);
+  MDB_envinfo info;
+  MDB_stat st;
+  if (int rc = mdb_env_info(impl_->env.get(), &info)) return Status(Code::unavailable, mdb_strerror(rc));
+  if (int rc = mdb_env_stat(impl_->env.get(), &st)) return Status(Code::unavailable, mdb_strerror(rc));
+  Usage u;
+  u.used_bytes = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+  u.map_bytes = info.me_mapsize;
+  u.max_map_bytes = std::max<uint64_t>(impl_->options.max_map_size, info.me_mapsize);
+  u.max_readers = info.me_maxreaders;
+  // Slots held now (me_numreaders is the most ever used): one line per
+  // reader after mdb_reader_list's header, or "(no active readers)".
+  unsigned lines = 0;
+  mdb_reader_list(
+      impl_->env.get(),
+      [](const char* msg, void* ctx) -> int {
+        if (std::strncmp(msg, "(no active", 10) != 0) ++*static_cast<unsigned*>(ctx);
+        return 0;
+      },
+      &lines);
+  u.readers_used = lines > 0 ? lines - 1 : 0;
+  return u;
+}
+
 Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOptions& options) {
   if (options.create && options.read_only)
     return Status(Code::invalid, "a store cannot be created read-only");

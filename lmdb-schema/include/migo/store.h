@@ -186,6 +186,15 @@ class Store {
   const std::string& path() const { return dir_; }
   size_t map_size() const;
 
+  // How full the store is, for health checks and metrics: the pages in use
+  // (as of the last commit), the map as mapped now, the most it may grow to
+  // (StoreOptions::max_map_size), and the lock file's reader slots.
+  struct Usage {
+    uint64_t used_bytes = 0, map_bytes = 0, max_map_bytes = 0;
+    unsigned readers_used = 0, max_readers = 0;
+  };
+  Result<Usage> usage() const;
+
  private:
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl, std::string dir);

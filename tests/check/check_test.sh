@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# check_test.sh MIGOCTL MIGO_POLICYD MIGO_MILTER MIGO_STATD — `migoctl check`
+# against the real daemons on their own sockets: OK when everything
+# answers; CRITICAL (exit 2), naming the part, when a daemon is gone, when
+# a socket accepts but never answers, when the key is unreadable, when the
+# store is missing; WARNING (exit 1) while migo-statd has followed nothing.
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/postfix/assert.sh"
+MIGOCTL=$1 POLICYD=$2 MILTER=$3 STATD=$4
+base=$(mktemp -d /tmp/migo-check-XXXXXX)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$base"' EXIT
+chmod 755 "$base"
+m() { "$MIGOCTL" --db "$base/db" "$@"; }
+m init >/dev/null
+head -c 32 /dev/urandom >"$base/tag.key"
+user=()
+if [ "$(id -u)" = 0 ]; then chown -R nobody "$base/db" "$base/tag.key"; user=(--user nobody); fi
+"$POLICYD" --db "$base/db" --listen "unix:$base/policy" "${user[@]}" 2>/dev/null &
+pids+=($!)
+"$MILTER" --db "$base/db" --socket "unix:$base/milter" --key "$base/tag.key" --no-dkim "${user[@]}" 2>/dev/null &
+pids+=($!)
+for i in $(seq 1 100); do [ -S "$base/policy" ] && [ -S "$base/milter" ] && break; sleep 0.05; done
+chk() { m check --policy "unix:$base/policy" --milter "unix:$base/milter" --tag-key "$base/tag.key" --timeout 500 "$@"; }
+
+out=$(chk); rc=$?
+check "before migo-statd has followed a log: WARNING (exit 1)" test "$rc" = 1
+check_contains "  and it says why" "$out" "statd: migo-statd has not followed any log yet"
+echo "Dec  4 02:02:00 relay postfix/qmgr[1]: 4ABCDEFGH: removed" >"$base/mail.log"
+"$STATD" --db "$base/db" --log "$base/mail.log" --once 2>/dev/null
+out=$(chk); rc=$?
+check "everything answers: OK (exit 0)" test "$rc" = 0
+check_contains "  one line, Nagios style" "$out" "MIGO OK - "
+check_contains "  the policy daemon answered" "$out" "policyd: migo-policyd answered in"
+check_contains "  the milter negotiated" "$out" "milter: migo-milter negotiated in"
+check_contains "  with performance data" "$out" "| store_used="
+json=$(m --json check --policy "unix:$base/policy" --milter "unix:$base/milter" --tag-key "$base/tag.key")
+check "  --json: status ok and five checks" test "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], len(d["checks"]))' <<<"$json")" = "ok 5"
+
+kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null
+out=$(chk); rc=$?
+check "the milter gone: CRITICAL (exit 2)" test "$rc" = 2
+check_contains "  named first" "$out" "MIGO CRITICAL - milter: no answer at unix:$base/milter"
+# A socket that accepts and never answers: the probe's deadline, not a hang.
+python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(5); time.sleep(30)' \
+  "$base/silent" &
+pids+=($!)
+for i in $(seq 1 100); do [ -S "$base/silent" ] && break; sleep 0.05; done
+start=$(date +%s)
+out=$(m check --policy "unix:$base/silent" --milter none --tag-key none --timeout 500); rc=$?
+check "a policy socket that never answers: CRITICAL" test "$rc" = 2
+check_contains "  within the timeout" "$out" "no reply from unix:$base/silent within 500 ms"
+check "  and the check returned (no hang)" test $(( $(date +%s) - start )) -lt 10
+chmod 000 "$base/tag.key"
+out=$(runuser -u nobody -- "$MIGOCTL" --db "$base/db" check --policy none --milter none --tag-key "$base/tag.key" 2>&1); rc=$?
+check "an unreadable tag key: CRITICAL" test "$rc" = 2
+check_contains "  named" "$out" "tag-key: cannot read tag key"
+out=$("$MIGOCTL" --db "$base/nosuch" check --policy none --milter none --tag-key none); rc=$?
+check "a missing store: CRITICAL" test "$rc" = 2
+check_contains "  named" "$out" "store: cannot be opened"
+report
