@@ -30,6 +30,7 @@
 #include "../common/daemon.h"
 #include "admin.h"
 #include "check.h"
+#include "metrics.h"
 #include "json.h"
 #include "follower.h"
 #include "ingest.h"
@@ -1468,6 +1469,19 @@ int cmd_check(Context& c, const Args& a) {
   return level;
 }
 
+int cmd_metrics(Context& c, const Args& a) {
+  auto store = Store::open(c.db, {.read_only = true});
+  if (!store.ok()) return c.fail(store.status());
+  auto text = render_metrics(**store, c.now);
+  if (!text.ok()) return c.fail(text.status());
+  if (const std::string* path = a.get("output")) {
+    if (Status s = write_metrics_file(*path, *text); !s.ok()) return c.fail(s);
+    return c.emit(Json::object().set("written", *path), "");
+  }
+  c.out << *text;
+  return kExitOk;
+}
+
 // ---------------------------------------------------------- the table
 
 const std::vector<Command>& commands() {
@@ -1699,6 +1713,18 @@ const std::vector<Command>& commands() {
        "Run it as a user that can read the store and the key and reach the\n"
        "sockets (root, or a member of migo and postfix).",
        cmd_check},
+      {"metrics", "", 0, 0,
+       {{"output", "FILE", "write FILE atomically (node-exporter's textfile collector) instead of standard output"}},
+       "print the store's metrics in Prometheus' text format",
+       "Store size, map limit and reader slots; workspaces, accounts by status\n"
+       "and domains by state; messages accepted, recipient outcomes, complaints\n"
+       "and tracking events summed over all accounts; migo-statd's counters,\n"
+       "whether it is failing and how long since its position moved; reports\n"
+       "ingested by kind and result. Conventional names (migo_..._total, base\n"
+       "units) and bounded labels: no account, workspace or domain is a label.\n"
+       "With --output FILE (e.g. /var/lib/prometheus/node-exporter/migo.prom)\n"
+       "the file is replaced whole, never seen half-written.",
+       cmd_metrics},
       {"audit", "[WS]", 0, 1, {}, "show the audit log",
        "Shows every administrative change, oldest first: when, by which OS\n"
        "user, in which workspace, what. Never a password or verifier.",

@@ -20,6 +20,8 @@ packages=(
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   libauthen-scram-perl libio-socket-ssl-perl
   miltertest openssl python3 dnsmasq-base python3-dkim python3-dnspython nginx-light curl
+  # an independent parser of the metrics' Prometheus text format
+  python3-prometheus-client
   # the ansible role and its checks
   ansible-core ansible-lint ssl-cert python3-apt logrotate
   # systemd-analyze, which checks the units (systemd need not be running);

@@ -429,3 +429,52 @@ TEST_CASE("tracking: off by default, set per workspace and per account, shown, a
   CHECK_THAT(acct.out, Catch::Contains("\"unique_clicks\": 0"));
   CHECK_THAT(acct.out, Catch::Contains("\"open_rate\": null"));
 }
+
+TEST_CASE("metrics: Prometheus' text format, read back by its own parser; sums, bounded labels, atomic file") {
+  Cli cli;
+  cli.ok({"init"});
+  cli.ok({"workspace", "create", "acme", "--plan", "10k"});
+  cli.ok({"domain", "add", "acme", "example.com"});
+  cli.ok({"domain", "verify", "--manual", "acme", "example.com"});
+  cli.ok({"domain", "add", "acme", "waiting.example"});
+  Created a = create(cli, "acme", "Production App");
+  Created b = create(cli, "acme", "Staging");
+  cli.ok({"account", "disable", b.username});
+  RunResult m = cli({"metrics"});
+  REQUIRE(m.rc == 0);
+  // prometheus_client's parser (Debian's python3-prometheus-client), which
+  // shares nothing with ours: every family parses, and the values are these.
+  RunResult py = test::run(
+      {"/usr/bin/python3", "-c",
+       "import sys\n"
+       "from prometheus_client.parser import text_string_to_metric_families as parse\n"
+       "out = {}\n"
+       "for f in parse(sys.stdin.read()):\n"
+       "    for s in f.samples:\n"
+       "        for k, v in s.labels.items():\n"
+       "            assert k in ('status', 'state', 'outcome', 'by', 'source', 'kind', 'result'), k\n"
+       "        out[s.name + ','.join(sorted(v for v in s.labels.values()))] = s.value\n"
+       "for k in sorted(out): print(k, int(out[k]))\n"},
+      {}, m.out);
+  INFO(py.err);
+  REQUIRE(py.rc == 0);
+  CHECK_THAT(py.out, Catch::Contains("migo_workspaces 1\n"));
+  CHECK_THAT(py.out, Catch::Contains("migo_accountsactive 1\n"));
+  CHECK_THAT(py.out, Catch::Contains("migo_accountsdisabled 1\n"));
+  CHECK_THAT(py.out, Catch::Contains("migo_domainsverified 1\n"));
+  CHECK_THAT(py.out, Catch::Contains("migo_domainsunverified 1\n"));
+  CHECK_THAT(py.out, Catch::Contains("migo_store_reader_slots 4096\n"));
+  CHECK_THAT(py.out, Catch::Contains("migo_recipient_outcomes_totaldelivered 0\n"));
+  CHECK_THAT(py.out, Catch::Contains("migo_statd_failing 0\n"));
+  // No account, workspace or domain anywhere in the text.
+  CHECK_THAT(m.out, !Catch::Contains(a.username));
+  CHECK_THAT(m.out, !Catch::Contains("acme"));
+  CHECK_THAT(m.out, !Catch::Contains("example.com"));
+  // --output replaces the file whole and leaves no temporary behind.
+  const std::string file = cli.tmp / "migo.prom";
+  cli.ok({"metrics", "--output", file});
+  std::ifstream in(file, std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == m.out);
+  CHECK_FALSE(std::filesystem::exists(file + ".tmp"));
+  CHECK(cli({"metrics", "--output", cli.tmp / "no-such-dir/migo.prom"}).rc != 0);
+}

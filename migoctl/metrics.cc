@@ -1,0 +1,171 @@
+// metrics.cc — see metrics.h.
+#include "metrics.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "follower.h"  // kStatdFailingSince
+
+namespace migo {
+namespace {
+
+// One metric family: HELP, TYPE and its samples.
+struct Family {
+  std::string name, help, type;
+  std::vector<std::pair<std::string, uint64_t>> samples;  // labels ("" or {k="v"}), value
+};
+
+std::string render(const std::vector<Family>& families) {
+  std::string out;
+  for (const Family& f : families) {
+    out += "# HELP " + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
+    for (const auto& [labels, v] : f.samples) out += f.name + labels + " " + std::to_string(v) + "\n";
+  }
+  return out;
+}
+
+// The store's own counters (written by migo-statd, ingest and trackd) and
+// what each becomes: counter name in the store -> metric.
+struct CounterMetric {
+  const char* store_name;
+  const char* metric;
+  const char* help;
+};
+const CounterMetric kCounters[] = {
+    {"log.lines", "migo_statd_log_lines_total", "Postfix log lines migo-statd has read."},
+    {"log.malformed", "migo_statd_log_malformed_total", "Lines shaped like Postfix's results but damaged."},
+    {"log.attributed", "migo_statd_outcomes_attributed_total", "Delivery outcomes counted for an account."},
+    {"log.unattributed", "migo_statd_outcomes_unattributed_total", "Delivery outcomes for queue ids of no account."},
+    {"log.refunded", "migo_statd_refunds_total", "Messages refused after the policy counted them, given back."},
+    {"journal.untrusted", "migo_statd_journal_untrusted_total",
+     "Journal entries with a Postfix tag not written by Postfix, ignored."},
+    {"retention.queue", "migo_statd_retention_queue_entries_total", "Queue map entries forgotten by age."},
+    {"retention.reports", "migo_statd_retention_report_keys_total", "Report keys forgotten by age."},
+};
+
+}  // namespace
+
+Result<std::string> render_metrics(const Store& store, int64_t now) {
+  auto u = store.usage();
+  if (!u.ok()) return u.status();
+  std::vector<Family> f;
+  f.push_back({"migo_store_used_bytes", "Bytes of the store's map in use.", "gauge", {{"", u->used_bytes}}});
+  f.push_back({"migo_store_map_bytes", "Bytes of the store's map as mapped now.", "gauge", {{"", u->map_bytes}}});
+  f.push_back({"migo_store_map_limit_bytes", "The most the store's map may grow to.", "gauge", {{"", u->max_map_bytes}}});
+  f.push_back({"migo_store_readers", "Reader slots of the store held now.", "gauge", {{"", u->readers_used}}});
+  f.push_back({"migo_store_reader_slots", "Reader slots of the store in all.", "gauge", {{"", u->max_readers}}});
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    auto ws = t.workspaces();
+    if (!ws.ok()) return ws.status();
+    uint64_t active = 0, disabled = 0, domains_verified = 0, domains_other = 0;
+    AccountStats sum;
+    for (const Workspace& w : *ws) {
+      auto accts = t.accounts(w.id);
+      if (!accts.ok()) return accts.status();
+      for (const Account& a : *accts) {
+        (a.status == AccountStatus::active ? active : disabled)++;
+        auto st = t.stats(a.id);
+        if (!st.ok()) return st.status();
+        sum.total_sent += st->total_sent;
+        sum.delivered += st->delivered;
+        sum.bounced += st->bounced;
+        sum.deferred += st->deferred;
+        sum.complaints += st->complaints;
+        sum.opens += st->opens;
+        sum.unique_opens += st->unique_opens;
+        sum.machine_opens += st->machine_opens;
+        sum.clicks += st->clicks;
+        sum.unique_clicks += st->unique_clicks;
+        sum.machine_clicks += st->machine_clicks;
+      }
+      auto ds = t.domains(w.id);
+      if (!ds.ok()) return ds.status();
+      for (const Domain& d : *ds) (d.verified ? domains_verified : domains_other)++;
+    }
+    f.push_back({"migo_workspaces", "Workspaces.", "gauge", {{"", ws->size()}}});
+    f.push_back({"migo_accounts", "SMTP accounts by status.", "gauge",
+                 {{"{status=\"active\"}", active}, {"{status=\"disabled\"}", disabled}}});
+    f.push_back({"migo_domains", "Sending domains by state.", "gauge",
+                 {{"{state=\"verified\"}", domains_verified}, {"{state=\"unverified\"}", domains_other}}});
+    f.push_back({"migo_recipients_accepted_total", "Recipients accepted by the policy daemon (total sent, all accounts).", "counter",
+                 {{"", sum.total_sent}}});
+    f.push_back({"migo_recipient_outcomes_total", "Delivery outcomes per recipient, all accounts.", "counter",
+                 {{"{outcome=\"delivered\"}", sum.delivered},
+                  {"{outcome=\"bounced\"}", sum.bounced},
+                  {"{outcome=\"deferred\"}", sum.deferred}}});
+    f.push_back({"migo_complaints_total", "Complaints (ARF reports), all accounts.", "counter", {{"", sum.complaints}}});
+    f.push_back({"migo_tracking_opens_total", "Opens counted by migo-trackd, all accounts.", "counter",
+                 {{"{by=\"person\"}", sum.opens}, {"{by=\"machine\"}", sum.machine_opens}}});
+    f.push_back({"migo_tracking_unique_opens_total", "People's first open of each message.", "counter",
+                 {{"", sum.unique_opens}}});
+    f.push_back({"migo_tracking_clicks_total", "Clicks counted by migo-trackd, all accounts.", "counter",
+                 {{"{by=\"person\"}", sum.clicks}, {"{by=\"machine\"}", sum.machine_clicks}}});
+    f.push_back({"migo_tracking_unique_clicks_total", "People's first click of each link.", "counter",
+                 {{"", sum.unique_clicks}}});
+    auto cs = t.counters();
+    if (!cs.ok()) return cs.status();
+    std::map<std::string, uint64_t> counters(cs->begin(), cs->end());
+    for (const CounterMetric& c : kCounters)
+      f.push_back({c.metric, c.help, "counter", {{"", counters.count(c.store_name) ? counters[c.store_name] : 0}}});
+    // reports.KIND.RESULT (stats/ingest.cc): kind dsn or arf, and a result
+    // from a fixed list the code writes.
+    std::vector<std::pair<std::string, uint64_t>> reports;
+    for (const auto& [name, v] : counters) {
+      if (name.rfind("reports.", 0) != 0 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz._") != std::string::npos)
+        continue;
+      size_t dot = name.find('.', 8);
+      if (dot == std::string::npos) continue;
+      reports.push_back({"{kind=\"" + name.substr(8, dot - 8) + "\",result=\"" + name.substr(dot + 1) + "\"}", v});
+    }
+    if (!reports.empty())
+      f.push_back({"migo_reports_ingested_total", "DSN and ARF reports fed to migoctl, by result.", "counter", reports});
+    const uint64_t failing = counters.count(kStatdFailingSince) ? counters[kStatdFailingSince] : 0;
+    f.push_back({"migo_statd_failing", "1 while migo-statd cannot read its log.", "gauge", {{"", failing ? 1u : 0u}}});
+    auto ps = t.follow_positions();
+    if (!ps.ok()) return ps.status();
+    // The oldest position's age: how long migo-statd has not moved (0 with
+    // no position yet). Per source, not per file: a bounded label.
+    uint64_t file_age = 0, journal_age = 0;
+    for (const auto& [path, p] : *ps) {
+      uint64_t age = now > p.updated ? static_cast<uint64_t>(now - p.updated) : 0;
+      uint64_t& slot = path.rfind("journal:", 0) == 0 ? journal_age : file_age;
+      slot = std::max(slot, age);
+    }
+    f.push_back({"migo_statd_position_age_seconds", "Seconds since migo-statd last moved its position, by source.",
+                 "gauge", {{"{source=\"file\"}", file_age}, {"{source=\"journal\"}", journal_age}}});
+    return {};
+  });
+  if (!s.ok()) return s;
+  return render(f);
+}
+
+Status write_metrics_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return {Code::unavailable, "cannot write " + tmp + ": " + std::strerror(errno)};
+  for (size_t at = 0; at < text.size();) {
+    ssize_t n = write(fd, text.data() + at, text.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Status s{Code::unavailable, "cannot write " + tmp + ": " + std::strerror(errno)};
+      close(fd);
+      unlink(tmp.c_str());
+      return s;
+    }
+    at += static_cast<size_t>(n);
+  }
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    Status s{Code::unavailable, "cannot rename " + tmp + ": " + std::strerror(errno)};
+    unlink(tmp.c_str());
+    return s;
+  }
+  return {};
+}
+
+}  // namespace migo
