@@ -47,7 +47,10 @@ if [ "$mode" = deb ]; then
   check_contains "the package depends on Postfix" "$depends" "postfix"
   check_contains "the package depends on the libraries it links (dpkg-shlibdeps)" "$depends" "liblmdb0"
   check_contains "  and on libopendkim (the milter signs)" "$depends" "libopendkim"
-  for f in ./usr/lib/systemd/system/migo-domain-recheck.service ./usr/lib/systemd/system/migo-domain-recheck.timer; do
+  for f in ./usr/lib/systemd/system/migo-domain-recheck.service ./usr/lib/systemd/system/migo-domain-recheck.timer \
+           ./usr/lib/systemd/system/migo-metrics.service ./usr/lib/systemd/system/migo-metrics.timer \
+           ./usr/share/man/man8/migo-policyd.8 ./usr/share/man/man8/migo-milter.8 ./usr/share/man/man8/migo-statd.8 \
+           ./usr/share/man/man8/migo-trackd.8; do
     check_contains "the package holds $f" "$contents" " $f"
   done
   # apt does not replace an installed package of the same version: without

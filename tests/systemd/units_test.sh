@@ -18,7 +18,7 @@ cp /usr/bin/kill /usr/bin/install "$root/usr/bin/"
 ln -s usr/bin "$root/bin"
 cp -n /usr/lib/systemd/system/*.target "$root/usr/lib/systemd/system/" 2>/dev/null
 fail=0
-for unit in migo-policyd migo-milter migo-statd migo-domain-recheck migo-trackd; do
+for unit in migo-policyd migo-milter migo-statd migo-domain-recheck migo-trackd migo-metrics; do
   path=/usr/lib/systemd/system/$unit.service
   if [ ! -f "$root$path" ]; then echo "FAILED  $unit: not installed at $path"; fail=1; continue; fi
   out=$(systemd-analyze verify --root="$root" "$path" 2>&1)
@@ -31,7 +31,7 @@ for unit in migo-policyd migo-milter migo-statd migo-domain-recheck migo-trackd;
   esac
 done
 # Timers: verify only (security applies to services).
-for timer in migo-domain-recheck; do
+for timer in migo-domain-recheck migo-metrics; do
   path=/usr/lib/systemd/system/$timer.timer
   if [ ! -f "$root$path" ]; then echo "FAILED  $timer.timer: not installed at $path"; fail=1; continue; fi
   out=$(systemd-analyze verify --root="$root" "$path" 2>&1)
