@@ -88,6 +88,13 @@ std::string roff_text(const std::string& text) {
   return out;
 }
 
+}  // namespace
+
+std::string man_escape(const std::string& s, bool minus) { return roff(s, minus); }
+std::string man_text(const std::string& text) { return roff_text(text); }
+
+namespace {
+
 std::string option_label(const ProgramOption& o) { return "--" + o.name + (o.arg.empty() ? "" : " " + o.arg); }
 
 }  // namespace

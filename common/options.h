@@ -53,6 +53,13 @@ int parse_command_line(int argc, char** argv, const ProgramDoc& doc, const std::
 std::string help_text(const ProgramDoc& doc, const std::vector<ProgramOption>& options);
 std::string man_page(const ProgramDoc& doc, const std::vector<ProgramOption>& options);
 
+// The roff pieces man_page() is made of, for pages of another shape
+// (migoctl's commands): text escaped for roff (minus: '-' as a minus sign,
+// for options and commands), and a ProgramDoc text as filled paragraphs
+// with literal lines kept.
+std::string man_escape(const std::string& s, bool minus = false);
+std::string man_text(const std::string& text);
+
 // Value checks the daemons share: a whole number from lo to hi, all of v.
 bool whole_number(const std::string& v, long lo, long hi, long* out);
 

@@ -31,6 +31,8 @@
 #include "admin.h"
 #include "check.h"
 #include "metrics.h"
+#include "prometheus.h"
+#include "options.h"
 #include "json.h"
 #include "follower.h"
 #include "ingest.h"
@@ -1474,8 +1476,9 @@ int cmd_metrics(Context& c, const Args& a) {
   if (!store.ok()) return c.fail(store.status());
   auto text = render_metrics(**store, c.now);
   if (!text.ok()) return c.fail(text.status());
+  if (const std::string* dir = a.get("include-dir")) *text += daemon_metrics(*dir, c.now);
   if (const std::string* path = a.get("output")) {
-    if (Status s = write_metrics_file(*path, *text); !s.ok()) return c.fail(s);
+    if (Status s = write_file_atomically(*path, *text); !s.ok()) return c.fail(s);
     return c.emit(Json::object().set("written", *path), "");
   }
   c.out << *text;
@@ -1714,7 +1717,8 @@ const std::vector<Command>& commands() {
        "sockets (root, or a member of migo and postfix).",
        cmd_check},
       {"metrics", "", 0, 0,
-       {{"output", "FILE", "write FILE atomically (node-exporter's textfile collector) instead of standard output"}},
+       {{"output", "FILE", "write FILE atomically (node-exporter's textfile collector) instead of standard output"},
+        {"include-dir", "DIR", "add the daemons' own metrics files, DIR/*.prom written in the last 5 minutes"}},
        "print the store's metrics in Prometheus' text format",
        "Store size, map limit and reader slots; workspaces, accounts by status\n"
        "and domains by state; messages accepted, recipient outcomes, complaints\n"
@@ -1723,7 +1727,9 @@ const std::vector<Command>& commands() {
        "ingested by kind and result. Conventional names (migo_..._total, base\n"
        "units) and bounded labels: no account, workspace or domain is a label.\n"
        "With --output FILE (e.g. /var/lib/prometheus/node-exporter/migo.prom)\n"
-       "the file is replaced whole, never seen half-written.",
+       "the file is replaced whole, never seen half-written. With --include-dir\n"
+       "the daemons' own counters follow (migo-policyd's decisions and limit\n"
+       "refusals, migo-milter's outcomes), from their --metrics-file.",
        cmd_metrics},
       {"audit", "[WS]", 0, 1, {}, "show the audit log",
        "Shows every administrative change, oldest first: when, by which OS\n"
@@ -1777,22 +1783,51 @@ std::string command_help(const Command& c) {
   return s;
 }
 
+// migoctl's own text, shared by --help and the man page (--man): one
+// source, so the two never disagree.
+const char kSummary[] = "administer the migo-relay store: plans, workspaces, sending domains and SMTP accounts";
+const char kDescription[] =
+    "migo-relay turns Postfix into a multi-tenant relay. A workspace has a\n"
+    "plan, verified sending domains, and hourly, daily and monthly limits\n"
+    "shared by all its SMTP accounts. migoctl changes the store that the\n"
+    "SASL plugin, the policy daemon and the milter read; changes take\n"
+    "effect at the next AUTH or recipient, with no Postfix reload. Every\n"
+    "change is recorded in the audit log.\n";
+const char kEnvironment[] = "  MIGO_DB                 the store directory when --db is not given\n";
+const char kExitStatus[] =
+    "  0   success\n"
+    "  1   refused: a rule, limit or confirmation forbids it, or it names\n"
+    "      something that does not exist or already exists\n"
+    "  2   usage error: unknown command or option, missing or extra argument\n"
+    "  75  temporary failure: the store is unavailable, damaged or not\n"
+    "      initialised (EX_TEMPFAIL); nothing was changed\n";
+const char kExamples[] =
+    "  migoctl init\n"
+    "  migoctl workspace create acme --plan 10k\n"
+    "  migoctl domain add acme example.com    (then publish the records it prints)\n"
+    "  migoctl domain verify acme example.com\n"
+    "  migoctl account create acme --name \"Production App\"\n"
+    "  migoctl --json account show smtpuser_k3v9x0m2q8r4t1zz\n"
+    "  migoctl account list acme --dormant 60\n";
+
+std::string indent2(const std::string& text) {
+  std::string out;
+  for (size_t at = 0; at < text.size();) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    out += (nl > at ? "  " : "") + text.substr(at, nl - at) + "\n";
+    at = nl + 1;
+  }
+  return out;
+}
+
 std::string main_help() {
-  std::string s =
-      "NAME\n"
-      "  migoctl - administer the migo-relay store: plans, workspaces, sending\n"
-      "  domains and SMTP accounts\n\n"
-      "SYNOPSIS\n"
-      "  migoctl [--db PATH] [--json] COMMAND [ARGUMENTS] [OPTIONS]\n"
-      "  migoctl COMMAND --help\n\n"
-      "DESCRIPTION\n"
-      "  migo-relay turns Postfix into a multi-tenant relay. A workspace has a\n"
-      "  plan, verified sending domains, and hourly, daily and monthly limits\n"
-      "  shared by all its SMTP accounts. migoctl changes the store that the\n"
-      "  SASL plugin, the policy daemon and the milter read; changes take\n"
-      "  effect at the next AUTH or recipient, with no Postfix reload. Every\n"
-      "  change is recorded in the audit log.\n\n"
-      "COMMANDS\n";
+  std::string s = "NAME\n  migoctl - " + std::string(kSummary) +
+                  "\n\nSYNOPSIS\n"
+                  "  migoctl [--db PATH] [--json] COMMAND [ARGUMENTS] [OPTIONS]\n"
+                  "  migoctl COMMAND --help\n\n"
+                  "DESCRIPTION\n" +
+                  indent2(kDescription) + "\nCOMMANDS\n";
   for (const auto& c : commands()) {
     std::string left = std::string("  ") + c.path + (*c.synopsis ? std::string(" ") + c.synopsis : "");
     if (left.size() < 34) left.append(34 - left.size(), ' ');
@@ -1801,23 +1836,38 @@ std::string main_help() {
   }
   s += "\nOPTIONS\n" + option_lines(kGlobalOptions) +
        "  --version               print the version\n\n"
-       "ENVIRONMENT\n"
-       "  MIGO_DB                 the store directory when --db is not given\n\n"
-       "EXIT STATUS\n"
-       "  0   success\n"
-       "  1   refused: a rule, limit or confirmation forbids it, or it names\n"
-       "      something that does not exist or already exists\n"
-       "  2   usage error: unknown command or option, missing or extra argument\n"
-       "  75  temporary failure: the store is unavailable, damaged or not\n"
-       "      initialised (EX_TEMPFAIL); nothing was changed\n\n"
-       "EXAMPLES\n"
-       "  migoctl init\n"
-       "  migoctl workspace create acme --plan 10k\n"
-       "  migoctl domain add acme example.com    (then publish the records it prints)\n"
-       "  migoctl domain verify acme example.com\n"
-       "  migoctl account create acme --name \"Production App\"\n"
-       "  migoctl --json account show smtpuser_k3v9x0m2q8r4t1zz\n"
-       "  migoctl account list acme --dormant 60\n";
+       "ENVIRONMENT\n" + std::string(kEnvironment) + "\nEXIT STATUS\n" + kExitStatus + "\nEXAMPLES\n" + kExamples +
+       "\nSEE ALSO\n  migo-policyd(8), migo-milter(8), migo-statd(8), migo-trackd(8)\n";
+  return s;
+}
+
+// migoctl(8): the same text as --help and every command's --help.
+std::string man_page() {
+  auto options = [](const std::vector<OptionSpec>& opts) {
+    std::string out;
+    for (const auto& o : opts)
+      out += ".TP\n\\fB\\-\\-" + man_escape(o.name, true) + "\\fR" +
+             (o.value ? " \\fI" + man_escape(o.value, true) + "\\fR" : "") + "\n" + man_text(o.help);
+    return out;
+  };
+  std::string s = ".\\\" Generated by migoctl --man from the text of its --help; do not edit.\n";
+  s += ".TH MIGOCTL 8 \"\" \"migo-relay " + std::string(MIGO_VERSION) + "\" \"migo-relay\"\n";
+  s += ".SH NAME\nmigoctl \\- " + man_escape(kSummary) + "\n";
+  s += ".SH SYNOPSIS\n.B migoctl\n[\\-\\-db \\fIPATH\\fR] [\\-\\-json] \\fICOMMAND\\fR [\\fIARGUMENTS\\fR] "
+       "[\\fIOPTIONS\\fR]\n.br\n.B migoctl\n\\fICOMMAND\\fR \\-\\-help\n";
+  s += ".SH DESCRIPTION\n" + man_text(kDescription);
+  s += ".SH COMMANDS\n";
+  for (const auto& c : commands()) {
+    s += ".SS \"" + man_escape(std::string(c.path) + (*c.synopsis ? std::string(" ") + c.synopsis : ""), true) + "\"\n";
+    s += man_escape(std::string(c.summary) + ".") + "\n.PP\n" + man_text(c.description);
+    if (!c.options.empty()) s += options(c.options);
+  }
+  s += ".SH OPTIONS\n" + options(kGlobalOptions);
+  s += ".TP\n\\fB\\-\\-version\\fR\nPrint the version.\n";
+  s += ".SH ENVIRONMENT\n" + man_text(kEnvironment);
+  s += ".SH \"EXIT STATUS\"\n" + man_text(kExitStatus);
+  s += ".SH EXAMPLES\n" + man_text(kExamples);
+  s += ".SH \"SEE ALSO\"\nmigo\\-policyd(8), migo\\-milter(8), migo\\-statd(8), migo\\-trackd(8)\n";
   return s;
 }
 
@@ -1905,11 +1955,29 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     err << "migoctl: " << e.message << "\nTry 'migoctl --help'.\n";
     return kExitUsage;
   }
+  if (args.has("man")) {
+    out << man_page();
+    return kExitOk;
+  }
   if (args.has("version")) {
     out << "migoctl " << MIGO_VERSION << " (store schema " << kSchemaVersion << ")\n";
     return kExitOk;
   }
   if (!cmd) {
+    // Without a command only global options are known here.
+    auto global = [](const std::string& n) {
+      return std::any_of(kGlobalOptions.begin(), kGlobalOptions.end(), [&](const OptionSpec& o) { return n == o.name; });
+    };
+    for (const auto& f : args.flags)
+      if (!global(f)) {
+        err << "migoctl: unknown option '--" << f << "'\nTry 'migoctl --help'.\n";
+        return kExitUsage;
+      }
+    for (const auto& [n, v] : args.opt)
+      if (!global(n)) {
+        err << "migoctl: unknown option '--" << n << "'\nTry 'migoctl --help'.\n";
+        return kExitUsage;
+      }
     if (args.has("help") || args.pos.empty()) {
       (args.pos.empty() && !args.has("help") ? err : out) << main_help();
       return args.has("help") ? kExitOk : kExitUsage;
@@ -1933,7 +2001,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (!o->value) return usage("--" + name + " takes no value");
   }
   for (const auto& name : args.flags) {
-    if (name == "version") continue;
+    if (name == "version" || name == "man") continue;
     const OptionSpec* o = find_option(cmd, name);
     if (!o) return usage("unknown option '--" + name + "'");
     if (o->value) return usage("--" + name + " needs a value");

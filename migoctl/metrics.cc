@@ -1,15 +1,16 @@
 // metrics.cc — see metrics.h.
 #include "metrics.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "follower.h"  // kStatdFailingSince
+#include "prometheus.h"
 
 namespace migo {
 namespace {
@@ -17,15 +18,12 @@ namespace {
 // One metric family: HELP, TYPE and its samples.
 struct Family {
   std::string name, help, type;
-  std::vector<std::pair<std::string, uint64_t>> samples;  // labels ("" or {k="v"}), value
+  std::vector<MetricSample> samples;
 };
 
 std::string render(const std::vector<Family>& families) {
   std::string out;
-  for (const Family& f : families) {
-    out += "# HELP " + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
-    for (const auto& [labels, v] : f.samples) out += f.name + labels + " " + std::to_string(v) + "\n";
-  }
+  for (const Family& f : families) out += prometheus_family(f.name, f.help, f.type, f.samples);
   return out;
 }
 
@@ -114,7 +112,7 @@ Result<std::string> render_metrics(const Store& store, int64_t now) {
       f.push_back({c.metric, c.help, "counter", {{"", counters.count(c.store_name) ? counters[c.store_name] : 0}}});
     // reports.KIND.RESULT (stats/ingest.cc): kind dsn or arf, and a result
     // from a fixed list the code writes.
-    std::vector<std::pair<std::string, uint64_t>> reports;
+    std::vector<MetricSample> reports;
     for (const auto& [name, v] : counters) {
       if (name.rfind("reports.", 0) != 0 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz._") != std::string::npos)
         continue;
@@ -144,28 +142,24 @@ Result<std::string> render_metrics(const Store& store, int64_t now) {
   return render(f);
 }
 
-Status write_metrics_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return {Code::unavailable, "cannot write " + tmp + ": " + std::strerror(errno)};
-  for (size_t at = 0; at < text.size();) {
-    ssize_t n = write(fd, text.data() + at, text.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Status s{Code::unavailable, "cannot write " + tmp + ": " + std::strerror(errno)};
-      close(fd);
-      unlink(tmp.c_str());
-      return s;
-    }
-    at += static_cast<size_t>(n);
+std::string daemon_metrics(const std::string& dir, int64_t now, int64_t max_age) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().extension() == ".prom" && e.is_regular_file(ec)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::string out;
+  for (const std::string& f : files) {
+    struct stat st;
+    // A stopped daemon's last file would look alive: left out once stale.
+    if (stat(f.c_str(), &st) != 0 || now - st.st_mtime > max_age) continue;
+    std::ifstream in(f, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (text.size() > (1 << 20)) continue;
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    out += text;
   }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    Status s{Code::unavailable, "cannot rename " + tmp + ": " + std::strerror(errno)};
-    unlink(tmp.c_str());
-    return s;
-  }
-  return {};
+  return out;
 }
 
 }  // namespace migo

@@ -15,8 +15,9 @@ namespace migo {
 // The exposition text, or the reason the store could not be read.
 Result<std::string> render_metrics(const Store& store, int64_t now);
 
-// Writes `text` to `path` as the textfile collector wants it: a temporary
-// file in the same directory, then rename, so a scrape never sees half.
-Status write_metrics_file(const std::string& path, const std::string& text);
+// The daemons' own metrics files (*.prom in `dir`, written by their
+// --metrics-file), those modified in the last `max_age` seconds, one after
+// another.
+std::string daemon_metrics(const std::string& dir, int64_t now, int64_t max_age = 300);
 
 }  // namespace migo

@@ -22,6 +22,7 @@
 
 #include "../common/daemon.h"
 #include "../common/options.h"
+#include "../common/prometheus.h"
 #include "dkim.h"
 #include "filter.h"
 #include "negotiation.h"
@@ -42,6 +43,10 @@ struct Globals {
   std::string tracking_host;
   std::optional<TrackingKeys> tracking_keys;
   bool keeps_headers() const { return dkim || tracking_keys; }
+  // For --metrics-file: end-of-message outcomes by FilterDecision::Kind,
+  // and accepted messages that were signed and that were tracked.
+  std::atomic<uint64_t> outcomes[4] = {};
+  std::atomic<uint64_t> signed_messages{0}, tracked_messages{0};
 };
 Globals* g = nullptr;
 
@@ -359,6 +364,7 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
                 (r.ok() ? "; " + std::to_string(refunded) + " recipients refunded" : "; refund FAILED: " + r.message());
       }
     }
+    if (d.kind != FilterDecision::Kind::accept) g->outcomes[static_cast<int>(d.kind)]++;
     switch (d.kind) {
       case FilterDecision::Kind::pass:
         return SMFIS_ACCEPT;
@@ -404,6 +410,9 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
       std::string sender = "<" + d.return_path + ">";
       if (smfi_chgfrom(ctx, sender.data(), nullptr) != MI_SUCCESS) return SMFIS_TEMPFAIL;
     }
+    g->outcomes[static_cast<int>(FilterDecision::Kind::accept)]++;
+    if (!signatures.empty()) g->signed_messages++;
+    if (body_replaced) g->tracked_messages++;
     log_line(LOG_INFO, shown + ": accept: " + d.log +
                            (client_tags ? "; removed " + std::to_string(client_tags) + " client-supplied tag" : "") +
                            (signatures.empty() ? "" : "; DKIM signed d=" + plan.domain + " s=" + signed_with) +
@@ -423,6 +432,19 @@ sfsistat on_close(SMFICTX* ctx) noexcept {
   delete conn(ctx);
   smfi_setpriv(ctx, nullptr);
   return SMFIS_CONTINUE;
+}
+
+std::string milter_metrics() {
+  static const char* kKinds[] = {"pass", "accept", "reject", "tempfail"};
+  std::vector<MetricSample> outcomes;
+  for (int k = 0; k < 4; k++) outcomes.push_back({std::string("{outcome=\"") + kKinds[k] + "\"}", g->outcomes[k].load()});
+  return prometheus_family("migo_milter_messages_total",
+                           "Messages at end of message by outcome (pass: no SASL login, untouched).", "counter",
+                           outcomes) +
+         prometheus_family("migo_milter_signed_messages_total", "Accepted messages DKIM-signed.", "counter",
+                           {{"", g->signed_messages.load()}}) +
+         prometheus_family("migo_milter_tracked_messages_total", "Accepted messages whose links or pixel were rewritten.",
+                           "counter", {{"", g->tracked_messages.load()}});
 }
 
 const ProgramDoc kDoc = {
@@ -453,7 +475,8 @@ const ProgramDoc kDoc = {
 int milter_main(int argc, char** argv) {
   static Globals globals;
   g = &globals;
-  std::string socket, key_path = kDefaultTagKeyPath, db, user, tracking_keys_path = kDefaultTrackingKeyPath;
+  std::string socket, key_path = kDefaultTagKeyPath, db, user, tracking_keys_path = kDefaultTrackingKeyPath,
+                      metrics_path;
   bool foreground = false, no_dkim = false;
   auto set = [](std::string* to) {
     return [to](const std::string& v) -> Status {
@@ -510,6 +533,9 @@ int milter_main(int argc, char** argv) {
       {"user", "USER", "when started as root: run as USER after set-up (required)", set(&user)},
       {"sasl-realm", "REALM", "Postfix's smtpd_sasl_local_domain, if set", set(&g->config.sasl_realm)},
       {"reject-unauthenticated", "", "refuse mail without a SASL login", flag(&g->config.reject_unauthenticated)},
+      {"metrics-file", "FILE",
+       "keep the outcomes' counters in FILE (Prometheus' text format,\nreplaced every 10 s; migoctl metrics --include-dir reads it)",
+       set(&metrics_path)},
       {"foreground", "", "also log to standard error", flag(&foreground)},
   };
   if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
@@ -567,6 +593,9 @@ int milter_main(int argc, char** argv) {
   if (geteuid() == 0)
     if (Status s = drop_privileges(user); !s.ok()) return fatal(s.message());
   log_line(LOG_INFO, "ready: listening on " + socket);
+  std::optional<MetricsFile> metrics;
+  if (!metrics_path.empty())
+    metrics.emplace(metrics_path, 10, milter_metrics, [](const std::string& why) { log_line(LOG_WARNING, why); });
   int rc = smfi_main();
   log_line(LOG_INFO, "stopped");
   return rc == MI_SUCCESS ? 0 : 1;

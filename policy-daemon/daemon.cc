@@ -3,6 +3,7 @@
 
 #include "../common/daemon.h"
 #include "../common/options.h"
+#include "../common/prometheus.h"
 
 #include <syslog.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 namespace migo {
 namespace {
@@ -90,7 +92,7 @@ Status read_policy_config(const std::string& path, PolicyConfig* config, ServerO
 int policyd_main(int argc, char** argv) {
   ServerOptions options;
   PolicyConfig config;
-  std::string db, config_path, user;
+  std::string db, config_path, user, metrics_path;
   bool foreground = false;
   auto set = [](std::string* to) {
     return [to](const std::string& v) -> Status {
@@ -109,6 +111,9 @@ int policyd_main(int argc, char** argv) {
       {"user", "USER", "when started as root: bind, open the store, then run as\nUSER (required when started as root)",
        set(&user)},
       {"socket-group", "GROUP", "group of the unix sockets (e.g. postfix)", set(&options.socket_group)},
+      {"metrics-file", "FILE",
+       "keep the decisions' counters in FILE (Prometheus' text format,\nreplaced every 10 s; migoctl metrics --include-dir reads it)",
+       set(&metrics_path)},
       {"foreground", "", "log to standard error as well as syslog",
        [&](const std::string&) -> Status {
          foreground = true;
@@ -151,6 +156,10 @@ int policyd_main(int argc, char** argv) {
   if (!server.ok()) return fatal(server.status().message());
   if (geteuid() == 0)
     if (Status s = drop_privileges(user); !s.ok()) return fatal(s.message());
+  std::optional<MetricsFile> metrics;
+  if (!metrics_path.empty())
+    metrics.emplace(metrics_path, 10, [&] { return (*server)->metrics(); },
+                    [&](const std::string& why) { log(LOG_WARNING, why); });
   return (*server)->run();
 }
 

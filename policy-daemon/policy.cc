@@ -99,7 +99,8 @@ Verdict rcpt_room_verdict(const LimitCheck& c, const std::string& account, uint6
           "451 4.7.1 Workspace " + std::string(c.window) + " limit: " + left + ", and this message has " +
               std::to_string(accepted) + " already; room again at " + rfc3339_utc(c.room_at),
           account + ": " + c.window + " limit: " + left + ", message has " + std::to_string(accepted) +
-              ", room at " + rfc3339_utc(c.room_at)};
+              ", room at " + rfc3339_utc(c.room_at),
+          c.window};
 }
 
 Verdict limit_verdict(const LimitCheck& c, const std::string& account, uint64_t needed) {
@@ -108,11 +109,12 @@ Verdict limit_verdict(const LimitCheck& c, const std::string& account, uint64_t 
     return {Verdict::Kind::reject,
             "REJECT 5.7.1 Message has " + std::to_string(needed) + " recipients; the workspace's " + what +
                 " can never fit it",
-            account + ": " + std::to_string(needed) + " recipients exceed the " + what};
+            account + ": " + std::to_string(needed) + " recipients exceed the " + what, c.window};
   return {Verdict::Kind::defer,
           "451 4.7.1 Workspace " + what + " reached; room again at " + rfc3339_utc(c.room_at),
           account + ": " + what + " reached (" + std::to_string(c.used) + " used, " + std::to_string(needed) +
-              " more asked), room at " + rfc3339_utc(c.room_at)};
+              " more asked), room at " + rfc3339_utc(c.room_at),
+          c.window};
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ struct Verdict {
   Kind kind = Kind::dunno;
   std::string action;  // the value of "action=" (no newline)
   std::string reason;  // for the log: what was decided and why (no secrets)
+  const char* window = nullptr;  // a limit's refusal: "hourly", "daily" or "monthly"
 };
 
 // The outcome of checking `needed` more recipients against a plan's limits.

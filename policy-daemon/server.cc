@@ -1,6 +1,8 @@
 // server.cc — see server.h.
 #include "server.h"
 
+#include "../common/prometheus.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -230,7 +232,18 @@ struct PolicyServer::Impl {
     return true;
   }
 
+  // Decisions by stage (RCPT, END-OF-MESSAGE, other) and Verdict::Kind, and
+  // limit refusals by window: counted here, where every decision passes.
+  std::atomic<uint64_t> decided[3][4] = {};
+  std::atomic<uint64_t> refused_by_window[3] = {};
+
   void log_verdict(const PolicyQuery& q, const Verdict& v, const std::string& policy_peer) {
+    const int stage = q.stage == PolicyQuery::Stage::rcpt ? 0 : q.stage == PolicyQuery::Stage::end_of_message ? 1 : 2;
+    decided[stage][static_cast<int>(v.kind)].fetch_add(1, std::memory_order_relaxed);
+    if (v.window) {
+      const std::string_view w = v.window;
+      refused_by_window[w == "hourly" ? 0 : w == "daily" ? 1 : 2].fetch_add(1, std::memory_order_relaxed);
+    }
     if (v.kind == Verdict::Kind::dunno && q.stage != PolicyQuery::Stage::end_of_message) return;
     std::string client = smtp_client(q, policy_peer);
     std::string id = q.queue_id.empty() ? "NOQUEUE" : q.queue_id;
@@ -571,5 +584,24 @@ Result<std::unique_ptr<PolicyServer>> PolicyServer::create(Store& store, PolicyC
 }
 
 int PolicyServer::run() { return impl_->run(); }
+
+std::string PolicyServer::metrics() const {
+  static const char* kStages[] = {"rcpt", "end-of-message", "other"};
+  static const char* kActions[] = {"accept", "reject", "defer", "tempfail"};
+  static const char* kWindows[] = {"hourly", "daily", "monthly"};
+  std::vector<MetricSample> decisions, refusals;
+  for (int s = 0; s < 3; s++)
+    for (int a = 0; a < 4; a++)
+      decisions.push_back({std::string("{stage=\"") + kStages[s] + "\",action=\"" + kActions[a] + "\"}",
+                           impl_->decided[s][a].load(std::memory_order_relaxed)});
+  for (int w = 0; w < 3; w++)
+    refusals.push_back({std::string("{window=\"") + kWindows[w] + "\"}",
+                        impl_->refused_by_window[w].load(std::memory_order_relaxed)});
+  return prometheus_family("migo_policyd_decisions_total",
+                           "Policy decisions by stage and action (accept is DUNNO; tempfail: the store did not answer).",
+                           "counter", decisions) +
+         prometheus_family("migo_policyd_limit_refusals_total", "Refusals by a workspace limit, by window.", "counter",
+                           refusals);
+}
 
 }  // namespace migo

@@ -56,6 +56,10 @@ class PolicyServer {
   // Returns 0 after a clean shutdown.
   int run();
 
+  // Its decisions so far, in Prometheus' text format (common/prometheus.h):
+  // by stage and action, and limit refusals by window. Thread-safe.
+  std::string metrics() const;
+
  private:
   struct Impl;
   explicit PolicyServer(std::unique_ptr<Impl> impl);

@@ -12,14 +12,17 @@ base=$(mktemp -d /tmp/migo-check-XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$base"' EXIT
 chmod 755 "$base"
+mkdir -m 0777 "$base/metrics"
 m() { "$MIGOCTL" --db "$base/db" "$@"; }
 m init >/dev/null
 head -c 32 /dev/urandom >"$base/tag.key"
 user=()
 if [ "$(id -u)" = 0 ]; then chown -R nobody "$base/db" "$base/tag.key"; user=(--user nobody); fi
-"$POLICYD" --db "$base/db" --listen "unix:$base/policy" "${user[@]}" 2>/dev/null &
+"$POLICYD" --db "$base/db" --listen "unix:$base/policy" --metrics-file "$base/metrics/migo-policyd.prom" "${user[@]}" \
+  2>/dev/null &
 pids+=($!)
-"$MILTER" --db "$base/db" --socket "unix:$base/milter" --key "$base/tag.key" --no-dkim "${user[@]}" 2>/dev/null &
+"$MILTER" --db "$base/db" --socket "unix:$base/milter" --key "$base/tag.key" --no-dkim \
+  --metrics-file "$base/metrics/migo-milter.prom" "${user[@]}" 2>/dev/null &
 pids+=($!)
 for i in $(seq 1 100); do [ -S "$base/policy" ] && [ -S "$base/milter" ] && break; sleep 0.05; done
 chk() { m check --policy "unix:$base/policy" --milter "unix:$base/milter" --tag-key "$base/tag.key" --timeout 500 "$@"; }
@@ -59,4 +62,22 @@ check_contains "  named" "$out" "tag-key: cannot read tag key"
 out=$("$MIGOCTL" --db "$base/nosuch" check --policy none --milter none --tag-key none); rc=$?
 check "a missing store: CRITICAL" test "$rc" = 2
 check_contains "  named" "$out" "store: cannot be opened"
+
+# The daemons' metrics files. SIGTERM: each writes its last counts.
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
+parse='import sys
+from prometheus_client.parser import text_string_to_metric_families as parse
+for f in parse(sys.stdin.read()):
+    for s in f.samples: print(s.name, ",".join(v for _, v in sorted(s.labels.items())), int(s.value))'
+pol=$(/usr/bin/python3 -c "$parse" <"$base/metrics/migo-policyd.prom" 2>&1)
+check_contains "migo-policyd's metrics: each of the four checks' RCPT counted (accept at RCPT)" "$pol" \
+  "migo_policyd_decisions_total accept,rcpt 4"
+check_contains "  limit refusals by window" "$pol" "migo_policyd_limit_refusals_total hourly 0"
+mil=$(/usr/bin/python3 -c "$parse" <"$base/metrics/migo-milter.prom" 2>&1)
+check_contains "migo-milter's metrics: outcomes (none: only negotiated with)" "$mil" "migo_milter_messages_total accept 0"
+all=$(m metrics --include-dir "$base/metrics")
+check_contains "migoctl metrics --include-dir merges them" "$all" "migo_milter_signed_messages_total 0"
+check "  and the whole still parses" /usr/bin/python3 -c "$parse" <<<"$all"
+touch -d '10 minutes ago' "$base/metrics/migo-milter.prom"
+check_lacks "  a stale file (a stopped daemon's) is left out" "$(m metrics --include-dir "$base/metrics")" "migo_milter_"
 report
