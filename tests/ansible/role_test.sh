@@ -39,7 +39,7 @@ if [ "$mode" = deb ]; then
   [ -n "$deb" ] || { echo "$pkg_out" | tail -20; report; exit 1; }
   contents=$(dpkg-deb --contents "$deb")
   for f in ./usr/sbin/migoctl ./usr/sbin/migo-policyd ./usr/sbin/migo-milter ./usr/sbin/migo-statd \
-           ./usr/lib/x86_64-linux-gnu/sasl2/libmigo.so ./usr/lib/systemd/system/migo-policyd.service \
+           ".$(dpkg-query -L libsasl2-modules | grep -m1 '/sasl2$')/libmigo.so" ./usr/lib/systemd/system/migo-policyd.service \
            ./usr/share/doc/migo-relay/README.md; do
     check_contains "the package holds $f" "$contents" " $f"
   done

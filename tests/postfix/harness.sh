@@ -291,7 +291,7 @@ migo_e2e_begin() {
   fi
   # Postfix registers no SASL plugin path: the plugin under test goes where
   # libsasl2 looks, as in production.
-  install -m 0644 "$2" /usr/lib/x86_64-linux-gnu/sasl2/libmigo.so
+  install -m 0644 "$2" "$(dpkg-query -L libsasl2-modules | grep -m1 '/sasl2$')/libmigo.so"
   base=$(mktemp -d "/tmp/migo-e2e-$1-XXXXXX")
   chmod 755 "$base"
   store=$base/store

@@ -51,7 +51,7 @@ ServerConn new_server(const std::string& realm) {
 
 int sasl_init_server(const SaslConfig& config) {
   g_config = config;
-  g_path = config.plugin_path + ":/usr/lib/x86_64-linux-gnu/sasl2";
+  g_path = config.plugin_path + ":" SYSTEM_SASL_PLUGIN_DIR;
   sasl_set_path(SASL_PATH_TYPE_PLUGIN, g_path.data());
   static sasl_callback_t callbacks[] = {
       {SASL_CB_GETOPT, sasl_proc(getopt_cb), nullptr},
