@@ -992,31 +992,67 @@ int cmd_account_create(Context& c, const Args& a) {
 
 int cmd_account_list(Context& c, const Args& a) {
   std::optional<uint64_t> dormant = count_opt(a, "dormant", 36500);
+  const bool all = a.pos.empty();
+  // One workspace: in the order they were made. Every workspace: least
+  // recently used first (never used, oldest first), for the dormant audit
+  // the product asks for.
+  std::string sort = a.get("sort") ? *a.get("sort") : all ? "last-used" : "created";
+  if (sort != "created" && sort != "last-used" && sort != "name")
+    return c.fail({Code::invalid, "--sort takes created, last-used or name, not '" + sort + "'"});
   int rc;
   if (!c.open(&rc)) return rc;
   const uint32_t month = month_of(c.now);
-  Json j = Json::array();
-  std::vector<std::vector<std::string>> rows{{"LABEL", "USERNAME", "STATUS", "TOTAL SENT", "CREATED", "LAST USED"}};
+  struct Row {
+    Account acct;
+    std::string workspace;
+    AccountStats stats;
+  };
+  std::vector<Row> list;
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
-    auto w = find_workspace(t, a.pos[0]);
-    if (!w.ok()) return w.status();
-    auto accounts = t.accounts(w->id);
-    if (!accounts.ok()) return accounts.status();
-    std::sort(accounts->begin(), accounts->end(),
-              [](const Account& x, const Account& y) { return std::tie(x.created, x.label) < std::tie(y.created, y.label); });
-    for (const Account& acct : *accounts) {
-      auto st = t.stats(acct.id);
-      if (!st.ok()) return st.status();
-      // Dormant: not used (or, if never used, not created) within DAYS days.
-      int64_t active_at = st->last_used ? st->last_used : acct.created;
-      if (dormant && active_at > c.now - static_cast<int64_t>(*dormant) * 86400) continue;
-      j.push(account_json(acct, w->name, *st, month));
-      rows.push_back({acct.label, acct.username, status_name(acct.status), std::to_string(st->total_sent),
-                      time_text(acct.created), time_text(st->last_used)});
+    std::vector<Workspace> spaces;
+    if (all) {
+      auto ws = t.workspaces();
+      if (!ws.ok()) return ws.status();
+      spaces = std::move(*ws);
+    } else {
+      auto w = find_workspace(t, a.pos[0]);
+      if (!w.ok()) return w.status();
+      spaces.push_back(*w);
+    }
+    for (const Workspace& w : spaces) {
+      auto accounts = t.accounts(w.id);
+      if (!accounts.ok()) return accounts.status();
+      for (const Account& acct : *accounts) {
+        auto st = t.stats(acct.id);
+        if (!st.ok()) return st.status();
+        // Dormant: not used (or, if never used, not created) within DAYS days.
+        int64_t active_at = st->last_used ? st->last_used : acct.created;
+        if (dormant && active_at > c.now - static_cast<int64_t>(*dormant) * 86400) continue;
+        list.push_back({acct, w.name, *st});
+      }
     }
     return {};
   });
   if (!s.ok()) return c.fail(s);
+  std::stable_sort(list.begin(), list.end(), [&](const Row& x, const Row& y) {
+    if (sort == "last-used")
+      return std::tie(x.stats.last_used, x.acct.created, x.acct.username) <
+             std::tie(y.stats.last_used, y.acct.created, y.acct.username);
+    if (sort == "name") return std::tie(x.acct.label, x.acct.username) < std::tie(y.acct.label, y.acct.username);
+    return std::tie(x.acct.created, x.acct.label) < std::tie(y.acct.created, y.acct.label);
+  });
+  // One view, two renderings: the rows below are the JSON's fields.
+  Json j = Json::array();
+  std::vector<std::vector<std::string>> rows{{"LABEL", "USERNAME", "STATUS", "TOTAL SENT", "CREATED", "LAST USED"}};
+  if (all) rows[0].insert(rows[0].begin(), "WORKSPACE");
+  for (const Row& r : list) {
+    j.push(account_json(r.acct, r.workspace, r.stats, month));
+    std::vector<std::string> row{r.acct.label, r.acct.username, status_name(r.acct.status),
+                                 std::to_string(r.stats.total_sent), time_text(r.acct.created),
+                                 time_text(r.stats.last_used)};
+    if (all) row.insert(row.begin(), r.workspace);
+    rows.push_back(std::move(row));
+  }
   if (c.json) return c.emit(Json::object().set("accounts", j), "");
   print_table(c.out, rows);
   return kExitOk;
@@ -1633,10 +1669,14 @@ const std::vector<Command>& commands() {
        "and prints both. The password is printed only this once: only salted\n"
        "verifiers are stored. Refused at the plan's account limit.",
        cmd_account_create},
-      {"account list", "WS", 1, 1,
-       {{"dormant", "DAYS", "only accounts not used (or, if never used, not created) in DAYS days"}},
-       "list a workspace's SMTP accounts",
-       "Lists label, username, status, total sent, created and last used.",
+      {"account list", "[WS]", 0, 1,
+       {{"dormant", "DAYS", "only accounts not used (or, if never used, not created) in DAYS days"},
+        {"sort", "created|last-used|name", "the order (default: created for one workspace, last-used for all)"}},
+       "list SMTP accounts: a workspace's, or every workspace's",
+       "Lists label, username, status, total sent, created and last used; without\n"
+       "WS, every workspace's accounts with their workspace, least recently used\n"
+       "first (never used ones first, oldest first), which with --dormant 60\n"
+       "finds the accounts to delete to free plan slots.",
        cmd_account_list},
       {"account show", "USERNAME", 1, 1, {}, "show an SMTP account and its statistics",
        "Shows every property and statistic: status, created, last used, total\n"

@@ -298,6 +298,29 @@ TEST_CASE("account list and --dormant") {
   CHECK(dormant.out.find(recent.username) == std::string::npos);
   CHECK(dormant.out.find(never.username) == std::string::npos);  // created today
   CHECK_THAT(dormant.out, Catch::Contains("\"total_sent\": 12"));
+  // Every workspace, least recently used first: never used, then 90 days
+  // ago, then yesterday; each row names its workspace.
+  cli.ok({"workspace", "create", "beta", "--plan", "10k"});
+  Created other = create(cli, "beta", "Beta App");
+  RunResult everyone = cli({"account", "list"});
+  REQUIRE(everyone.rc == 0);
+  CHECK_THAT(everyone.out, Catch::StartsWith("WORKSPACE"));
+  size_t n = everyone.out.find(never.username), b = everyone.out.find(other.username),
+         o = everyone.out.find(old.username), r = everyone.out.find(recent.username);
+  REQUIRE(n != std::string::npos);
+  REQUIRE(b != std::string::npos);
+  CHECK(n < b);  // both never used: the older first
+  CHECK(b < o);
+  CHECK(o < r);
+  RunResult j = cli.json({"account", "list"});
+  CHECK(j.out.find(never.username) < j.out.find(recent.username));
+  CHECK_THAT(j.out, Catch::Contains("\"workspace\": \"beta\""));
+  RunResult by_name = cli({"account", "list", "--sort", "name"});
+  CHECK(by_name.out.find(other.username) < by_name.out.find(never.username));  // "Beta App" < "Never used"
+  CHECK(cli({"account", "list", "--sort", "sideways"}).rc == 1);
+  RunResult dormant_all = cli({"account", "list", "--dormant", "60"});
+  CHECK_THAT(dormant_all.out, Catch::Contains(old.username));
+  CHECK(dormant_all.out.find(other.username) == std::string::npos);
 }
 
 TEST_CASE("the audit log records every change and never a secret") {
