@@ -142,6 +142,20 @@ std::string man_page(const ProgramDoc& doc, const std::vector<ProgramOption>& op
   return out;
 }
 
+std::function<Status(const std::string&)> store_value(std::string* to) {
+  return [to](const std::string& v) -> Status {
+    *to = v;
+    return {};
+  };
+}
+
+std::function<Status(const std::string&)> set_flag(bool* to) {
+  return [to](const std::string&) -> Status {
+    *to = true;
+    return {};
+  };
+}
+
 int parse_command_line(int argc, char** argv, const ProgramDoc& doc, const std::vector<ProgramOption>& options) {
   enum { kHelp = 256, kVersion, kMan, kFirst };
   std::vector<option> table;

@@ -45,6 +45,10 @@ struct ProgramOption {
   std::function<Status(const std::string&)> set;
 };
 
+// The usual handlers: store the value in `to`; set `to` (a flag).
+std::function<Status(const std::string&)> store_value(std::string* to);
+std::function<Status(const std::string&)> set_flag(bool* to);
+
 // Parses argv. Returns -1 when the program should run, or the exit code
 // to return at once: 0 after --help, --version or --man (printed to
 // standard output), 2 after a usage error (printed to standard error).

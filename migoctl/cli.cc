@@ -477,19 +477,7 @@ int cmd_workspace_show(Context& c, const Args& a) {
     for (const Account& acct : *accounts) {
       auto st = t.stats(acct.id);
       if (!st.ok()) return st.status();
-      sum.total_sent += st->total_sent;
-      sum.sent_this_month += st->sent_in(month);
-      sum.delivered += st->delivered;
-      sum.bounced += st->bounced;
-      sum.deferred += st->deferred;
-      sum.complaints += st->complaints;
-      sum.opens += st->opens;
-      sum.unique_opens += st->unique_opens;
-      sum.machine_opens += st->machine_opens;
-      sum.clicks += st->clicks;
-      sum.unique_clicks += st->unique_clicks;
-      sum.machine_clicks += st->machine_clicks;
-      sum.last_used = std::max(sum.last_used, st->last_used);
+      sum.add(*st);
     }
     auto limit = [](uint64_t used, uint64_t max) {
       return Json::object().set("used", used).set("limit", max).set("remaining", max > used ? max - used : 0);

@@ -69,17 +69,7 @@ Result<std::string> render_metrics(const Store& store, int64_t now) {
         (a.status == AccountStatus::active ? active : disabled)++;
         auto st = t.stats(a.id);
         if (!st.ok()) return st.status();
-        sum.total_sent += st->total_sent;
-        sum.delivered += st->delivered;
-        sum.bounced += st->bounced;
-        sum.deferred += st->deferred;
-        sum.complaints += st->complaints;
-        sum.opens += st->opens;
-        sum.unique_opens += st->unique_opens;
-        sum.machine_opens += st->machine_opens;
-        sum.clicks += st->clicks;
-        sum.unique_clicks += st->unique_clicks;
-        sum.machine_clicks += st->machine_clicks;
+        sum.add(*st);
       }
       auto ds = t.domains(w.id);
       if (!ds.ok()) return ds.status();

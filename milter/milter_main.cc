@@ -478,30 +478,18 @@ int milter_main(int argc, char** argv) {
   std::string socket, key_path = kDefaultTagKeyPath, db, user, tracking_keys_path = kDefaultTrackingKeyPath,
                       metrics_path;
   bool foreground = false, no_dkim = false;
-  auto set = [](std::string* to) {
-    return [to](const std::string& v) -> Status {
-      *to = v;
-      return {};
-    };
-  };
-  auto flag = [](bool* to) {
-    return [to](const std::string&) -> Status {
-      *to = true;
-      return {};
-    };
-  };
   const std::vector<ProgramOption> opts = {
-      {"socket", "SPEC", "libmilter socket, e.g. unix:/var/spool/postfix/migo/milter", set(&socket)},
+      {"socket", "SPEC", "libmilter socket, e.g. unix:/var/spool/postfix/migo/milter", store_value(&socket)},
       {"key", "FILE",
        "tag key, at least 32 bytes (default /etc/migo/tag.key;\n"
        "make one: head -c 32 /dev/urandom); migoctl ingest-dsn\n"
        "and ingest-arf verify tags with the same key",
-       set(&key_path)},
-      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
+       store_value(&key_path)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", store_value(&db)},
       {"dkim-keys", "DIR",
        "DKIM private keys, DIR/DOMAIN/SELECTOR.pem (default\n/etc/migo/dkim); read per message, so a new key needs\nno "
        "restart",
-       set(&g->dkim_keys)},
+       store_value(&g->dkim_keys)},
       {"unverified-sender", "MODE",
        "rewrite, refuse or keep: an envelope sender outside the\n"
        "workspace's verified domains is replaced by the relay's\n"
@@ -517,7 +505,7 @@ int milter_main(int argc, char** argv) {
       {"no-dkim", "",
        "do not sign (another milter, e.g. OpenDKIM, signs);\nwithout --tracking-host, the end of headers and the\nbody "
        "are then not asked for",
-       flag(&no_dkim)},
+       set_flag(&no_dkim)},
       {"sign-ed25519", "", "no longer needed: a domain's Ed25519 key always signs\n(accepted from earlier units, ignored)",
        [](const std::string&) -> Status { return {}; }},
       {"tracking-host", "HOST",
@@ -526,17 +514,17 @@ int milter_main(int argc, char** argv) {
        "for workspaces without a verified host of their own;\n"
        "what is tracked is each workspace's setting (migoctl\n"
        "tracking set). Links are rewritten before signing.",
-       set(&g->tracking_host)},
+       store_value(&g->tracking_host)},
       {"tracking-keys", "FILE",
        "tracking token keys, lines \"ID KEY\" (default\n/etc/migo/tracking.keys; migo-trackd reads the same)",
-       set(&tracking_keys_path)},
-      {"user", "USER", "when started as root: run as USER after set-up (required)", set(&user)},
-      {"sasl-realm", "REALM", "Postfix's smtpd_sasl_local_domain, if set", set(&g->config.sasl_realm)},
-      {"reject-unauthenticated", "", "refuse mail without a SASL login", flag(&g->config.reject_unauthenticated)},
+       store_value(&tracking_keys_path)},
+      {"user", "USER", "when started as root: run as USER after set-up (required)", store_value(&user)},
+      {"sasl-realm", "REALM", "Postfix's smtpd_sasl_local_domain, if set", store_value(&g->config.sasl_realm)},
+      {"reject-unauthenticated", "", "refuse mail without a SASL login", set_flag(&g->config.reject_unauthenticated)},
       {"metrics-file", "FILE",
        "keep the outcomes' counters in FILE (Prometheus' text format,\nreplaced every 10 s; migoctl metrics --include-dir reads it)",
-       set(&metrics_path)},
-      {"foreground", "", "also log to standard error", flag(&foreground)},
+       store_value(&metrics_path)},
+      {"foreground", "", "also log to standard error", set_flag(&foreground)},
   };
   if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
   db = store_path(db);

@@ -94,31 +94,22 @@ int policyd_main(int argc, char** argv) {
   PolicyConfig config;
   std::string db, config_path, user, metrics_path;
   bool foreground = false;
-  auto set = [](std::string* to) {
-    return [to](const std::string& v) -> Status {
-      *to = v;
-      return {};
-    };
-  };
   const std::vector<ProgramOption> opts = {
       {"listen", "ADDR", "unix:PATH (a unix socket, mode 0660) or inet:HOST:PORT\n(e.g. inet:127.0.0.1:10031); repeatable",
        [&](const std::string& v) -> Status {
          options.listen.push_back(v);
          return {};
        }},
-      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
-      {"config", "FILE", "the configuration file; reloaded on SIGHUP", set(&config_path)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", store_value(&db)},
+      {"config", "FILE", "the configuration file; reloaded on SIGHUP", store_value(&config_path)},
       {"user", "USER", "when started as root: bind, open the store, then run as\nUSER (required when started as root)",
-       set(&user)},
-      {"socket-group", "GROUP", "group of the unix sockets (e.g. postfix)", set(&options.socket_group)},
+       store_value(&user)},
+      {"socket-group", "GROUP", "group of the unix sockets (e.g. postfix)", store_value(&options.socket_group)},
       {"metrics-file", "FILE",
        "keep the decisions' counters in FILE (Prometheus' text format,\nreplaced every 10 s; migoctl metrics --include-dir reads it)",
-       set(&metrics_path)},
+       store_value(&metrics_path)},
       {"foreground", "", "log to standard error as well as syslog",
-       [&](const std::string&) -> Status {
-         foreground = true;
-         return {};
-       }},
+       set_flag(&foreground)},
   };
   if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
   db = store_path(db);

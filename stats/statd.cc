@@ -82,35 +82,20 @@ int statd_main(int argc, char** argv) {
   long interval = 1;
   std::vector<std::string> syslog_names;
   long retention_days = 30;
-  auto set = [](std::string* to) {
-    return [to](const std::string& v) -> Status {
-      *to = v;
-      return {};
-    };
-  };
-  auto flag = [](bool* to) {
-    return [to](const std::string&) -> Status {
-      *to = true;
-      return {};
-    };
-  };
   const std::vector<ProgramOption> opts = {
       {"journal", "", "follow the systemd journal (the default without --log)",
-       [&](const std::string&) -> Status {
-         use_journal = true;
-         return {};
-       }},
+       set_flag(&use_journal)},
       {"log", "FILE", "follow this file instead of the journal, e.g.\n/var/log/mail.log (rsyslog) or Postfix's maillog_file",
-       set(&log_path)},
-      {"journal-namespace", "NS", "a journald namespace's journal instead of the system's", set(&journal_namespace)},
+       store_value(&log_path)},
+      {"journal-namespace", "NS", "a journald namespace's journal instead of the system's", store_value(&journal_namespace)},
       {"postfix-user", "USER", "Postfix's mail_owner, whose journal entries count\n(default postfix; root's count too)",
-       set(&postfix_user)},
+       store_value(&postfix_user)},
       {"postfix-daemon-directory", "DIR",
        "Postfix's daemon_directory, whose programs' journal\nentries count (default /usr/lib/postfix/sbin)",
-       set(&daemon_directory)},
-      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
+       store_value(&daemon_directory)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", store_value(&db)},
       {"user", "USER", "when started as root: open the store, then run as\nUSER (required when started as root, except --once)",
-       set(&user)},
+       store_value(&user)},
       {"interval", "SECONDS", "how often to look for new lines (1 to 3600; default 1)",
        [&](const std::string& v) -> Status {
          if (!whole_number(v, 1, 3600, &interval)) return {Code::invalid, "--interval takes 1 to 3600 seconds"};
@@ -138,8 +123,8 @@ int statd_main(int argc, char** argv) {
          return {};
        }},
       {"once", "", "read what is there now from the stored position,\ncount it and exit (for cron, or a file by hand)",
-       flag(&once)},
-      {"foreground", "", "log to standard error as well as syslog", flag(&foreground)},
+       set_flag(&once)},
+      {"foreground", "", "log to standard error as well as syslog", set_flag(&foreground)},
   };
   if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
   if (use_journal && !log_path.empty()) {

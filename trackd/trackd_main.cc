@@ -54,18 +54,12 @@ int trackd_main(int argc, char** argv) {
   std::string listen, db, key_path = kDefaultTrackingKeyPath, user;
   bool foreground = false;
   int64_t scanner_seconds = kScannerSeconds;
-  auto set = [](std::string* to) {
-    return [to](const std::string& v) -> Status {
-      *to = v;
-      return {};
-    };
-  };
   const std::vector<ProgramOption> opts = {
-      {"listen", "SPEC", "where to listen: inet:127.0.0.1:8025 or unix:/run/migo/trackd.sock", set(&listen)},
-      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", set(&db)},
+      {"listen", "SPEC", "where to listen: inet:127.0.0.1:8025 or unix:/run/migo/trackd.sock", store_value(&listen)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", store_value(&db)},
       {"key", "FILE",
        "tracking keys, lines \"ID KEY\" (default /etc/migo/tracking.keys;\nmigo-milter makes tokens with the same file)",
-       set(&key_path)},
+       store_value(&key_path)},
       {"scanner-window", "SECONDS",
        "clicks this soon after the message was sent are a link\nscanner's, counted apart (0 to 3600; default 10; 0: none)",
        [&](const std::string& v) -> Status {
@@ -74,12 +68,9 @@ int trackd_main(int argc, char** argv) {
          scanner_seconds = n;
          return {};
        }},
-      {"user", "USER", "when started as root: run as USER after set-up (required)", set(&user)},
+      {"user", "USER", "when started as root: run as USER after set-up (required)", store_value(&user)},
       {"foreground", "", "also log to standard error",
-       [&](const std::string&) -> Status {
-         foreground = true;
-         return {};
-       }},
+       set_flag(&foreground)},
   };
   if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
   DaemonLog log("migo-trackd", foreground);

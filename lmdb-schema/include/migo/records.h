@@ -6,6 +6,7 @@
 // record is documented in SCHEMA.md; keep the two in step.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -159,6 +160,24 @@ struct AccountStats {
   bool operator==(const AccountStats&) const = default;
   // sent_this_month as of `month_now` (a figure from an older month is zero).
   uint64_t sent_in(uint32_t month_now) const { return month == month_now ? sent_this_month : 0; }
+  // Adds another account's figures to these (a workspace's, or all
+  // accounts' sums): every count, sent this month as of `month` (which these
+  // must carry), and the latest last_used.
+  void add(const AccountStats& o) {
+    total_sent += o.total_sent;
+    sent_this_month += o.sent_in(month);
+    delivered += o.delivered;
+    bounced += o.bounced;
+    deferred += o.deferred;
+    complaints += o.complaints;
+    last_used = std::max(last_used, o.last_used);
+    opens += o.opens;
+    unique_opens += o.unique_opens;
+    machine_opens += o.machine_opens;
+    clicks += o.clicks;
+    unique_clicks += o.unique_clicks;
+    machine_clicks += o.machine_clicks;
+  }
 };
 
 struct QueueEntry {
