@@ -40,6 +40,7 @@ const CounterMetric kCounters[] = {
     {"log.attributed", "migo_statd_outcomes_attributed_total", "Delivery outcomes counted for an account."},
     {"log.unattributed", "migo_statd_outcomes_unattributed_total", "Delivery outcomes for queue ids of no account."},
     {"log.refunded", "migo_statd_refunds_total", "Messages refused after the policy counted them, given back."},
+    {"sasl.failures", "migo_sasl_auth_failures_total", "Failed SMTP AUTHs, as Postfix's smtpd logs them."},
     {"journal.untrusted", "migo_statd_journal_untrusted_total",
      "Journal entries with a Postfix tag not written by Postfix, ignored."},
     {"retention.queue", "migo_statd_retention_queue_entries_total", "Queue map entries forgotten by age."},

@@ -25,6 +25,7 @@ constexpr const char* kMalformed = "log.malformed";
 constexpr const char* kAttributed = "log.attributed";
 constexpr const char* kUnattributed = "log.unattributed";
 constexpr const char* kRefunded = "log.refunded";
+constexpr const char* kSaslFailures = "sasl.failures";
 constexpr const char* kPrunedQueue = "retention.queue";
 constexpr const char* kPrunedReports = "retention.reports";
 
@@ -38,6 +39,7 @@ void FollowTotals::add(const FollowTotals& o) {
   attributed += o.attributed;
   unattributed += o.unattributed;
   refunded += o.refunded;
+  sasl_failures += o.sasl_failures;
 }
 
 std::string log_fingerprint(int fd) {
@@ -220,6 +222,7 @@ Status count_log_lines(WriteTxn& t, const FollowerOptions& opt, const std::vecto
     Result<Attribution> a = Attribution::unattributed;
     switch (e->kind) {
       case LogEvent::Kind::ignored: continue;
+      case LogEvent::Kind::sasl_failure: batch->sasl_failures++; continue;
       case LogEvent::Kind::delivery: a = record_delivery(t, e->queue_id, e->recipient, e->status, now); break;
       case LogEvent::Kind::expired: a = record_expired(t, e->queue_id, now); break;
       case LogEvent::Kind::removed: MIGO_TRY(record_removed(t, e->queue_id)); continue;
@@ -242,6 +245,7 @@ Status count_log_lines(WriteTxn& t, const FollowerOptions& opt, const std::vecto
   MIGO_TRY(t.add_counter(kAttributed, batch->attributed));
   MIGO_TRY(t.add_counter(kUnattributed, batch->unattributed));
   MIGO_TRY(t.add_counter(kRefunded, batch->refunded));
+  MIGO_TRY(t.add_counter(kSaslFailures, batch->sasl_failures));
   // Retention, a little at a time with each batch: queue entries Postfix
   // never said "removed" for, and report keys past any late report.
   if (opt.retention_seconds > 0) {

@@ -53,6 +53,7 @@ struct FollowTotals {
   uint64_t attributed = 0;    // outcomes counted against an account
   uint64_t unattributed = 0;  // outcomes for queue ids not in the queue map
   uint64_t refunded = 0;      // messages refused after the policy counted them
+  uint64_t sasl_failures = 0; // failed AUTHs smtpd logged
   void add(const FollowTotals& o);
 };
 

@@ -164,6 +164,33 @@ bool is_postfix_tag(std::string_view tag, const std::vector<std::string>& names)
   return false;
 }
 
+// smtpd's "HOST[ADDR]: SASL MECH authentication failed…", read strictly:
+// anything else after "warning: " is ignored. HOST is the client's name as
+// DNS gave it (hostile), so it is only skipped over, never kept.
+LogEvent sasl_failure_line(std::string_view w) {
+  size_t open = w.find('[');
+  if (open == std::string_view::npos || open == 0) return LogEvent{};
+  for (char c : w.substr(0, open))
+    if (!(is_alnum(c) || c == '.' || c == '-' || c == '_')) return LogEvent{};
+  size_t close = w.find("]: ", open);
+  if (close == std::string_view::npos) return LogEvent{};
+  for (char c : w.substr(open + 1, close - open - 1))
+    if (!(is_alnum(c) || c == '.' || c == ':')) return LogEvent{};
+  std::string_view rest = w.substr(close + 3);
+  if (!starts_with(rest, "SASL ")) return LogEvent{};
+  rest.remove_prefix(5);
+  size_t sp = rest.find(' ');
+  if (sp == std::string_view::npos || sp == 0 || sp > 32) return LogEvent{};
+  std::string_view mech = rest.substr(0, sp);
+  for (char c : mech)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return LogEvent{};
+  if (!starts_with(rest.substr(sp), " authentication failed")) return LogEvent{};
+  LogEvent e;
+  e.kind = LogEvent::Kind::sasl_failure;
+  e.mechanism = mech;
+  return e;
+}
+
 Result<LogEvent> parse_log_line(std::string_view line, const std::vector<std::string>& syslog_names) {
   if (line.size() > kMaxLogLine) return malformed("line longer than " + std::to_string(kMaxLogLine) + " bytes");
   if (line.find('\0') != std::string_view::npos) return malformed("NUL byte in line");
@@ -171,6 +198,7 @@ Result<LogEvent> parse_log_line(std::string_view line, const std::vector<std::st
   size_t at = message_start(line, syslog_names);
   if (at == std::string_view::npos) return LogEvent{};
   std::string_view msg = line.substr(at);
+  if (starts_with(msg, "warning: ")) return sasl_failure_line(msg.substr(9));
   size_t q = 0;
   while (q < msg.size() && is_alnum(msg[q])) q++;
   if (q < 5 || q > 32 || msg.substr(q, 2) != ": ") return LogEvent{};  // NOQUEUE: too, via "removed" etc. below
@@ -204,6 +232,7 @@ std::string describe(const LogEvent& e) {
     case LogEvent::Kind::expired: return "expired qid=" + e.queue_id;
     case LogEvent::Kind::removed: return "removed qid=" + e.queue_id;
     case LogEvent::Kind::refused: return "refused qid=" + e.queue_id;
+    case LogEvent::Kind::sasl_failure: return "sasl-failure mech=" + e.mechanism;
   }
   return "?";
 }

@@ -20,6 +20,9 @@
 //   reject: / milter-reject: at END-OF-MESSAGE or DATA, or a header/body
 //   rule in cleanup: the whole message was refused after the policy
 //   daemon counted it, so the count is refunded by queue id.
+//   warning: HOST[ADDR]: SASL MECH authentication failed…      (smtpd)
+//   a failed AUTH, counted (metrics) and nothing else: the mechanism is
+//   kept (a short upper-case word), never the client's name.
 // A line that has the shape of one of these but is damaged (an unterminated
 // address, a missing or unknown status, a NUL byte, an absurd length) is
 // malformed: Code::invalid with the reason.
@@ -41,12 +44,13 @@ namespace migo {
 inline constexpr size_t kMaxLogLine = 64 * 1024;
 
 struct LogEvent {
-  enum class Kind { ignored, delivery, expired, removed, refused };
+  enum class Kind { ignored, delivery, expired, removed, refused, sasl_failure };
   Kind kind = Kind::ignored;
   std::string queue_id;
   std::string recipient;  // delivery: as Postfix logged it, without <>
   Delivery status = Delivery::sent;
   std::string dsn;        // delivery: the enhanced status code, informative
+  std::string mechanism;  // sasl_failure: PLAIN, LOGIN, SCRAM-SHA-256, ...
 };
 
 // Postfix's syslog_name: "postfix" unless an instance was given another

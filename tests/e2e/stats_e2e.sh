@@ -49,6 +49,16 @@ pf_start || { check "postfix starts" false; report; exit 1; }
 # The follower, running as a daemon from before the first message.
 migo_start_statd "$STATD"
 
+# A failed AUTH: smtpd logs it, migo-statd counts it (metrics) — and the
+# client's name in that line is never kept.
+out=$(pf_swaks --tls --auth PLAIN --auth-user "$A" --auth-password "not-the-password" --from app@example.com \
+  --to z@dest.test --header "From: app@example.com" --quit-after AUTH)
+check_contains "a wrong password: 535" "$out" "535"
+sasl_failures() { m --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"].get("sasl.failures", 0))'; }
+counted_failure() { test "$(sasl_failures)" -ge 1; }
+check "  migo-statd counts the failed AUTH smtpd logged" pf_eventually counted_failure
+check_contains "  and migoctl metrics shows it" "$(m metrics)" "migo_sasl_auth_failures_total"
+
 send() {  # send USER PASS SUBJECT RCPT...
   local user=$1 pass=$2 subject=$3; shift 3
   local to; to=$(IFS=,; echo "$*")
