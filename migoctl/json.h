@@ -1,50 +1,45 @@
-// json.h — a small JSON value for migoctl's --json output.
+// json.h — migoctl's JSON value for --json output: a thin face on
+// nlohmann::json (Debian's nlohmann-json3-dev), so the serialiser is a
+// maintained library's, and callers keep a small builder API.
 //
-// Only what output needs: build a tree, serialise it. Object keys keep their
-// insertion order so output is stable and diffable. Strings are escaped per
-// RFC 8259; bytes that are not valid UTF-8 are replaced by U+FFFD so the
-// output always parses.
+// Object keys keep their insertion order (ordered_json) so output is
+// stable and diffable. Strings are escaped per RFC 8259; bytes that are not
+// valid UTF-8 are replaced by U+FFFD, so the output always parses (and
+// serialising never throws). Fractions are rounded to 4 decimals: rates
+// read 0.9524, not 0.9523809523809523.
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
-#include <utility>
-#include <variant>
-#include <vector>
 
 namespace migo {
 
 class Json {
  public:
-  using Array = std::vector<Json>;
-  using Object = std::vector<std::pair<std::string, Json>>;
+  Json() = default;  // null
+  Json(std::nullptr_t) {}
+  Json(bool b) : j_(b) {}
+  Json(int v) : j_(static_cast<int64_t>(v)) {}
+  Json(int64_t v) : j_(v) {}
+  Json(uint32_t v) : j_(static_cast<uint64_t>(v)) {}
+  Json(uint64_t v) : j_(v) {}
+  Json(double v);
+  Json(const char* s) : j_(std::string(s)) {}
+  Json(std::string s) : j_(std::move(s)) {}
 
-  Json() : v_(nullptr) {}
-  Json(std::nullptr_t) : v_(nullptr) {}
-  Json(bool b) : v_(b) {}
-  Json(int v) : v_(static_cast<int64_t>(v)) {}
-  Json(int64_t v) : v_(v) {}
-  Json(uint32_t v) : v_(static_cast<uint64_t>(v)) {}
-  Json(uint64_t v) : v_(v) {}
-  Json(double v) : v_(v) {}
-  Json(const char* s) : v_(std::string(s)) {}
-  Json(std::string s) : v_(std::move(s)) {}
-  Json(Array a) : v_(std::move(a)) {}
+  static Json object();
+  static Json array();
 
-  static Json object() { Json j; j.v_ = Object{}; return j; }
-  static Json array() { return Json(Array{}); }
-
-  // Adds or replaces a key of an object. Returns *this for chaining.
+  // Adds or replaces (in place) a key of an object. Returns *this for chaining.
   Json& set(const std::string& key, Json value);
   Json& push(Json value);  // appends to an array
 
+  // indent 0: all on one line.
   std::string dump(int indent = 2) const;
 
  private:
-  void write(std::string& out, int indent, int depth) const;
-  std::variant<std::nullptr_t, bool, int64_t, uint64_t, double, std::string, Array, Object> v_;
+  nlohmann::ordered_json j_;
 };
-
-void json_escape(std::string& out, const std::string& s);
 
 }  // namespace migo

@@ -16,6 +16,8 @@ packages=(
   libgmime-3.0-dev libgumbo-dev libmicrohttpd-dev
   # migo-statd reads Postfix's lines from the systemd journal (sd-journal)
   libsystemd-dev
+  # migoctl's JSON (nlohmann::json)
+  nlohmann-json3-dev
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   libauthen-scram-perl libio-socket-ssl-perl
