@@ -1737,10 +1737,11 @@ const std::vector<Command>& commands() {
        "check the relay's health, for a monitoring system (Nagios exit codes)",
        "Opens and reads the store (WARNING at 80% of its size limit or of its\n"
        "reader slots, CRITICAL at 90%), asks migo-policyd an unauthenticated\n"
-       "RCPT question over its socket (counted nowhere), negotiates with\n"
-       "migo-milter as an MTA does, reads the tag key, and judges migo-statd's\n"
-       "position as stats --check does. Prints one line, the worst first, with\n"
-       "performance data after '|', and exits 0 OK, 1 WARNING or 2 CRITICAL.\n"
+       "RCPT question over its socket (no limit or statistic moves),\n"
+       "negotiates with migo-milter as an MTA does, reads the tag key, and\n"
+       "judges migo-statd's position as stats --check does. Prints one line,\n"
+       "the worst first, with performance data after '|', and exits 0 OK,\n"
+       "1 WARNING or 2 CRITICAL.\n"
        "Run it as a user that can read the store and the key and reach the\n"
        "sockets (root, or a member of migo and postfix).",
        cmd_check},
