@@ -299,23 +299,26 @@ Result<std::string> DkimSigner::cosign_ed25519(const Secret& private_pem, const 
   if (rsa.empty()) return Status(Code::invalid, "DKIM: an Ed25519 signature is made after the RSA one");
   const std::string h = record_tag(rsa, "h"), bh = record_tag(rsa, "bh"), t = record_tag(rsa, "t");
   if (h.empty() || bh.empty()) return Status(Code::unavailable, "DKIM: the RSA signature has no h= or bh=");
+  std::vector<std::string_view> names;  // h=, in order
+  for (size_t at = 0; at <= h.size();) {
+    size_t end = std::min(h.find(':', at), h.size());
+    names.emplace_back(h.data() + at, end - at);
+    at = end + 1;
+  }
   // Folded as libopendkim folds; the value of b= is what the hash leaves out.
   std::string value = "v=1; a=ed25519-sha256; c=relaxed/relaxed; d=" + impl_->domain + "; s=" + selector +
                       (t.empty() ? "" : "; t=" + t) + ";\r\n\th=";
   size_t line = 3;
-  for (size_t at = 0; at <= h.size();) {
-    size_t end = std::min(h.find(':', at), h.size());
-    std::string_view name(h.data() + at, end - at);
-    if (at > 0) {
-      if (line + name.size() + 1 > 72) {
+  for (size_t i = 0; i < names.size(); i++) {
+    if (i > 0) {
+      if (line + names[i].size() + 1 > 72) {
         value += "\r\n\t";
         line = 1;
       }
       value += ':';
     }
-    value += name;
-    line += name.size() + 1;
-    at = end + 1;
+    value += names[i];
+    line += names[i].size() + 1;
   }
   value += ";\r\n\tbh=" + bh + ";\r\n\tb=";
   // RFC 6376 5.4.2: each name in h= takes the last instance of that header
@@ -329,10 +332,7 @@ Result<std::string> DkimSigner::cosign_ed25519(const Secret& private_pem, const 
       if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
     return true;
   };
-  for (size_t at = 0; at <= h.size();) {
-    size_t end = std::min(h.find(':', at), h.size());
-    std::string_view name(h.data() + at, end - at);
-    at = end + 1;
+  for (std::string_view name : names) {
     for (size_t i = impl_->headers.size(); i-- > 0;)
       if (!used[i] && same(impl_->headers[i].first, name)) {
         used[i] = true;

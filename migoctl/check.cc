@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "follower.h"  // kStatdFailingSince
+#include "listener.h"  // Fd
 
 namespace migo {
 
@@ -42,13 +43,6 @@ FollowHealth follow_health(const std::vector<std::pair<std::string, FollowPositi
 }
 
 namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 // A connection to unix:PATH, inet:HOST:PORT or inet:PORT@HOST (libmilter's
 // spelling), made within the deadline; -1 and `why` otherwise.
@@ -150,19 +144,20 @@ HealthItem probe_policy(const std::string& spec, int timeout_ms) {
   HealthItem h{"policyd", 2, "", ""};
   auto t0 = std::chrono::steady_clock::now();
   std::string why;
-  Fd c{connect_to(spec, timeout_ms, &why)};
-  if (c.fd < 0) {
+  Fd c(connect_to(spec, timeout_ms, &why));
+  if (c.get() < 0) {
     h.text = "no answer at " + spec + ": " + why;
     return h;
   }
   // An unauthenticated RCPT: the daemon answers it without the store
-  // (unauthenticated_action), so the probe counts nothing anywhere.
+  // (unauthenticated_action), so no limit or statistic moves (the daemon's
+  // own decision counters do count it).
   const std::string request =
       "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=127.0.0.1\n"
       "client_name=localhost\nhelo_name=migoctl-check\nsender=\nrecipient=postmaster\ninstance=migoctl.check\n\n";
   std::string reply;
-  if (!send_all(c.fd, request, timeout_ms) ||
-      !read_until(c.fd, &reply, timeout_ms, [](const std::string& b) { return b.find("\n\n") != std::string::npos; })) {
+  if (!send_all(c.get(), request, timeout_ms) ||
+      !read_until(c.get(), &reply, timeout_ms, [](const std::string& b) { return b.find("\n\n") != std::string::npos; })) {
     h.text = "no reply from " + spec + " within " + std::to_string(timeout_ms) + " ms";
     return h;
   }
@@ -181,8 +176,8 @@ HealthItem probe_milter(const std::string& spec, int timeout_ms) {
   HealthItem h{"milter", 2, "", ""};
   auto t0 = std::chrono::steady_clock::now();
   std::string why;
-  Fd c{connect_to(spec, timeout_ms, &why)};
-  if (c.fd < 0) {
+  Fd c(connect_to(spec, timeout_ms, &why));
+  if (c.get() < 0) {
     h.text = "no answer at " + spec + ": " + why;
     return h;
   }
@@ -198,7 +193,7 @@ HealthItem probe_milter(const std::string& spec, int timeout_ms) {
   };
   const std::string optneg = packet(SMFIC_OPTNEG, u32(6) + u32(SMFI_CURR_ACTS) + u32(SMFI_CURR_PROT));
   std::string reply;
-  bool ok = send_all(c.fd, optneg, timeout_ms) && read_until(c.fd, &reply, timeout_ms, [](const std::string& b) {
+  bool ok = send_all(c.get(), optneg, timeout_ms) && read_until(c.get(), &reply, timeout_ms, [](const std::string& b) {
               if (b.size() < 4) return false;
               uint32_t n;
               std::memcpy(&n, b.data(), 4);
@@ -208,7 +203,7 @@ HealthItem probe_milter(const std::string& spec, int timeout_ms) {
     h.text = "no option negotiation from " + spec + " within " + std::to_string(timeout_ms) + " ms";
     return h;
   }
-  send_all(c.fd, packet(SMFIC_QUIT, ""), timeout_ms);
+  send_all(c.get(), packet(SMFIC_QUIT, ""), timeout_ms);
   std::string took = ms_since(t0);
   h.level = 0;
   h.text = "migo-milter negotiated in " + took;

@@ -9,7 +9,7 @@
 #include <iterator>
 #include <map>
 
-#include "follower.h"  // kStatdFailingSince
+#include "follower.h"  // the counters' names
 #include "prometheus.h"
 
 namespace migo {
@@ -35,16 +35,16 @@ struct CounterMetric {
   const char* help;
 };
 const CounterMetric kCounters[] = {
-    {"log.lines", "migo_statd_log_lines_total", "Postfix log lines migo-statd has read."},
-    {"log.malformed", "migo_statd_log_malformed_total", "Lines shaped like Postfix's results but damaged."},
-    {"log.attributed", "migo_statd_outcomes_attributed_total", "Delivery outcomes counted for an account."},
-    {"log.unattributed", "migo_statd_outcomes_unattributed_total", "Delivery outcomes for queue ids of no account."},
-    {"log.refunded", "migo_statd_refunds_total", "Messages refused after the policy counted them, given back."},
-    {"sasl.failures", "migo_sasl_auth_failures_total", "Failed SMTP AUTHs, as Postfix's smtpd logs them."},
-    {"journal.untrusted", "migo_statd_journal_untrusted_total",
+    {kLogLines, "migo_statd_log_lines_total", "Postfix log lines migo-statd has read."},
+    {kLogMalformed, "migo_statd_log_malformed_total", "Lines shaped like Postfix's results but damaged."},
+    {kLogAttributed, "migo_statd_outcomes_attributed_total", "Delivery outcomes counted for an account."},
+    {kLogUnattributed, "migo_statd_outcomes_unattributed_total", "Delivery outcomes for queue ids of no account."},
+    {kLogRefunded, "migo_statd_refunds_total", "Messages refused after the policy counted them, given back."},
+    {kSaslFailures, "migo_sasl_auth_failures_total", "Failed SMTP AUTHs, as Postfix's smtpd logs them."},
+    {kJournalUntrusted, "migo_statd_journal_untrusted_total",
      "Journal entries with a Postfix tag not written by Postfix, ignored."},
-    {"retention.queue", "migo_statd_retention_queue_entries_total", "Queue map entries forgotten by age."},
-    {"retention.reports", "migo_statd_retention_report_keys_total", "Report keys forgotten by age."},
+    {kRetentionQueue, "migo_statd_retention_queue_entries_total", "Queue map entries forgotten by age."},
+    {kRetentionReports, "migo_statd_retention_report_keys_total", "Report keys forgotten by age."},
 };
 
 }  // namespace

@@ -19,16 +19,6 @@
 namespace migo {
 namespace {
 
-// Counter names in the store (`migoctl stats` shows them).
-constexpr const char* kLines = "log.lines";
-constexpr const char* kMalformed = "log.malformed";
-constexpr const char* kAttributed = "log.attributed";
-constexpr const char* kUnattributed = "log.unattributed";
-constexpr const char* kRefunded = "log.refunded";
-constexpr const char* kSaslFailures = "sasl.failures";
-constexpr const char* kPrunedQueue = "retention.queue";
-constexpr const char* kPrunedReports = "retention.reports";
-
 Status errno_status(const std::string& what) { return {Code::unavailable, what + ": " + strerror(errno)}; }
 
 }  // namespace
@@ -240,11 +230,11 @@ Status count_log_lines(WriteTxn& t, const FollowerOptions& opt, const std::vecto
   if (batch->malformed > opt.malformed_log_limit)
     notes->push_back(opt.path + ": " + std::to_string(batch->malformed - opt.malformed_log_limit) +
                      " more malformed lines in this batch not shown");
-  MIGO_TRY(t.add_counter(kLines, batch->lines));
-  MIGO_TRY(t.add_counter(kMalformed, batch->malformed));
-  MIGO_TRY(t.add_counter(kAttributed, batch->attributed));
-  MIGO_TRY(t.add_counter(kUnattributed, batch->unattributed));
-  MIGO_TRY(t.add_counter(kRefunded, batch->refunded));
+  MIGO_TRY(t.add_counter(kLogLines, batch->lines));
+  MIGO_TRY(t.add_counter(kLogMalformed, batch->malformed));
+  MIGO_TRY(t.add_counter(kLogAttributed, batch->attributed));
+  MIGO_TRY(t.add_counter(kLogUnattributed, batch->unattributed));
+  MIGO_TRY(t.add_counter(kLogRefunded, batch->refunded));
   MIGO_TRY(t.add_counter(kSaslFailures, batch->sasl_failures));
   // Retention, a little at a time with each batch: queue entries Postfix
   // never said "removed" for, and report keys past any late report.
@@ -253,8 +243,8 @@ Status count_log_lines(WriteTxn& t, const FollowerOptions& opt, const std::vecto
     // delivered marker): pruning a few per line keeps pace with any rate.
     auto pruned = t.prune_expired(now - opt.retention_seconds, opt.prune_per_batch + 4 * batch->lines);
     if (!pruned.ok()) return pruned.status();
-    MIGO_TRY(t.add_counter(kPrunedQueue, pruned->queue));
-    MIGO_TRY(t.add_counter(kPrunedReports, pruned->reports));
+    MIGO_TRY(t.add_counter(kRetentionQueue, pruned->queue));
+    MIGO_TRY(t.add_counter(kRetentionReports, pruned->reports));
   }
   return {};
 }

@@ -31,6 +31,18 @@ namespace migo {
 // while it can. Set by migo-statd, read by `migoctl stats`.
 inline constexpr const char* kStatdFailingSince = "statd.failing_since";
 
+// The store's counters migo-statd adds to (`migoctl stats` shows them and
+// `migoctl metrics` exports them under these names).
+inline constexpr const char* kLogLines = "log.lines";
+inline constexpr const char* kLogMalformed = "log.malformed";
+inline constexpr const char* kLogAttributed = "log.attributed";
+inline constexpr const char* kLogUnattributed = "log.unattributed";
+inline constexpr const char* kLogRefunded = "log.refunded";
+inline constexpr const char* kSaslFailures = "sasl.failures";
+inline constexpr const char* kJournalUntrusted = "journal.untrusted";
+inline constexpr const char* kRetentionQueue = "retention.queue";
+inline constexpr const char* kRetentionReports = "retention.reports";
+
 struct FollowerOptions {
   std::string path;                            // the log file, made absolute
   std::vector<std::string> syslog_names = default_syslog_names();  // whose lines count (logline.h)

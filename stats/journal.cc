@@ -13,8 +13,6 @@
 namespace migo {
 namespace {
 
-constexpr const char* kUntrusted = "journal.untrusted";
-
 Status journal_error(const std::string& what, int r) {
   return {Code::unavailable, "journal: " + what + ": " + std::strerror(-r)};
 }
@@ -171,7 +169,7 @@ Status JournalFollower::poll(FollowTotals* totals) {
       MIGO_TRY(count_log_lines(
           t, m.opt.counting, views, [&](size_t i) { return "journal entry " + std::to_string(i) + " of a batch"; }, now,
           &batch, &notes));
-      if (untrusted) MIGO_TRY(t.add_counter(kUntrusted, untrusted));
+      if (untrusted) MIGO_TRY(t.add_counter(kJournalUntrusted, untrusted));
       return t.put_follow_position(m.key, FollowPosition{0, 0, cursor, now});
     });
     if (!s.ok()) {
