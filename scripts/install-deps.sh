@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config g++ clang libclang-rt-14-dev
+  # the Debian package (dpkg-buildpackage with debhelper) and its gate
+  debhelper lintian
   # libraries (headers + runtime)
   liblmdb-dev libssl-dev libsasl2-dev libmilter-dev libidn2-dev catch2 libunbound-dev
   # libunbound.pc names these in Requires.private; pkg-config needs their .pc

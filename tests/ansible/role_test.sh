@@ -2,10 +2,11 @@
 # role_test.sh — the ansible role against a private Postfix instance: lint,
 # apply twice (the second run changes nothing), --check --diff (no drift),
 # then mail through the submission and SMTPS services the role configured.
-#   role_test.sh BUILD_DIR [deb]
-# With "deb": the modules come from the package `cpack -G DEB` makes of
-# BUILD_DIR (migo_install_from=deb), installed with apt as the role does on a
-# real host; it stays installed afterwards, as on any host the role served.
+#   role_test.sh BUILD_DIR [deb DEB_DIR]
+# With "deb": the modules come from the Debian package deb_package built in
+# DEB_DIR (migo_install_from=deb; tests/deb/deb_test.sh checks the package
+# itself), installed with apt as the role does on a real host; it stays
+# installed afterwards, as on any host the role served.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -13,6 +14,7 @@ source "$here/postfix/assert.sh"
 source "$here/postfix/harness.sh"
 BUILD=$(cd "$1" && pwd)
 mode=${2:-build}
+debdir=${3:-}
 [ "$(id -u)" -eq 0 ] || { echo "role_test: needs root (skipped)"; exit 77; }
 command -v ansible-playbook >/dev/null || { echo "role_test: ansible-playbook missing"; exit 1; }
 
@@ -32,27 +34,9 @@ fi
 
 migo_role_new role
 if [ "$mode" = deb ]; then
-  mkdir -p "$base/pkg"
-  pkg_out=$(cd "$BUILD" && cpack -G DEB -B "$base/pkg" 2>&1)
-  deb=$(ls "$base"/pkg/migo-relay_*.deb 2>/dev/null | head -1)
-  check "cpack -G DEB makes a package" test -n "$deb"
-  [ -n "$deb" ] || { echo "$pkg_out" | tail -20; report; exit 1; }
-  contents=$(dpkg-deb --contents "$deb")
-  for f in ./usr/sbin/migoctl ./usr/sbin/migo-policyd ./usr/sbin/migo-milter ./usr/sbin/migo-statd \
-           ".$(dpkg-query -L libsasl2-modules | grep -m1 '/sasl2$')/libmigo.so" ./usr/lib/systemd/system/migo-policyd.service \
-           ./usr/share/doc/migo-relay/README.md; do
-    check_contains "the package holds $f" "$contents" " $f"
-  done
-  depends=$(dpkg-deb --field "$deb" Depends)
-  check_contains "the package depends on Postfix" "$depends" "postfix"
-  check_contains "the package depends on the libraries it links (dpkg-shlibdeps)" "$depends" "liblmdb0"
-  check_contains "  and on libopendkim (the milter signs)" "$depends" "libopendkim"
-  for f in ./usr/lib/systemd/system/migo-domain-recheck.service ./usr/lib/systemd/system/migo-domain-recheck.timer \
-           ./usr/lib/systemd/system/migo-metrics.service ./usr/lib/systemd/system/migo-metrics.timer \
-           ./usr/share/man/man8/migo-policyd.8 ./usr/share/man/man8/migo-milter.8 ./usr/share/man/man8/migo-statd.8 \
-           ./usr/share/man/man8/migo-trackd.8; do
-    check_contains "the package holds $f" "$contents" " $f"
-  done
+  deb=$(ls "$debdir"/migo-relay_*.deb 2>/dev/null | head -1)
+  check "deb_package left the package in $debdir" test -n "$deb"
+  [ -n "$deb" ] || { report; exit 1; }
   # apt does not replace an installed package of the same version: without
   # this, a package left by an earlier run would be what gets tested.
   dpkg --purge migo-relay >/dev/null 2>&1 || true
