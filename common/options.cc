@@ -4,8 +4,11 @@
 #include <getopt.h>
 
 #include <charconv>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -116,9 +119,80 @@ std::string help_text(const ProgramDoc& doc, const std::vector<ProgramOption>& o
   for (const ProgramOption& o : options) row(option_label(o), o.help);
   row("--version", "print the version and exit");
   row("--help", "this text (the man page " + doc.name + "(8) says the same)");
+  if (doc.config)
+    out += "\nCONFIGURATION FILE\n  " + doc.config->path + " (" + doc.config->name + "(5)): " + doc.config->summary +
+           "\n" + config_keys_text(*doc.config);
   for (const ProgramDoc::Section& s : doc.sections) out += "\n" + s.title + "\n" + indented(s.text, 2);
   if (!doc.see_also.empty()) out += "\nSEE ALSO\n  " + doc.see_also + "\n";
   return out;
+}
+
+std::string config_keys_text(const ConfigFileDoc& doc) {
+  std::string out;
+  size_t width = 0;
+  for (const ConfigKey& k : doc.keys) width = std::max(width, k.name.size());
+  for (const ConfigKey& k : doc.keys) {
+    std::vector<std::string> help_lines = lines_of(k.help);
+    if (!k.fallback.empty()) help_lines.push_back("(default: " + k.fallback + ")");
+    std::string pad(2 + width + 2, ' ');
+    for (size_t i = 0; i < help_lines.size(); i++)
+      out += (i == 0 ? "  " + k.name + std::string(width - k.name.size() + 2, ' ') : pad) + help_lines[i] + "\n";
+  }
+  return out;
+}
+
+std::string config_man_page(const ConfigFileDoc& doc) {
+  std::string upper;
+  for (char c : doc.name) upper += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  std::string out = ".\\\" Generated from the table the program reads its keys with; do not edit.\n";
+  out += ".TH " + upper + " 5 \"\" \"migo-relay " + std::string(migo_version()) + "\" \"migo-relay\"\n";
+  out += ".SH NAME\n" + roff(doc.name, true) + " \\- " + roff(doc.summary) + "\n";
+  out += ".SH SYNOPSIS\n.B " + roff(doc.path, true) + "\n";
+  out += ".SH DESCRIPTION\n" + roff_text(doc.description);
+  out += ".SH KEYS\n";
+  for (const ConfigKey& k : doc.keys) {
+    out += ".TP\n\\fB" + roff(k.name) + "\\fR" + roff(doc.separator) + "\\fI" + roff(k.value, true) + "\\fR\n";
+    out += roff_text(k.help);
+    if (!k.fallback.empty()) out += ".IP\nDefault: \\fB" + roff(k.fallback) + "\\fR\n";
+  }
+  if (!doc.example.empty()) out += ".SH EXAMPLE\n.RS 4\n.nf\n" + [&] {
+    std::string lines;
+    for (const std::string& line : lines_of(doc.example)) lines += roff(line) + "\n";
+    return lines;
+  }() + ".fi\n.RE\n";
+  if (!doc.see_also.empty()) out += ".SH \"SEE ALSO\"\n" + roff(doc.see_also) + "\n";
+  return out;
+}
+
+namespace {
+
+std::string trimmed(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+}  // namespace
+
+Status read_config_file(const std::string& path, const std::vector<ConfigKey>& keys) {
+  std::ifstream f(path);
+  if (!f) return {Code::unavailable, "cannot read " + path + ": " + std::strerror(errno)};
+  std::string line;
+  for (int n = 1; std::getline(f, line); n++) {
+    const std::string where = path + ":" + std::to_string(n) + ": ";
+    if (size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    line = trimmed(line);
+    if (line.empty()) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) return {Code::invalid, where + "expected key = value"};
+    const std::string key = trimmed(line.substr(0, eq)), value = trimmed(line.substr(eq + 1));
+    const ConfigKey* k = nullptr;
+    for (const ConfigKey& c : keys)
+      if (c.name == key) k = &c;
+    if (!k) return {Code::invalid, where + "unknown key: " + key};
+    if (Status s = k->set(value); !s.ok()) return {Code::invalid, where + key + ": " + s.message()};
+  }
+  if (f.bad()) return {Code::unavailable, "cannot read " + path + ": " + std::strerror(errno)};
+  return {};
 }
 
 std::string man_page(const ProgramDoc& doc, const std::vector<ProgramOption>& options) {
@@ -137,6 +211,12 @@ std::string man_page(const ProgramDoc& doc, const std::vector<ProgramOption>& op
   for (const ProgramOption& o : options) item(o.name, o.arg, o.help);
   item("version", "", "Print the version and exit.");
   item("help", "", "Print this page's text and exit.");
+  if (doc.config) {
+    out += ".SH \"CONFIGURATION FILE\"\n" + roff(doc.config->path, true) + ": " + roff(doc.config->summary) +
+           ". Its keys, which \\fB" + roff(doc.config->name, true) + "\\fR(5) describes:\n.RS 4\n.nf\n";
+    for (const ConfigKey& k : doc.config->keys) out += roff(k.name) + "\n";
+    out += ".fi\n.RE\n";
+  }
   for (const ProgramDoc::Section& s : doc.sections) out += ".SH \"" + roff(s.title) + "\"\n" + roff_text(s.text);
   if (!doc.see_also.empty()) out += ".SH \"SEE ALSO\"\n" + roff(doc.see_also) + "\n";
   return out;
@@ -164,7 +244,7 @@ int parse_command_line(int argc, char** argv, const ProgramDoc& doc, const std::
                      kFirst + static_cast<int>(i)});
   table.push_back({"help", no_argument, nullptr, kHelp});
   table.push_back({"version", no_argument, nullptr, kVersion});
-  table.push_back({"man", no_argument, nullptr, kMan});
+  table.push_back({"man", optional_argument, nullptr, kMan});
   table.push_back({nullptr, 0, nullptr, 0});
   auto usage = [&](const std::string& why) {
     std::cerr << doc.name << ": " << why << "\nTry '" << doc.name << " --help'.\n";
@@ -186,7 +266,10 @@ int parse_command_line(int argc, char** argv, const ProgramDoc& doc, const std::
       return 0;
     }
     if (c == kMan) {
-      std::cout << man_page(doc, options);
+      const std::string section = optarg ? optarg : "8";
+      if (section == "8") std::cout << man_page(doc, options);
+      else if (section == "5" && doc.config) std::cout << config_man_page(*doc.config);
+      else return usage("no section " + section + " page (--man=8" + (doc.config ? " or --man=5)" : ")"));
       return 0;
     }
     if (c == ':') return usage(arg.substr(0, arg.find('=')) + " needs a value");

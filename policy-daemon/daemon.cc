@@ -17,6 +17,85 @@
 #include <optional>
 
 namespace migo {
+
+// The keys of policyd.conf, once: the file is read with them and both
+// pages are written from them. The defaults shown are those of a
+// default-made PolicyConfig and ServerOptions, so they cannot drift.
+std::vector<ConfigKey> policy_config_keys(PolicyConfig* config, ServerOptions* options) {
+  const PolicyConfig dc;
+  const ServerOptions dopt;
+  auto seconds = [](int* to, long hi) {
+    return [to, hi](const std::string& v) -> Status {
+      long n = 0;
+      if (!whole_number(v, 1, hi, &n)) return {Code::invalid, "a whole number of seconds from 1 to " + std::to_string(hi)};
+      *to = static_cast<int>(n);
+      return {};
+    };
+  };
+  return {
+      {"unauthenticated_action", "ACTION", dc.unauthenticated_action,
+       "What to answer for mail without a SASL login: an access(5) action\n"
+       "(DUNNO lets the other restrictions decide; REJECT refuses).",
+       [config](const std::string& v) -> Status {
+         if (v.empty()) return {Code::invalid, "an action is needed (e.g. DUNNO or REJECT)"};
+         config->unauthenticated_action = v;
+         return {};
+       }},
+      {"tempfail_action", "4XX-REPLY", dc.tempfail_action,
+       "What to answer when the store cannot: a 4xx reply, so Postfix keeps the\n"
+       "mail and the client tries again. Failing closed is not optional.",
+       [config](const std::string& v) -> Status {
+         if (v.size() <= 3 || v[0] != '4') return {Code::invalid, "must be a 4xx reply: failing closed is not optional"};
+         config->tempfail_action = v;
+         return {};
+       }},
+      {"sasl_realm", "REALM", "",
+       "Postfix's smtpd_sasl_local_domain, if it is set: sasl_username then\n"
+       "ends in @REALM, which is not part of the account's name.",
+       store_value(&config->sasl_realm)},
+      {"idle_timeout", "SECONDS", std::to_string(dopt.idle_timeout),
+       "How long a connection may sit between requests before it is closed.", seconds(&options->idle_timeout, 86400)},
+      {"request_timeout", "SECONDS", std::to_string(dopt.request_timeout),
+       "How long one request may take to arrive whole.", seconds(&options->request_timeout, 3600)},
+      {"max_connections", "N", std::to_string(dopt.max_connections),
+       "Concurrent connections. Lowered, with a warning, to what the descriptor\n"
+       "limit allows (raise LimitNOFILE).",
+       [options](const std::string& v) -> Status {
+         long n = 0;
+         if (!whole_number(v, 1, 1000000, &n)) return {Code::invalid, "a whole number from 1 to 1000000"};
+         options->max_connections = static_cast<size_t>(n);
+         return {};
+       }},
+  };
+}
+
+const ConfigFileDoc& policy_config_doc() {
+  static PolicyConfig config;
+  static ServerOptions options;
+  static const ConfigFileDoc doc = {
+      "migo-policyd.conf",
+      "/etc/migo/policyd.conf",
+      "the configuration file of migo-policyd",
+      "migo-policyd reads it at start (--config FILE) and again on SIGHUP\n"
+      "(systemctl reload migo-policyd). A reload that finds an error keeps the\n"
+      "configuration in force and logs the error; a start refuses to run.\n"
+      "\n"
+      "Lines are key = value; # starts a comment; blank lines are skipped. An\n"
+      "unknown key, a line without = and a bad value are errors that name the\n"
+      "file and the line. Keys not in the file keep their defaults.\n"
+      "\n"
+      "The Debian package installs a commented file as a conffile; the ansible\n"
+      "role writes its own.\n",
+      policy_config_keys(&config, &options),
+      "migo-policyd(8), access(5), SMTPD_POLICY_README",
+      " = ",
+      "# /etc/migo/policyd.conf\n"
+      "unauthenticated_action = REJECT Authentication required\n"
+      "idle_timeout = 600\n",
+  };
+  return doc;
+}
+
 namespace {
 
 // Descriptors kept back from connections: the store, the log, epoll,
@@ -40,53 +119,18 @@ const ProgramDoc kDoc = {
     "checks recipient_count against every limit and counts it, durably, in\n"
     "one transaction: no limit is exceeded however many smtpd processes and\n"
     "daemons ask at once. Store trouble answers 451 4.3.0: it fails closed.\n",
-    {{"CONFIGURATION FILE",
-      "Lines key = value; # starts a comment.\n"
-      "  unauthenticated_action  action for mail without SASL login (DUNNO)\n"
-      "  tempfail_action         action when the store cannot answer; a 4xx reply\n"
-      "                          (451 4.3.0 Sending policy temporarily unavailable; ...)\n"
-      "  sasl_realm              Postfix's smtpd_sasl_local_domain, if set\n"
-      "  idle_timeout            seconds between requests before closing (300)\n"
-      "  request_timeout         seconds for one request to arrive whole (30)\n"
-      "  max_connections         concurrent connections (4096; lowered to what the\n"
-      "                          descriptor limit allows, with a warning)\n"},
-     {"SIGNALS",
+    {{"SIGNALS",
       "  SIGTERM, SIGINT  stop accepting, finish requests in flight, exit\n"
       "  SIGHUP           reload the configuration file (listeners and store stay)\n"},
      {"EXIT STATUS", "0 after a clean stop; 1 on a start-up error; 2 on a usage error.\n"}},
-    "migoctl(8), migo-milter(8), migo-statd(8), postconf(5)",
+    "migo-policyd.conf(5), migoctl(8), migo-milter(8), migo-statd(8), postconf(5)",
+    &policy_config_doc(),
 };
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
 
 }  // namespace
 
 Status read_policy_config(const std::string& path, PolicyConfig* config, ServerOptions* options) {
-  std::ifstream f(path);
-  if (!f) return {Code::unavailable, "cannot read " + path + ": " + strerror(errno)};
-  std::string line;
-  for (int n = 1; std::getline(f, line); n++) {
-    std::string where = path + ":" + std::to_string(n) + ": ";
-    if (size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    line = trim(line);
-    if (line.empty()) continue;
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) return {Code::invalid, where + "expected key = value"};
-    std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
-    long v = 0;
-    if (key == "unauthenticated_action" && !value.empty()) config->unauthenticated_action = value;
-    else if (key == "tempfail_action" && value.size() > 3 && value[0] == '4') config->tempfail_action = value;
-    else if (key == "sasl_realm") config->sasl_realm = value;
-    else if (key == "idle_timeout" && whole_number(value, 1, 86400, &v)) options->idle_timeout = static_cast<int>(v);
-    else if (key == "request_timeout" && whole_number(value, 1, 3600, &v)) options->request_timeout = static_cast<int>(v);
-    else if (key == "max_connections" && whole_number(value, 1, 1000000, &v)) options->max_connections = static_cast<size_t>(v);
-    else if (key == "tempfail_action") return {Code::invalid, where + "tempfail_action must be a 4xx reply: failing closed is not optional"};
-    else return {Code::invalid, where + "unknown key or bad value: " + key};
-  }
-  return {};
+  return read_config_file(path, policy_config_keys(config, options));
 }
 
 int policyd_main(int argc, char** argv) {

@@ -27,6 +27,10 @@ namespace migo {
 
 inline constexpr const char* kPluginName = "migo";
 inline constexpr const char* kDefaultStore = "/var/lib/migo";
+// The options plugin.cc reads from Postfix's sasl/smtpd.conf; migo-sasl(5)
+// (man.cc) documents them under the same names.
+inline constexpr const char* kOptionStore = "migo_db";
+inline constexpr const char* kOptionAuxprop = "auxprop_plugin";
 
 class AuxpropPlugin {
  public:

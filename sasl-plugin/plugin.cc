@@ -220,8 +220,8 @@ extern "C" __attribute__((visibility("default"))) int sasl_auxprop_plug_init(con
     auto instance = std::make_unique<Instance>();
     instance->plug = plugin_template;
     instance->plug.glob_context = instance.get();
-    std::string db = option(utils, "migo_db");
-    bool configured = !db.empty() || names_us(option(utils, "auxprop_plugin"));
+    std::string db = option(utils, migo::kOptionStore);
+    bool configured = !db.empty() || names_us(option(utils, migo::kOptionAuxprop));
     if (configured) {
       if (db.empty()) db = migo::kDefaultStore;
       instance->plugin = std::make_unique<AuxpropPlugin>(db);

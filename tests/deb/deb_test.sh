@@ -76,7 +76,8 @@ for unit in migo-policyd.service migo-milter.service migo-statd.service migo-tra
             migo-domain-recheck.service migo-domain-recheck.timer migo-metrics.service migo-metrics.timer; do
   check_contains "the package holds the unit $unit" "$contents" " ./lib/systemd/system/$unit"
 done
-for page in man8/migoctl.8 man8/migo-policyd.8 man8/migo-milter.8 man8/migo-statd.8 man8/migo-trackd.8; do
+for page in man8/migoctl.8 man8/migo-policyd.8 man8/migo-milter.8 man8/migo-statd.8 man8/migo-trackd.8 \
+            man5/migo-policyd.conf.5 man5/migo-sasl.5; do
   check_contains "the package holds $page" "$contents" " ./usr/share/man/$page.gz"
 done
 depends=$(dpkg-deb --field "$deb" Depends)

@@ -5,7 +5,9 @@
 # one ProgramDoc, common/options.h); the page the build wrote is the one
 # the program renders now (not a stale file); groff formats it without a
 # warning and man(1) shows it; a usage error is exit 2 with a hint, on
-# standard error only.
+# standard error only. A PAGE in section 5 (NAME.5) is a configuration
+# file's, which PROGRAM renders with --man=5: it must be current and clean,
+# and list the same keys as the program's --help.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/postfix/assert.sh"
@@ -16,6 +18,21 @@ while [ $# -ge 2 ]; do
   prog=$1 page=$2
   shift 2
   name=$(basename "$prog")
+  if [ "${page##*.}" = 5 ]; then
+    pname=$(basename "$page" .5)
+    check "$pname(5): the installed page is what $name renders now" cmp -s "$page" <("$prog" --man=5)
+    warnings=$(groff -man -Tutf8 -ww -z "$page" 2>&1)
+    check "  groff formats it without a warning${warnings:+: $warnings}" test -z "$warnings"
+    man_text=$(MANWIDTH=200 man -l "$page" 2>/dev/null | col -b)
+    check_contains "  man -l shows its KEYS" "$man_text" "KEYS"
+    page_keys=$(sed -n '/^KEYS$/,/^[A-Z]/p' <<<"$man_text" | sed -n 's/^ \{7\}\([a-z_]*\)[:=]\{0,1\} .*/\1/p' | sort)
+    check "  it describes keys ($(wc -w <<<"$page_keys"))" test -n "$page_keys"
+    if help=$("$prog" --help 2>/dev/null) && grep -q '^CONFIGURATION FILE$' <<<"$help"; then
+      help_keys=$(sed -n '/^CONFIGURATION FILE$/,/^[A-Z]/p' <<<"$help" | sed -n 's/^  \([a-z_][a-z_]*\)  .*/\1/p' | sort)
+      check "  the same keys as $name --help lists" test "$help_keys" = "$page_keys"
+    fi
+    continue
+  fi
   check "$name --version says its name and version" grep -q "^$name $version\( \|\$\)" <<<"$("$prog" --version)"
   help=$("$prog" --help)
   check "$name --help exits 0" sh -c "\"\$0\" --help >/dev/null" "$prog"
