@@ -40,8 +40,11 @@ if [ "$mode" = deb ]; then
   # apt does not replace an installed package of the same version: without
   # this, a package left by an earlier run would be what gets tested.
   dpkg --purge migo-relay >/dev/null 2>&1 || true
+  # This run also overrides the role's TLS defaults, and adds a main.cf key.
   migo_role_vars "migo_install_from: deb
-migo_deb: $deb" /usr
+migo_deb: $deb
+migo_tls_protocols: '>=TLSv1.3'
+migo_main_cf_extra: {smtpd_tls_received_header: 'yes'}" /usr
 else
   migo_role_vars "migo_build_dir: $BUILD" "$base/prefix"
 fi
@@ -73,6 +76,15 @@ check_contains "--check --diff: no drift" "$drift" "changed=0"
 grep -q "changed=0" <<<"$drift" || echo "$drift" | grep -B3 -A12 "^changed:" | head -40
 
 check "postfix check passes on what the role wrote" postfix -c "$PF_ETC" check
+tls_with() { openssl s_client -connect "127.0.0.1:$sub_port" -starttls smtp "$1" </dev/null 2>&1; }
+if [ "$mode" = deb ]; then
+  check "migo_tls_protocols reaches main.cf" test "$(postconf -c "$PF_ETC" -h smtpd_tls_protocols)" = ">=TLSv1.3"
+  check "migo_main_cf_extra reaches main.cf" test "$(postconf -c "$PF_ETC" -h smtpd_tls_received_header)" = yes
+  check_lacks "  smtpd then refuses TLS 1.2" "$(tls_with -tls1_2)" "New, TLSv1.2"
+  check_contains "  and speaks TLS 1.3" "$(tls_with -tls1_3)" "New, TLSv1.3"
+else
+  check_contains "by default smtpd speaks TLS 1.2" "$(tls_with -tls1_2)" "New, TLSv1.2"
+fi
 check_contains "main.cf has the policy service" "$(postconf -c "$PF_ETC" -h migo_policy)" \
   "check_policy_service { unix:private/migo-policy, default_action=DEFER }"
 check_contains "master.cf has the submission service" "$(postconf -c "$PF_ETC" -M "127.0.0.1:$sub_port/inet")" \
