@@ -19,32 +19,18 @@ done
 version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
 arch=$(dpkg --print-architecture)
 
-# The source, as a checkout has it: what git tracks (and, in a working
-# copy, new files not yet committed), never a build tree.
-rm -rf "$out" && mkdir -p "$out/src/migo-relay-$version"
-tree=$out/src/migo-relay-$version
-if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
-  (cd "$src" && { git ls-files; git ls-files --others --exclude-standard; } | sort -u |
-     while IFS= read -r f; do [ -e "$f" ] && printf '%s\0' "$f"; done | xargs -0 cp --parents -t "$tree")
-else
-  tar -C "$src" --exclude=./build --exclude=./.git -cf - . | tar -C "$tree" -xf -
-fi
-
-echo "--- dpkg-buildpackage -b"
-if ! (cd "$tree" && dpkg-buildpackage -us -uc -b >"$out/build.log" 2>&1); then
-  tail -40 "$out/build.log"
+echo "--- dpkg-buildpackage -b (scripts/build-deb.sh)"
+rm -rf "$out"
+if ! deb=$(bash "$here/../scripts/build-deb.sh" "$out"); then
   check "dpkg-buildpackage builds the package" false
   report; exit 1
 fi
-deb=$out/src/migo-relay_${version}_$arch.deb
-dbgsym=$out/src/migo-relay-dbgsym_${version}_$arch.deb
-changes=$out/src/migo-relay_${version}_$arch.changes
+dbgsym=$out/migo-relay-dbgsym_${version}_$arch.deb
+changes=$out/migo-relay_${version}_$arch.changes
 check "dpkg-buildpackage makes the package" test -f "$deb"
 check "  and its -dbgsym package" test -f "$dbgsym"
 # Debian's build flags reached the compiler (dpkg-buildflags' hardening).
 check_contains "the build used Debian's flags (fortify)" "$(grep -m1 'migoctl/main.cc' "$out/build.log")" "-D_FORTIFY_SOURCE=2"
-cp "$deb" "$dbgsym" "$out/"
-deb=$out/$(basename "$deb"); dbgsym=$out/$(basename "$dbgsym")
 
 echo "--- lintian"
 lint=$(lintian --allow-root --fail-on error,warning --display-info "$changes" 2>&1)
@@ -195,5 +181,5 @@ check "  and a fresh conffile" test -z "$(grep "the admin's own line" /etc/migo/
 dpkg -P migo-relay >/dev/null 2>&1
 [ $had_store = yes ] || rm -r /var/lib/migo
 [ $had_etc = yes ] || rm -r /etc/migo
-rm -rf "$run" "$out/x" "$out/mutant" "$out/src/migo-relay-$version"
+rm -rf "$run" "$out/x" "$out/mutant"
 report
