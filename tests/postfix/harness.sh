@@ -11,7 +11,8 @@
 #   pf_sasl_migo              write it as the role does, for the store in $store
 #   pf_start / pf_stop        start or stop Postfix and the sink
 #   pf_swaks ARGS...          swaks against the instance (TLS, EHLO client.test)
-#   pf_wait_sink N            wait (bounded) until the sink has N messages
+#   pf_wait_sink N            wait (bounded) until the sink has N messages;
+#                             on timeout pf_sink_diag says why not
 #   migo_new_account MIGOCTL STORE WS LABEL USERVAR PASSVAR
 #                             create an SMTP account; set the two variables
 #   migo_e2e_begin NAME LIBMIGO_SO MIGOCTL
@@ -244,7 +245,21 @@ pf_wait_sink() {
     [ "$(find "$PF_DIR/sink" -type f | wc -l)" -ge "$want" ] && return 0
     sleep 0.1
   done
+  pf_sink_diag >&2
   return 1
+}
+
+# Why mail did not reach the sink: whether the sink still runs and on what
+# port, what it said, and Postfix's delivery lines (a bounce's reason is
+# there). A failure seen only on a CI machine has nothing else to go on.
+pf_sink_diag() {
+  local pid
+  pid=$(cat "$PF_DIR/sink.pid" 2>/dev/null)
+  echo "-- sink on 127.0.0.1:$PF_SINK_PORT, pid ${pid:-none}: $(kill -0 "${pid:-0}" 2>/dev/null && echo running || echo gone)"
+  ss -ltnp "sport = :$PF_SINK_PORT" 2>/dev/null | sed 's/^/   /'
+  sed 's/^/   sink.log: /' "$PF_DIR/sink.log" 2>/dev/null | tail -10
+  echo "-- relayhost: $(postconf -c "$PF_ETC" -h relayhost 2>&1); delivery lines in the log:"
+  grep -h -E 'status=|loops back|warning|fatal|panic' "$PF_DIR/maillog" 2>/dev/null | tail -15 | sed 's/^/   /'
 }
 
 # pf_eventually CMD...: CMD succeeds within 10 s (for what is counted a few
