@@ -5,8 +5,8 @@
 // Ask for only what we use. Every event with a reply is a round trip, and
 // Postfix opens a milter connection per SMTP session, so with applications
 // that send one message per session the events per session are what the
-// milter costs (context switches, not our code: see the README's relay
-// benchmark). When the MTA lets us name the macros we want
+// milter costs (context switches, not our code: see the whole-relay
+// benchmark in docs/benchmarks.md). When the MTA lets us name the macros we want
 // (SMFIF_SETSYMLIST; Postfix and Sendmail do), {auth_authen} comes with
 // END-OF-MESSAGE and the connect and MAIL events are skipped: one round
 // trip per message (plus negotiation), headers arriving without replies.

@@ -12,7 +12,7 @@
 // names. A Postfix-shaped tag anywhere later in the line is client text and
 // moves nothing. (Any local user can still write Postfix-tagged lines
 // through syslog or postlog(1): the log is evidence only against remote
-// clients; see the README's security model.)
+// clients; see docs/security.md.)
 // Only these texts matter here (everything else is ignored, not an error):
 //   to=<rcpt>, [orig_to=<..>,] relay=.., …, dsn=X.Y.Z, status=sent|bounced|deferred (…)
 //   from=<sender>, status=expired, returned to sender        (qmgr)

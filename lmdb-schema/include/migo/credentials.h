@@ -8,7 +8,7 @@
 //  - authPassword: "SCRAM-SHA-256$<iter>:<b64 salt>$<b64 StoredKey>:<b64 ServerKey>"
 //    (RFC 5803 form), which libsasl2's SCRAM plugin reads.
 // MD5 would be weak for chosen passwords; for 190 random bits an offline
-// search of either verifier is infeasible. See README "Security model".
+// search of either verifier is infeasible. See docs/security.md.
 #pragma once
 
 #include <cstdint>
