@@ -30,6 +30,10 @@ if [ "$mode" = build ]; then  # (once is enough)
   linted=$(sed -n 's/.* on \([0-9]*\) files\.$/\1/p' <<<"$lint" | tail -1)
   tracked=$(git ls-files '*.yml' '*.yaml' | wc -l)
   check "ansible-lint read every YAML file of the role ($linted >= $tracked)" test "${linted:-0}" -ge "$tracked"
+  # The role's README lists every variable from argument_specs.yml.
+  readme=$(python3 "$repo/scripts/role-readme.py" --check 2>&1)
+  check "the role's README is current with its argument_specs and defaults" test -z "$readme"
+  [ -z "$readme" ] || echo "$readme"
 fi
 
 migo_role_new role
