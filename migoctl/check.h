@@ -36,7 +36,7 @@ struct HealthItem {
 };
 
 struct HealthOptions {
-  std::string policy = "unix:/var/spool/postfix/private/migo-policy";  // "" skips the probe
+  std::string policy = "unix:/var/spool/postfix/migo-policyd/policy";  // "" skips the probe
   std::string milter = "unix:/var/spool/postfix/migo/milter";          // "" skips the probe
   std::string tag_key = "/etc/migo/tag.key";                           // "" skips the check
   int timeout_ms = 3000;

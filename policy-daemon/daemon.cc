@@ -111,7 +111,7 @@ const ProgramDoc kDoc = {
     "Answers Postfix's policy delegation requests (SMTPD_POLICY_README) on\n"
     "persistent connections. Put it in smtpd_recipient_restrictions AND\n"
     "smtpd_end_of_data_restrictions:\n"
-    "  check_policy_service { unix:private/migo-policy, default_action=DEFER }\n"
+    "  check_policy_service { unix:migo-policyd/policy, default_action=DEFER }\n"
     "\n"
     "At RCPT it refuses unknown and disabled accounts (REJECT) and workspaces\n"
     "with no room left (451 4.7.1, naming the limit and when room returns),\n"

@@ -90,7 +90,7 @@ else
   check_contains "by default smtpd speaks TLS 1.2" "$(tls_with -tls1_2)" "New, TLSv1.2"
 fi
 check_contains "main.cf has the policy service" "$(postconf -c "$PF_ETC" -h migo_policy)" \
-  "check_policy_service { unix:private/migo-policy, default_action=DEFER }"
+  "check_policy_service { unix:migo-policyd/policy, default_action=DEFER }"
 check_contains "master.cf has the submission service" "$(postconf -c "$PF_ETC" -M "127.0.0.1:$sub_port/inet")" \
   "smtpd_tls_security_level=encrypt"
 check_contains "sasl/smtpd.conf names the plugin and the store" "$(cat "$PF_ETC/sasl/smtpd.conf")" "migo_db: $base/store"
