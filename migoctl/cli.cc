@@ -100,20 +100,6 @@ std::string percent_text(std::optional<double> r) {
   snprintf(buf, sizeof buf, "%.1f%%", *r * 100);
   return buf;
 }
-std::string rate_text(const AccountStats& s) { return percent_text(delivery_rate(s)); }
-
-// The tracking lines of account show and workspace show, names padded to
-// `width`.
-std::string tracking_text(const AccountStats& s, size_t width) {
-  auto line = [&](const std::string& name, const std::string& value) {
-    return name + std::string(width > name.size() ? width - name.size() : 1, ' ') + value + "\n";
-  };
-  return line("Opens:", std::to_string(s.unique_opens) + " unique, " + std::to_string(s.opens) + " in all; " +
-                            std::to_string(s.machine_opens) + " by machines (image proxies), counted apart") +
-         line("Clicks:", std::to_string(s.unique_clicks) + " unique, " + std::to_string(s.clicks) + " in all; " +
-                             std::to_string(s.machine_clicks) + " by machines (link scanners), counted apart") +
-         line("Open rate:", percent_text(open_rate(s))) + line("Click rate:", percent_text(click_rate(s)));
-}
 
 // Display width of UTF-8 text: one column per code point (labels are text).
 size_t width(const std::string& s) {
@@ -182,11 +168,6 @@ Json plan_json(const Plan& p) {
 
 // "verified", "pending" or "lapsed"; and how it was verified.
 const char* domain_state(const Domain& d) { return d.verified ? "verified" : d.lapsed ? "lapsed" : "pending"; }
-std::string domain_state_text(const Domain& d) {
-  if (d.verified) return std::string("verified ") + (d.manual ? "manually " : "by DNS ") + time_text(d.verified_at);
-  if (d.lapsed) return "LAPSED: token gone from DNS since " + time_text(d.missing_since);
-  return "NOT VERIFIED";
-}
 
 Json domain_json(const Domain& d, const std::string& ws) {
   Json keys = Json::array();
@@ -209,6 +190,115 @@ Json domain_json(const Domain& d, const std::string& ws) {
       .set("checked_at", time_json(d.checked_at))
       .set("token_missing_since", time_json(d.missing_since))
       .set("dkim", keys);
+}
+
+// ----------------------------------------------------------------- views
+//
+// One view per noun: its text is rendered from its JSON, the very value
+// --json prints, so the two cannot disagree and a field lives in one place
+// (the *_json builders above). A view reads fields by JSON pointer.
+
+std::string time_view(const Json& t) { return t.is_null() ? "never" : t.text(); }
+std::string rate_view(const Json& r) { return r.is_null() ? "n/a" : percent_text(r.number()); }
+
+// "Name:" padded to `width`, then the value.
+std::string view_line(const std::string& name, const std::string& value, size_t width) {
+  return name + std::string(width > name.size() ? width - name.size() : 1, ' ') + value + "\n";
+}
+
+// A statistics object's delivery and tracking lines (account and workspace
+// show), names padded to `width`.
+std::string outcomes_view(const Json& s, size_t width) {
+  auto f = [&](const char* field) { return s.at(std::string("/") + field).text(); };
+  return view_line("Delivered:", f("delivered"), width) + view_line("Bounced:", f("bounced"), width) +
+         view_line("Deferred:", f("deferred"), width) + view_line("Complaints:", f("complaints"), width) +
+         view_line("Delivery rate:", rate_view(s.at("/delivery_rate")), width) +
+         view_line("Opens:", f("unique_opens") + " unique, " + f("opens") + " in all; " + f("machine_opens") +
+                                 " by machines (image proxies), counted apart", width) +
+         view_line("Clicks:", f("unique_clicks") + " unique, " + f("clicks") + " in all; " + f("machine_clicks") +
+                                  " by machines (link scanners), counted apart", width) +
+         view_line("Open rate:", rate_view(s.at("/open_rate")), width) +
+         view_line("Click rate:", rate_view(s.at("/click_rate")), width);
+}
+
+// account_json's
+std::string account_view(const Json& a) {
+  const size_t w = 17;
+  return view_line("Label:", a.at("/label").text(), w) + view_line("Username:", a.at("/username").text(), w) +
+         view_line("Workspace:", a.at("/workspace").text(), w) + view_line("Status:", a.at("/status").text(), w) +
+         view_line("Created:", time_view(a.at("/created")), w) +
+         view_line("Password set:", time_view(a.at("/password_set")), w) +
+         view_line("Last used:", time_view(a.at("/last_used")), w) +
+         view_line("Total sent:", a.at("/statistics/total_sent").text(), w) +
+         view_line("Sent this month:", a.at("/statistics/sent_this_month").text(), w) +
+         outcomes_view(a.at("/statistics"), w) + view_line("Id:", a.at("/id").text(), w);
+}
+
+std::vector<std::string> account_row(const Json& a, bool with_workspace) {
+  std::vector<std::string> row{a.at("/label").text(), a.at("/username").text(), a.at("/status").text(),
+                               a.at("/statistics/total_sent").text(), time_view(a.at("/created")),
+                               time_view(a.at("/last_used"))};
+  if (with_workspace) row.insert(row.begin(), a.at("/workspace").text());
+  return row;
+}
+
+// plan_json's
+std::vector<std::string> plan_row(const Json& p) {
+  return {p.at("/name").text(), p.at("/max_accounts").text(), p.at("/monthly").text(), p.at("/daily").text(),
+          p.at("/hourly").text()};
+}
+std::string plan_view(const Json& p) {
+  return "plan " + p.at("/name").text() + ": " + p.at("/max_accounts").text() + " accounts, " +
+         p.at("/monthly").text() + "/month, " + p.at("/daily").text() + "/day, " + p.at("/hourly").text() +
+         "/hour\n";
+}
+
+// domain_json's: "verified by DNS …", "LAPSED: …" or "NOT VERIFIED".
+std::string domain_state_view(const Json& d) {
+  const std::string state = d.at("/state").text();
+  if (state == "verified")
+    return std::string("verified ") + (d.at("/verified_by").text() == "manual" ? "manually " : "by DNS ") +
+           time_view(d.at("/verified_at"));
+  if (state == "lapsed") return "LAPSED: token gone from DNS since " + time_view(d.at("/token_missing_since"));
+  return "NOT VERIFIED";
+}
+std::string domain_name_view(const Json& d) {
+  return d.at("/domain").text() + (d.at("/include_subdomains").text() == "yes" ? " (and subdomains)" : "");
+}
+std::vector<std::string> domain_row(const Json& d) {
+  const bool verified = d.at("/verified").text() == "yes";
+  return {d.at("/domain").text(), d.at("/include_subdomains").text(),
+          d.at("/state").text() + (verified ? " (" + d.at("/verified_by").text() + ")" : ""),
+          verified ? time_view(d.at("/verified_at")) : "no", time_view(d.at("/added"))};
+}
+
+// workspace list's rows
+std::vector<std::string> workspace_row(const Json& w) {
+  const Json max = w.at("/max_accounts");
+  return {w.at("/name").text(), w.at("/plan").text(),
+          w.at("/accounts").text() + "/" + (max.is_null() ? "?" : max.text()), w.at("/domains").text(),
+          time_view(w.at("/created"))};
+}
+
+// workspace show's
+std::string workspace_view(const Json& w) {
+  const size_t n = 16;
+  auto of = [&](const char* window) {
+    return w.at(std::string("/usage/") + window + "/used").text() + " of " +
+           w.at(std::string("/usage/") + window + "/limit").text();
+  };
+  std::string text = view_line("Workspace:", w.at("/name").text(), n) + view_line("Plan:", w.at("/plan/name").text(), n) +
+                     view_line("Created:", time_view(w.at("/created")), n) +
+                     view_line("SMTP accounts:", w.at("/accounts/count").text() + " of " + w.at("/accounts/max").text(), n) +
+                     view_line("Sent this hour:", of("hour") + " (rolling 60 minutes)", n) +
+                     view_line("Sent today:", of("day") + " (rolling 24 hours)", n) +
+                     view_line("Sent in month:", of("month") + " (calendar month, UTC)", n) +
+                     view_line("Total sent:", w.at("/statistics/total_sent").text(), n) +
+                     outcomes_view(w.at("/statistics"), n) + view_line("Last used:", time_view(w.at("/last_used")), n);
+  const std::vector<Json> domains = w.at("/domains").items();
+  text += domains.empty() ? view_line("Domains:", "none", n) : "Domains:\n";
+  for (const Json& d : domains) text += "  " + domain_name_view(d) + " " + domain_state_view(d) + "\n";
+  return text;
 }
 
 // The relay as the records name it: --relay-host (default this host's
@@ -389,8 +479,7 @@ int cmd_plan_list(Context& c, const Args&) {
   std::vector<std::vector<std::string>> rows{{"PLAN", "ACCOUNTS", "MONTHLY", "DAILY", "HOURLY"}};
   for (const Plan& p : plans) {
     j.push(plan_json(p));
-    rows.push_back({p.name, std::to_string(p.max_accounts), std::to_string(p.monthly),
-                    std::to_string(p.daily), std::to_string(p.hourly)});
+    rows.push_back(plan_row(plan_json(p)));
   }
   if (c.json) return c.emit(Json::object().set("plans", j), "");
   print_table(c.out, rows);
@@ -407,10 +496,8 @@ int cmd_plan_set(Context& c, const Args& a) {
   if (!c.open(&rc)) return rc;
   auto p = c.admin().set_plan(a.pos[0], change);
   if (!p.ok()) return c.fail(p.status());
-  return c.emit(plan_json(*p), "plan " + p->name + ": " + std::to_string(p->max_accounts) +
-                                   " accounts, " + std::to_string(p->monthly) + "/month, " +
-                                   std::to_string(p->daily) + "/day, " + std::to_string(p->hourly) +
-                                   "/hour\n");
+  const Json j = plan_json(*p);
+  return c.emit(j, plan_view(j));
 }
 
 int cmd_workspace_create(Context& c, const Args& a) {
@@ -436,16 +523,15 @@ int cmd_workspace_list(Context& c, const Args&) {
       auto d = t.domains(w.id);
       if (!d.ok()) return d.status();
       auto p = t.plan(w.plan);
-      std::string max = p.ok() ? std::to_string(p->max_accounts) : "?";
-      j.push(Json::object()
-                 .set("name", w.name)
-                 .set("plan", w.plan)
-                 .set("accounts", *n)
-                 .set("max_accounts", p.ok() ? Json(p->max_accounts) : Json())
-                 .set("domains", static_cast<uint64_t>(d->size()))
-                 .set("created", time_json(w.created)));
-      rows.push_back({w.name, w.plan, std::to_string(*n) + "/" + max, std::to_string(d->size()),
-                      time_text(w.created)});
+      Json wj = Json::object()
+                    .set("name", w.name)
+                    .set("plan", w.plan)
+                    .set("accounts", *n)
+                    .set("max_accounts", p.ok() ? Json(p->max_accounts) : Json())
+                    .set("domains", static_cast<uint64_t>(d->size()))
+                    .set("created", time_json(w.created));
+      rows.push_back(workspace_row(wj));
+      j.push(std::move(wj));
     }
     return {};
   });
@@ -498,26 +584,7 @@ int cmd_workspace_show(Context& c, const Args& a) {
             .set("statistics", stats_json(sum, month))
             .set("last_used", time_json(sum.last_used))
             .set("domains", dj);
-    text = "Workspace:      " + w->name + "\n" +
-           "Plan:           " + p->name + "\n" +
-           "Created:        " + time_text(w->created) + "\n" +
-           "SMTP accounts:  " + std::to_string(accounts->size()) + " of " + std::to_string(p->max_accounts) + "\n" +
-           "Sent this hour: " + std::to_string(u->hour) + " of " + std::to_string(p->hourly) + " (rolling 60 minutes)\n" +
-           "Sent today:     " + std::to_string(u->day) + " of " + std::to_string(p->daily) + " (rolling 24 hours)\n" +
-           "Sent in month:  " + std::to_string(u->month) + " of " + std::to_string(p->monthly) + " (calendar month, UTC)\n" +
-           "Total sent:     " + std::to_string(sum.total_sent) + "\n" +
-           "Delivered:      " + std::to_string(sum.delivered) + "\n" +
-           "Bounced:        " + std::to_string(sum.bounced) + "\n" +
-           "Deferred:       " + std::to_string(sum.deferred) + "\n" +
-           "Complaints:     " + std::to_string(sum.complaints) + "\n" +
-           "Delivery rate:  " + rate_text(sum) + "\n" + tracking_text(sum, 16) +
-           "Last used:      " + time_text(sum.last_used) + "\n" +
-           "Domains:";
-    if (domains->empty()) text += "        none";
-    text += "\n";
-    for (const Domain& d : *domains)
-      text += "  " + d.name + (d.include_subdomains ? " (and subdomains)" : "") +
-              " " + domain_state_text(d) + "\n";
+    text = workspace_view(j);
     return {};
   });
   if (!s.ok()) return c.fail(s);
@@ -722,8 +789,9 @@ int cmd_domain_show(Context& c, const Args& a) {
   auto dns = Resolver::create(c.resolver);
   if (!dns.ok()) return c.fail(dns.status());
   std::vector<std::string> fix;
-  std::string text = "Domain:      " + d->name + (d->include_subdomains ? " (and subdomains)" : "") +
-                     "\nWorkspace:   " + a.pos[0] + "\nOwnership:   " + domain_state_text(*d) + "\n";
+  const Json dj = domain_json(*d, a.pos[0]);
+  std::string text = "Domain:      " + domain_name_view(dj) + "\nWorkspace:   " + a.pos[0] +
+                     "\nOwnership:   " + domain_state_view(dj) + "\n";
   auto token = (*dns)->txt(std::string(kVerifyLabel) + "." + d->name);
   if (!token.ok()) return c.fail(token.status());
   Proof proof = judge_verification(*d, *token);
@@ -869,8 +937,9 @@ int cmd_domain_recheck(Context& c, const Args& a) {
       line += "not checked: " + after.status().message();
       results.push(Json::object().set("workspace", it.ws).set("domain", it.d.name).set("error", after.status().message()));
     } else {
-      line += domain_state_text(*after) + (proof.ok ? "" : " (" + proof.detail + ")");
-      results.push(domain_json(*after, it.ws).set("proof", proof.detail));
+      Json dj = domain_json(*after, it.ws);
+      line += domain_state_view(dj) + (proof.ok ? "" : " (" + proof.detail + ")");
+      results.push(dj.set("proof", proof.detail));
       if (after->lapsed && !it.d.lapsed)
         log(LOG_WARNING, "domain " + it.d.name + " of workspace " + it.ws +
                              " lapsed: its verification token has been missing from DNS since " +
@@ -911,10 +980,9 @@ int cmd_domain_list(Context& c, const Args& a) {
     auto ds = t.domains(w->id);
     if (!ds.ok()) return ds.status();
     for (const Domain& d : *ds) {
-      j.push(domain_json(d, w->name));
-      rows.push_back({d.name, d.include_subdomains ? "yes" : "no",
-                      std::string(domain_state(d)) + (d.verified ? d.manual ? " (manual)" : " (dns)" : ""),
-                      d.verified ? time_text(d.verified_at) : "no", time_text(d.added)});
+      Json dj = domain_json(d, w->name);
+      rows.push_back(domain_row(dj));
+      j.push(std::move(dj));
     }
     return {};
   });
@@ -1029,17 +1097,13 @@ int cmd_account_list(Context& c, const Args& a) {
     if (sort == "name") return std::tie(x.acct.label, x.acct.username) < std::tie(y.acct.label, y.acct.username);
     return std::tie(x.acct.created, x.acct.label) < std::tie(y.acct.created, y.acct.label);
   });
-  // One view, two renderings: the rows below are the JSON's fields.
   Json j = Json::array();
   std::vector<std::vector<std::string>> rows{{"LABEL", "USERNAME", "STATUS", "TOTAL SENT", "CREATED", "LAST USED"}};
   if (all) rows[0].insert(rows[0].begin(), "WORKSPACE");
   for (const Row& r : list) {
-    j.push(account_json(r.acct, r.workspace, r.stats, month));
-    std::vector<std::string> row{r.acct.label, r.acct.username, status_name(r.acct.status),
-                                 std::to_string(r.stats.total_sent), time_text(r.acct.created),
-                                 time_text(r.stats.last_used)};
-    if (all) row.insert(row.begin(), r.workspace);
-    rows.push_back(std::move(row));
+    Json aj = account_json(r.acct, r.workspace, r.stats, month);
+    rows.push_back(account_row(aj, all));
+    j.push(std::move(aj));
   }
   if (c.json) return c.emit(Json::object().set("accounts", j), "");
   print_table(c.out, rows);
@@ -1060,21 +1124,7 @@ int cmd_account_show(Context& c, const Args& a) {
     auto st = t.stats(acct->id);
     if (!st.ok()) return st.status();
     j = account_json(*acct, w->name, *st, month);
-    text = "Label:           " + acct->label + "\n" +
-           "Username:        " + acct->username + "\n" +
-           "Workspace:       " + w->name + "\n" +
-           "Status:          " + status_name(acct->status) + "\n" +
-           "Created:         " + time_text(acct->created) + "\n" +
-           "Password set:    " + time_text(acct->password_set) + "\n" +
-           "Last used:       " + time_text(st->last_used) + "\n" +
-           "Total sent:      " + std::to_string(st->total_sent) + "\n" +
-           "Sent this month: " + std::to_string(st->sent_in(month)) + "\n" +
-           "Delivered:       " + std::to_string(st->delivered) + "\n" +
-           "Bounced:         " + std::to_string(st->bounced) + "\n" +
-           "Deferred:        " + std::to_string(st->deferred) + "\n" +
-           "Complaints:      " + std::to_string(st->complaints) + "\n" +
-           "Delivery rate:   " + rate_text(*st) + "\n" + tracking_text(*st, 17) +
-           "Id:              " + hex_id(acct->id) + "\n";
+    text = account_view(j);
     return {};
   });
   if (!s.ok()) return c.fail(s);
@@ -1729,7 +1779,7 @@ const std::vector<Command>& commands() {
        "counted and its position has not moved for --max-lag seconds.",
        cmd_stats},
       {"check", "", 0, 0,
-       {{"policy", "ADDR", "migo-policyd's socket (default unix:/var/spool/postfix/private/migo-policy; none: skip)"},
+       {{"policy", "ADDR", "migo-policyd's socket (default unix:/var/spool/postfix/migo-policyd/policy; none: skip)"},
         {"milter", "ADDR", "migo-milter's socket (default unix:/var/spool/postfix/migo/milter; none: skip)"},
         {"tag-key", "FILE", "the tag key (default /etc/migo/tag.key; none: skip)"},
         {"max-lag", "SECONDS", "how long uncounted log lines may wait (default 300)"},
@@ -2044,15 +2094,28 @@ const Command* parse(int argc, char** argv, Args* args) {
 
 }  // namespace
 
+// A usage error: the message and a hint on stderr, as always; under --json
+// also an error object on stdout, as every other failure has, so a script
+// reading JSON never meets an empty answer.
+static int usage_error(std::ostream& out, std::ostream& err, bool json, const std::string& who, const std::string& msg,
+                const std::string& help) {
+  if (json)
+    out << Json::object().set("error", Json::object().set("code", "usage").set("message", msg)).dump() << "\n";
+  err << who << ": " << msg << "\nTry '" << help << " --help'.\n";
+  return kExitUsage;
+}
+
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   Args args;
   const Command* cmd = nullptr;
   try {
     cmd = parse(argc, argv, &args);
   } catch (const UsageError& e) {
-    err << "migoctl: " << e.message << "\nTry 'migoctl --help'.\n";
-    return kExitUsage;
+    // The parse stopped short: --json may be anywhere among the words.
+    const bool json = std::any_of(argv + 1, argv + argc, [](const char* w) { return std::strcmp(w, "--json") == 0; });
+    return usage_error(out, err, json, "migoctl", e.message, "migoctl");
   }
+  const bool json = args.has("json");
   if (args.has("man")) {
     out << man_page();
     return kExitOk;
@@ -2066,36 +2129,34 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
   if (!cmd) {
+    auto usage = [&](const std::string& msg) { return usage_error(out, err, json, "migoctl", msg, "migoctl"); };
     // Without a command only global options are known here.
     auto global = [](const std::string& n) {
       return std::any_of(kGlobalOptions.begin(), kGlobalOptions.end(), [&](const OptionSpec& o) { return n == o.name; });
     };
     for (const auto& f : args.flags)
-      if (!global(f)) {
-        err << "migoctl: unknown option '--" << f << "'\nTry 'migoctl --help'.\n";
-        return kExitUsage;
-      }
+      if (!global(f)) return usage("unknown option '--" + f + "'");
     for (const auto& [n, v] : args.opt)
-      if (!global(n)) {
-        err << "migoctl: unknown option '--" << n << "'\nTry 'migoctl --help'.\n";
+      if (!global(n)) return usage("unknown option '--" + n + "'");
+    if (args.has("help") || args.pos.empty()) {
+      if (args.pos.empty() && !args.has("help")) {
+        if (json) return usage("no command given");
+        err << main_help();
         return kExitUsage;
       }
-    if (args.has("help") || args.pos.empty()) {
-      (args.pos.empty() && !args.has("help") ? err : out) << main_help();
-      return args.has("help") ? kExitOk : kExitUsage;
+      out << main_help();
+      return kExitOk;
     }
     std::string words;
     for (const auto& p : args.pos) words += (words.empty() ? "" : " ") + p;
-    err << "migoctl: unknown command '" << words << "'\nTry 'migoctl --help'.\n";
-    return kExitUsage;
+    return usage("unknown command '" + words + "'");
   }
   if (args.has("help")) {
     out << command_help(*cmd);
     return kExitOk;
   }
   auto usage = [&](const std::string& msg) {
-    err << "migoctl " << cmd->path << ": " << msg << "\nTry 'migoctl " << cmd->path << " --help'.\n";
-    return kExitUsage;
+    return usage_error(out, err, json, "migoctl " + std::string(cmd->path), msg, "migoctl " + std::string(cmd->path));
   };
   for (const auto& [name, value] : args.opt) {
     const OptionSpec* o = find_option(cmd, name);
@@ -2114,7 +2175,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (args.pos.size() < cmd->min_pos) return usage("missing argument (" + std::string(cmd->synopsis) + ")");
   if (args.pos.size() > cmd->max_pos) return usage("unexpected argument '" + args.pos[cmd->max_pos] + "'");
 
-  Context ctx{out, err, "", args.has("json"), static_cast<int64_t>(time(nullptr)), nullptr};
+  Context ctx{out, err, "", json, static_cast<int64_t>(time(nullptr)), nullptr};
   ctx.db = store_path(args.get("db") ? *args.get("db") : "");
   if (args.get("resolver")) ctx.resolver = *args.get("resolver");
   ctx.dkim_keys = args.get("dkim-keys") ? *args.get("dkim-keys") : kDefaultDkimKeyDir;

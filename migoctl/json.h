@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace migo {
 
@@ -37,6 +38,18 @@ class Json {
 
   // indent 0: all on one line.
   std::string dump(int indent = 2) const;
+
+  // Reading, for the text views that render a noun from its JSON (so text
+  // and --json cannot disagree). at() takes a JSON pointer ("/statistics/
+  // delivered") and gives null where there is nothing.
+  Json at(const std::string& pointer) const;
+  bool is_null() const { return j_.is_null(); }
+  // A string as it is, a number in decimal, true/false as yes/no, null "".
+  std::string text() const;
+  // A number's value; 0 for anything else.
+  double number() const;
+  // An array's elements (an empty list for anything else).
+  std::vector<Json> items() const;
 
  private:
   nlohmann::ordered_json j_;

@@ -25,3 +25,27 @@ TEST_CASE("json arrays, numbers, nesting") {
   CHECK(a.dump(0) == "[18446744073709551615,-3,0.5,0.9524,{}]");  // fractions to 4 decimals
   CHECK(Json::array().dump() == "[]");
 }
+
+TEST_CASE("json reading: pointers, text, numbers, items; nothing there is null") {
+  Json j = Json::object()
+               .set("s", "x")
+               .set("n", uint64_t{7})
+               .set("neg", int64_t{-2})
+               .set("f", 0.25)
+               .set("b", false)
+               .set("o", Json::object().set("in", "deep"))
+               .set("a", Json::array().push(1).push("two"));
+  CHECK(j.at("/s").text() == "x");
+  CHECK(j.at("/n").text() == "7");
+  CHECK(j.at("/neg").text() == "-2");
+  CHECK(j.at("/f").number() == 0.25);
+  CHECK(j.at("/b").text() == "no");
+  CHECK(j.at("/o/in").text() == "deep");
+  CHECK(j.at("/a").items().size() == 2);
+  CHECK(j.at("/a/1").text() == "two");
+  CHECK(j.at("/missing").is_null());
+  CHECK(j.at("/s/below").is_null());  // through a scalar
+  CHECK(j.at("no-slash").is_null());  // a malformed pointer
+  CHECK(j.at("/missing").text().empty());
+  CHECK(j.at("/s").items().empty());
+}

@@ -104,6 +104,25 @@ TEST_CASE("help, version and usage errors") {
   CHECK_THAT(r.err, Catch::Contains("--name needs a value"));
 }
 
+TEST_CASE("usage errors under --json: an error object on stdout, the message on stderr, exit 2") {
+  Cli cli;
+  // Each kind: found by the parser (a value missing), by the command table
+  // (unknown command, unknown option, missing argument, required option),
+  // and by a handler (a malformed number).
+  for (const std::vector<std::string>& words :
+       {std::vector<std::string>{"account", "create", "acme", "--name"}, {"frobnicate"}, {"--frob"}, {},
+        {"account", "list", "--bogus"}, {"account", "show"}, {"workspace", "create", "acme"},
+        {"plan", "set", "x", "--hourly", "ten"}}) {
+    RunResult r = cli.json(words);
+    INFO("words: " << words.size() << " stdout: " << r.out << " stderr: " << r.err);
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.out, Catch::Contains("\"code\": \"usage\""));
+    CHECK_THAT(r.err, Catch::Contains("--help"));
+  }
+  // Without --json stdout stays empty.
+  CHECK(cli({"account", "show"}).out.empty());
+}
+
 TEST_CASE("a store that is not there is a temporary failure, with --json too") {
   Cli cli;
   RunResult r = cli.json({"workspace", "list"});
@@ -254,6 +273,51 @@ TEST_CASE("accounts: create, show, disable, enable, rename, reset, delete") {
   CHECK_THAT(r.err, Catch::Contains("4QueuedId1"));
   cli.ok({"account", "delete", a.username, "--confirm", "Main App", "--force"});
   CHECK(cli({"account", "show", a.username}).rc == 1);
+}
+
+// The text of a noun is rendered from its JSON: an independent reader (a
+// Python oracle) takes both outputs of one command and checks that every
+// "Name: value" line says what the JSON's field says.
+int text_vs_json(const Cli& cli, const std::vector<std::string>& words, const std::string& mapping) {
+  RunResult text = cli(words);
+  RunResult json = cli.json(words);
+  REQUIRE(text.rc == 0);
+  REQUIRE(json.rc == 0);
+  const std::string oracle = R"(
+import json, sys
+j = json.loads(sys.argv[1]); text = sys.argv[2]
+lines = {l.split(':', 1)[0]: l.split(':', 1)[1].strip() for l in text.splitlines() if ':' in l and not l.startswith(' ')}
+bad = []
+for pair in sys.argv[3].split(';'):
+    name, path = pair.split('=')
+    v = j
+    for k in path.split('/'):
+        v = v[k]
+    want = 'never' if v is None else str(v)
+    if lines.get(name) != want:
+        bad.append(f'{name}: text {lines.get(name)!r}, json {want!r}')
+print('\n'.join(bad)); sys.exit(1 if bad else 0)
+)";
+  RunResult r = test::run({"/usr/bin/python3", "-c", oracle, json.out, text.out, mapping});
+  UNSCOPED_INFO("text:\n" << text.out << "oracle: " << r.out << r.err);
+  return r.rc;
+}
+
+TEST_CASE("account show and workspace show: the text says what --json says") {
+  Cli cli;
+  initialised(cli);
+  Created a = create(cli, "acme", "Production App");
+  cli.ok({"domain", "add", "acme", "example.com"});
+  CHECK(text_vs_json(cli, {"account", "show", a.username},
+                        "Label=label;Username=username;Workspace=workspace;Status=status;Created=created;"
+                        "Password set=password_set;Last used=last_used;Total sent=statistics/total_sent;"
+                        "Sent this month=statistics/sent_this_month;Delivered=statistics/delivered;"
+                        "Bounced=statistics/bounced;Deferred=statistics/deferred;Complaints=statistics/complaints;Id=id") == 0);
+  CHECK(text_vs_json(cli, {"workspace", "show", "acme"},
+                        "Workspace=name;Plan=plan/name;Created=created;Total sent=statistics/total_sent;"
+                        "Delivered=statistics/delivered;Bounced=statistics/bounced;Last used=last_used") == 0);
+  // The oracle can fail: a line checked against the wrong field is caught.
+  CHECK(text_vs_json(cli, {"account", "show", a.username}, "Label=username") != 0);
 }
 
 TEST_CASE("the plan's account limit is enforced with the numbers") {
