@@ -31,6 +31,9 @@ packages=(
   # systemd-analyze, which checks the units (systemd need not be running);
   # systemd-journald, run by the journal tests in a namespace of their own
   systemd
+  # systemd-nspawn, which boots a systemd in a container for the units'
+  # test under a real PID 1 (tests/systemd/boot_test.sh)
+  systemd-container
   # groff and man, which check the man pages
   groff-base man-db bsdextrautils
 )

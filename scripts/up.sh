@@ -1,41 +1,61 @@
 #!/usr/bin/env bash
 # up.sh — the README's main command. On a fresh Debian 12 machine, as root:
-# install what is needed, build migo-relay, apply the ansible role to this
-# machine (Postfix on loopback, submission 587 and SMTPS 465, relaying to a
-# local smtp-sink that stands in for the internet), create a demo workspace
-# with a verified domain and one SMTP account, print its credentials once,
-# send a message through 587 with STARTTLS + AUTH, show it delivered to the
-# sink and counted. Safe to run again: the role changes nothing the second
-# time, and the demo account gets a fresh password (the old one is never
-# shown again).
+# install what is needed, build migo-relay's Debian package, apply the
+# ansible role to this machine with it (Postfix on loopback, submission 587
+# and SMTPS 465, relaying to a local smtp-sink that stands in for the
+# internet), create a demo workspace with a verified domain and one SMTP
+# account, print its credentials once, send a message through 587 with
+# STARTTLS + AUTH, show it delivered to the sink and counted. Safe to run
+# again: the role changes nothing the second time, and the demo account
+# gets a fresh password (the old one is never shown again).
+#   up.sh [--deb FILE]    FILE: a package built already (skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+deb=
+case "${1:-}" in
+  --deb) deb=$(realpath "${2:?up.sh: --deb needs the .deb file}") ;;
+  "") ;;
+  *) echo "usage: up.sh [--deb FILE]" >&2; exit 2 ;;
+esac
 
 bash scripts/install-deps.sh
 
-echo "=== build"
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
-cmake --build build/release
-echo "=== install (docs, units, migoctl for this shell)"
-cmake --install build/release --prefix /usr >/dev/null
+if [ -z "$deb" ]; then
+  echo "=== build the Debian package (scripts/build-deb.sh; the log: build/deb/build.log)"
+  deb=$(bash scripts/build-deb.sh build/deb)
+fi
+echo "  $deb"
+
+# With systemd, Postfix logs to the journal (a stock Debian 12 has no
+# rsyslog) and migo-statd reads it there: the role's default. Without an
+# init system there is no journald either, so Postfix writes its own log
+# file (maillog_file) and migo-statd follows that.
+if [ -d /run/systemd/system ]; then init=systemd; else init=none; fi
+maillog=()
+[ $init = systemd ] || maillog=(-e migo_postfix_maillog_file=/var/log/postfix.log)
 
 # The stand-in for the internet: an SMTP sink on loopback that keeps every
 # message it receives in /var/lib/migo-demo/sink.
 sink_dir=/var/lib/migo-demo/sink
 install -d -o nobody -m 0755 "$sink_dir"
-install -d -m 0755 /run/migo
-start-stop-daemon --start --quiet --oknodo --background --make-pidfile --pidfile /run/migo/demo-sink.pid \
-  --exec /usr/sbin/smtp-sink -- -u nobody -d "$sink_dir/%Y%m%d%H/%M." 127.0.0.1:2525 100
+sink=(/usr/sbin/smtp-sink -u nobody -d "$sink_dir/%Y%m%d%H/%M." 127.0.0.1:2525 100)
+if [ $init = systemd ]; then
+  systemctl is-active --quiet migo-demo-sink ||
+    systemd-run --quiet --unit=migo-demo-sink --description="migo-relay demo: the internet's stand-in (smtp-sink)" "${sink[@]}"
+else
+  install -d -m 0755 /run/migo
+  start-stop-daemon --start --quiet --oknodo --background --make-pidfile --pidfile /run/migo/demo-sink.pid \
+    --exec "${sink[0]}" -- "${sink[@]:1}"
+fi
 
-if [ -d /run/systemd/system ]; then init=systemd; else init=none; fi
 echo "=== ansible role (init system: $init)"
 cd "$repo/ansible"
 log=/var/log/migo-up-ansible.log
 if ! ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local site.yml \
-  -e migo_build_dir="$repo/build/release" -e migo_init="$init" \
+  -e migo_install_from=deb -e migo_deb="$deb" -e migo_init=$init \
   -e migo_postfix_hostname=relay.localhost -e migo_postfix_inet_interfaces=loopback-only \
-  -e "migo_postfix_relayhost=[127.0.0.1]:2525" -e migo_postfix_maillog_file=/var/log/postfix.log \
+  -e "migo_postfix_relayhost=[127.0.0.1]:2525" "${maillog[@]}" \
   -e migo_tls_self_signed=true -e migo_tls_cert_file=/etc/migo/tls/cert.pem \
   -e migo_tls_key_file=/etc/migo/tls/key.pem >"$log" 2>&1; then
   tail -40 "$log" >&2
@@ -85,7 +105,8 @@ for i in $(seq 1 100); do
   sleep 0.1
 done
 if [ -z "$delivered" ]; then
-  echo "up.sh: the message did not reach the sink; see /var/log/postfix.log" >&2
+  where="/var/log/postfix.log"; [ $init = systemd ] && where="journalctl -t postfix/smtp"
+  echo "up.sh: the message did not reach the sink; see $where" >&2
   exit 1
 fi
 echo "  delivered to the local sink: $delivered"
