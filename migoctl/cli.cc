@@ -1141,6 +1141,24 @@ Json tracking_json(const TrackingSettings& t) {
       .set("domain_verified", t.domain.empty() ? Json() : Json(t.domain_verified));
 }
 
+// tracking show's: the workspace's settings, then each account's own.
+std::string tracking_view(const Json& j) {
+  auto on_off = [](const Json& v) { return v.text() == "yes" ? "on" : "off"; };
+  const Json tr = j.at("/tracking");
+  const std::string domain = tr.at("/domain").text();
+  std::string text = "Workspace:  " + j.at("/workspace").text() + "\nOpens:      " + on_off(tr.at("/opens")) +
+                     "\nClicks:     " + tr.at("/clicks").text() + "\nHost:       " +
+                     (domain.empty()                              ? std::string("the relay's (migo-milter --tracking-host)")
+                      : tr.at("/domain_verified").text() == "yes" ? domain
+                                                                  : domain + " (NOT VERIFIED: the relay's host is used until it is)") +
+                     "\n";
+  for (const Json& o : j.at("/account_overrides").items())
+    text += "  " + o.at("/username").text() + ": opens " +
+            (o.at("/opens").is_null() ? "as the workspace" : on_off(o.at("/opens"))) + ", clicks " +
+            (o.at("/clicks").is_null() ? "as the workspace" : o.at("/clicks").text()) + "\n";
+  return text;
+}
+
 Result<ClickTracking> parse_clicks(const std::string& v) {
   if (v == "off" || v == "no") return ClickTracking::off;
   if (v == "html" || v == "on" || v == "html-only") return ClickTracking::html;
@@ -1229,18 +1247,10 @@ int cmd_tracking_show(Context& c, const Args& a) {
   int rc;
   if (!c.open(&rc)) return rc;
   Json j, overrides = Json::array();
-  std::string text;
   Status s = c.store->read([&](const ReadTxn& t) -> Status {
     auto w = find_workspace(t, a.pos[0]);
     if (!w.ok()) return w.status();
-    const TrackingSettings& tr = w->tracking;
-    j = Json::object().set("workspace", w->name).set("tracking", tracking_json(tr));
-    text = "Workspace:  " + w->name + "\nOpens:      " + (tr.opens ? "on" : "off") +
-           "\nClicks:     " + click_tracking_name(tr.clicks) + "\nHost:       " +
-           (tr.domain.empty()                 ? std::string("the relay's (migo-milter --tracking-host)")
-            : tr.domain_verified ? tr.domain
-                                 : tr.domain + " (NOT VERIFIED: the relay's host is used until it is)") +
-           "\n";
+    j = Json::object().set("workspace", w->name).set("tracking", tracking_json(w->tracking));
     auto accounts = t.accounts(w->id);
     if (!accounts.ok()) return accounts.status();
     for (const Account& acct : *accounts) {
@@ -1249,14 +1259,12 @@ int cmd_tracking_show(Context& c, const Args& a) {
                          .set("username", acct.username)
                          .set("opens", acct.track_opens ? Json(*acct.track_opens) : Json())
                          .set("clicks", acct.track_clicks ? Json(click_tracking_name(*acct.track_clicks)) : Json()));
-      text += "  " + acct.username + ": opens " +
-              (acct.track_opens ? (*acct.track_opens ? "on" : "off") : "as the workspace") + ", clicks " +
-              (acct.track_clicks ? click_tracking_name(*acct.track_clicks) : "as the workspace") + "\n";
     }
     return {};
   });
   if (!s.ok()) return c.fail(s);
-  return c.emit(j.set("account_overrides", overrides), text);
+  j.set("account_overrides", overrides);
+  return c.emit(j, tracking_view(j));
 }
 
 int cmd_tracking_verify(Context& c, const Args& a) {

@@ -303,7 +303,7 @@ print('\n'.join(bad)); sys.exit(1 if bad else 0)
   return r.rc;
 }
 
-TEST_CASE("account show and workspace show: the text says what --json says") {
+TEST_CASE("account, workspace and tracking show: the text says what --json says") {
   Cli cli;
   initialised(cli);
   Created a = create(cli, "acme", "Production App");
@@ -316,6 +316,7 @@ TEST_CASE("account show and workspace show: the text says what --json says") {
   CHECK(text_vs_json(cli, {"workspace", "show", "acme"},
                         "Workspace=name;Plan=plan/name;Created=created;Total sent=statistics/total_sent;"
                         "Delivered=statistics/delivered;Bounced=statistics/bounced;Last used=last_used") == 0);
+  CHECK(text_vs_json(cli, {"tracking", "show", "acme"}, "Workspace=workspace;Clicks=tracking/clicks") == 0);
   // The oracle can fail: a line checked against the wrong field is caught.
   CHECK(text_vs_json(cli, {"account", "show", a.username}, "Label=username") != 0);
 }
