@@ -19,6 +19,14 @@
 
 namespace migo {
 
+uint64_t bytes_behind(const std::string& path, const FollowPosition& p) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return 0;
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (static_cast<uint64_t>(st.st_ino) != p.inode) return size;
+  return size > p.offset ? size - p.offset : 0;
+}
+
 FollowHealth follow_health(const std::vector<std::pair<std::string, FollowPosition>>& logs,
                            const std::vector<std::pair<std::string, uint64_t>>& counters, int64_t now,
                            int64_t max_lag) {
@@ -29,11 +37,7 @@ FollowHealth follow_health(const std::vector<std::pair<std::string, FollowPositi
                    " (its log says why)");
   if (logs.empty()) h.add(1, "migo-statd has not followed any log yet");
   for (const auto& [path, p] : logs) {
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0) continue;  // mid-rotation, or moved away: nothing to judge
-    uint64_t behind = static_cast<uint64_t>(st.st_ino) != p.inode ? static_cast<uint64_t>(st.st_size)
-                      : static_cast<uint64_t>(st.st_size) > p.offset ? static_cast<uint64_t>(st.st_size) - p.offset
-                                                                      : 0;
+    uint64_t behind = bytes_behind(path, p);
     int64_t age = now - p.updated;
     if (behind > 0 && age > max_lag)
       h.add(2, path + ": " + std::to_string(behind) + " bytes not counted, position last moved " +

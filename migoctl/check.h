@@ -24,6 +24,11 @@ struct FollowHealth {
     problems.push_back(std::move(what));
   }
 };
+// How many bytes of the log at `path` lie past `p`, uncounted: all of it
+// when the file is another (rotated: a new inode); 0 when it cannot be
+// looked at (mid-rotation, or moved away). Needs only the right to stat.
+uint64_t bytes_behind(const std::string& path, const FollowPosition& p);
+
 FollowHealth follow_health(const std::vector<std::pair<std::string, FollowPosition>>& logs,
                            const std::vector<std::pair<std::string, uint64_t>>& counters, int64_t now,
                            int64_t max_lag);

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <map>
 
+#include "check.h"     // bytes_behind
 #include "follower.h"  // the counters' names
 #include "prometheus.h"
 
@@ -119,14 +120,28 @@ Result<std::string> render_metrics(const Store& store, int64_t now) {
     if (!ps.ok()) return ps.status();
     // The oldest position's age: how long migo-statd has not moved (0 with
     // no position yet). Per source, not per file: a bounded label.
-    uint64_t file_age = 0, journal_age = 0;
+    // Lag, for a log file: the bytes past the position, and how long they
+    // have waited (the position's age while any are behind; 0 when caught
+    // up, however long the log has been quiet).
+    uint64_t file_age = 0, journal_age = 0, lag_bytes = 0, lag_seconds = 0;
     for (const auto& [path, p] : *ps) {
       uint64_t age = now > p.updated ? static_cast<uint64_t>(now - p.updated) : 0;
-      uint64_t& slot = path.rfind("journal:", 0) == 0 ? journal_age : file_age;
-      slot = std::max(slot, age);
+      if (path.rfind("journal:", 0) == 0) {
+        journal_age = std::max(journal_age, age);
+        continue;
+      }
+      file_age = std::max(file_age, age);
+      if (uint64_t behind = bytes_behind(path, p); behind > 0) {
+        lag_bytes += behind;
+        lag_seconds = std::max(lag_seconds, age);
+      }
     }
     f.push_back({"migo_statd_position_age_seconds", "Seconds since migo-statd last moved its position, by source.",
                  "gauge", {{"{source=\"file\"}", file_age}, {"{source=\"journal\"}", journal_age}}});
+    f.push_back({"migo_statd_lag_bytes", "Bytes of the mail log migo-statd has not counted yet.", "gauge",
+                 {{"", lag_bytes}}});
+    f.push_back({"migo_statd_lag_seconds", "How long the oldest uncounted bytes of the mail log have waited.", "gauge",
+                 {{"", lag_seconds}}});
     return {};
   });
   if (!s.ok()) return s;

@@ -38,6 +38,13 @@ check_contains "  one line, Nagios style" "$out" "MIGO OK - "
 check_contains "  the policy daemon answered" "$out" "policyd: migo-policyd answered in"
 check_contains "  the milter negotiated" "$out" "milter: migo-milter negotiated in"
 check_contains "  with performance data" "$out" "| store_used="
+lag() { m metrics | sed -n "s/^migo_statd_lag_bytes //p"; }
+check "migoctl metrics: no lag once counted" test "$(lag)" = 0
+line="Dec  4 02:02:01 relay postfix/qmgr[1]: 4ABCDEFGI: removed"
+echo "$line" >>"$base/mail.log"
+check "  a line appended and not yet counted: its bytes are the lag" test "$(lag)" = $(( ${#line} + 1 ))
+"$STATD" --db "$base/db" --log "$base/mail.log" --once 2>/dev/null
+check "  counted: none again" test "$(lag)" = 0
 json=$(m --json check --policy "unix:$base/policy" --milter "unix:$base/milter" --tag-key "$base/tag.key")
 check "  --json: status ok and five checks" test "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], len(d["checks"]))' <<<"$json")" = "ok 5"
 
@@ -50,11 +57,9 @@ python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.
   "$base/silent" &
 pids+=($!)
 for i in $(seq 1 100); do [ -S "$base/silent" ] && break; sleep 0.05; done
-start=$(date +%s)
 out=$(m check --policy "unix:$base/silent" --milter none --tag-key none --timeout 500); rc=$?
 check "a policy socket that never answers: CRITICAL" test "$rc" = 2
 check_contains "  within the timeout" "$out" "no reply from unix:$base/silent within 500 ms"
-check "  and the check returned (no hang)" test $(( $(date +%s) - start )) -lt 10
 chmod 000 "$base/tag.key"
 out=$(runuser -u nobody -- "$MIGOCTL" --db "$base/db" check --policy none --milter none --tag-key "$base/tag.key" 2>&1); rc=$?
 check "an unreadable tag key: CRITICAL" test "$rc" = 2
