@@ -340,13 +340,15 @@ Result<Domain> Admin::record_dns_check(const std::string& ws, const std::string&
       active_key = active_key || k.state == DkimKeyState::active;
     }
     // Each algorithm rotates on its own: a new RSA key retires older RSA
-    // keys only.
+    // keys only. "Older" is every other active key of its algorithm, not one
+    // active since an earlier second: a key verified and rotated within one
+    // second has the same state_since as its successor (signing_key breaks
+    // that tie by order), and used to stay active for good.
     for (const DkimKey* newest : signing_keys(d)) {
       if (now_ - newest->state_since < retire_after) continue;
-      const int64_t since = newest->state_since;
       const DkimAlgorithm algorithm = newest->algorithm;
       for (DkimKey& k : d.dkim)
-        if (k.algorithm == algorithm && k.state == DkimKeyState::active && k.state_since < since) {
+        if (&k != newest && k.algorithm == algorithm && k.state == DkimKeyState::active) {
           k.state = DkimKeyState::retired;
           k.state_since = now_;
           detail += " dkim=" + k.selector + ":retired";

@@ -224,3 +224,24 @@ TEST_CASE("DKIM: an Ed25519 key is a second signature, rotated on its own") {
   CHECK(keys[0]->selector == "rsa2");
   CHECK(keys[1]->selector == "ed1");
 }
+
+TEST_CASE("DKIM rotation within one second: the old key still retires") {
+  // Verified, rotated and re-checked in the same second: both keys are
+  // active since that second, and the older one must go all the same.
+  Fixture f;
+  const int64_t T = 1700000000;
+  REQUIRE(f.admin(T).create_workspace("acme", "10k").ok());
+  DkimKey first{"old", "AAAA", DkimKeyState::pending, T, T, DkimAlgorithm::rsa_sha256};
+  auto added = f.admin(T).add_domain("acme", "example.com", false, {first});
+  REQUIRE(added.ok());
+  const std::string token = added->token;
+  REQUIRE(f.admin(T).record_dns_check("acme", "example.com", token, true, 3600, {"old"}, 0).ok());
+  DkimKey second{"new", "BBBB", DkimKeyState::pending, T, T, DkimAlgorithm::rsa_sha256};
+  REQUIRE(f.admin(T).add_dkim_key("acme", "example.com", second).ok());
+  auto d = f.admin(T).record_dns_check("acme", "example.com", token, true, 3600, {"old", "new"}, 0);
+  REQUIRE(d.ok());
+  for (const DkimKey& k : d->dkim) {
+    INFO("key " << k.selector);
+    CHECK(std::string(dkim_state_name(k.state)) == (k.selector == "new" ? "active" : "retired"));
+  }
+}
