@@ -20,6 +20,9 @@ packages=(
   libsystemd-dev
   # migoctl's JSON (nlohmann::json)
   nlohmann-json3-dev
+  # several relays: the limit windows on Redis (hiredis), and a real
+  # redis-server for its tests
+  libhiredis-dev redis-server
   # runtime parts the tests drive for real
   lmdb-utils libsasl2-modules sasl2-bin postfix swaks libnet-ssleay-perl
   libauthen-scram-perl libio-socket-ssl-perl
