@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh — the benchmarks, each against its baseline in the same run.
-#   bench/run.sh [auth] [policy] [milter] [relay] [growth] [tracking] [--seconds S]
+#   bench/run.sh [auth] [policy] [milter] [relay] [growth] [tracking] [counters] [--seconds S]
 # auth:   sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
 #         salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
 #         DB file, plaintext userPassword), same process setup, same machine.
@@ -42,6 +42,12 @@
 #         1,000,000) with migo-statd's 30-day retention, against the same
 #         traffic without retention (the baseline, first 45 days). The full
 #         year takes about two hours here; it is not in the default set.
+# counters: the counting step of an END-OF-MESSAGE decision (the limit
+#         check and the count of every window) on the LMDB store, one durable
+#         transaction per message and 32 per transaction (migo-policyd's group
+#         commit), against Redis (counters/, one Lua script) over TCP on
+#         loopback, one client and eight; Redis's CPU per decision. Not the
+#         daemon over its socket: migo-policyd does not use Redis yet.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -51,7 +57,7 @@ which=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
-    auth|policy|milter|relay|growth|tracking) which+=("$1"); shift ;;
+    auth|policy|milter|relay|growth|tracking|counters) which+=("$1"); shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -470,6 +476,19 @@ print("    CPU per message: migo-policyd %.2f ms, migo-milter %.2f ms" % ((int(a
   sent=$($m --json workspace show ws | python3 -c 'import json,sys; s=json.load(sys.stdin)["statistics"]; print(s["total_sent"], s["delivered"])')
   echo "counted by the modules (total sent, delivered): $sent${MIGO_BENCH_PARTS:+ (runs without migo-policyd count no sends)}"
   kill $mpid $ppid $npid; wait $mpid $ppid $npid 2>/dev/null || true
+}
+
+bench_counters() {
+  echo "== counters: $seconds s each, $(nproc) cores, $(redis-server --version | cut -d' ' -f1-3)"
+  local port pid
+  port=$(free_port)
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    --logfile "$work/redis.log" &
+  pid=$!
+  for i in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  "$B/bench/counters_bench" --store "$work/cstore" --redis "redis://127.0.0.1:$port" --seconds "$seconds" \
+    --redis-pid "$pid"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 bench_growth() {
