@@ -192,6 +192,11 @@ Json domain_json(const Domain& d, const std::string& ws) {
       .set("dkim", keys);
 }
 
+// What every failure prints on stdout under --json.
+Json error_json(const std::string& code, const std::string& message) {
+  return Json::object().set("error", Json::object().set("code", code).set("message", message));
+}
+
 // ----------------------------------------------------------------- views
 //
 // One view per noun: its text is rendered from its JSON, the very value
@@ -263,10 +268,10 @@ std::string domain_state_view(const Json& d) {
   return "NOT VERIFIED";
 }
 std::string domain_name_view(const Json& d) {
-  return d.at("/domain").text() + (d.at("/include_subdomains").text() == "yes" ? " (and subdomains)" : "");
+  return d.at("/domain").text() + (d.at("/include_subdomains").is_true() ? " (and subdomains)" : "");
 }
 std::vector<std::string> domain_row(const Json& d) {
-  const bool verified = d.at("/verified").text() == "yes";
+  const bool verified = d.at("/verified").is_true();
   return {d.at("/domain").text(), d.at("/include_subdomains").text(),
           d.at("/state").text() + (verified ? " (" + d.at("/verified_by").text() + ")" : ""),
           verified ? time_view(d.at("/verified_at")) : "no", time_view(d.at("/added"))};
@@ -374,10 +379,7 @@ struct Context {
     int code = kExitRefused;
     if (s.temporary()) code = kExitTempfail;
     if (json) {
-      out << Json::object()
-                 .set("error", Json::object().set("code", code_name(s.code())).set("message", s.message()))
-                 .dump()
-          << "\n";
+      out << error_json(code_name(s.code()), s.message()).dump() << "\n";
     }
     err << "migoctl: " << s.message() << "\n";
     return code;
@@ -478,8 +480,9 @@ int cmd_plan_list(Context& c, const Args&) {
   Json j = Json::array();
   std::vector<std::vector<std::string>> rows{{"PLAN", "ACCOUNTS", "MONTHLY", "DAILY", "HOURLY"}};
   for (const Plan& p : plans) {
-    j.push(plan_json(p));
-    rows.push_back(plan_row(plan_json(p)));
+    Json pj = plan_json(p);
+    rows.push_back(plan_row(pj));
+    j.push(std::move(pj));
   }
   if (c.json) return c.emit(Json::object().set("plans", j), "");
   print_table(c.out, rows);
@@ -1143,13 +1146,13 @@ Json tracking_json(const TrackingSettings& t) {
 
 // tracking show's: the workspace's settings, then each account's own.
 std::string tracking_view(const Json& j) {
-  auto on_off = [](const Json& v) { return v.text() == "yes" ? "on" : "off"; };
+  auto on_off = [](const Json& v) { return v.is_true() ? "on" : "off"; };
   const Json tr = j.at("/tracking");
   const std::string domain = tr.at("/domain").text();
   std::string text = "Workspace:  " + j.at("/workspace").text() + "\nOpens:      " + on_off(tr.at("/opens")) +
                      "\nClicks:     " + tr.at("/clicks").text() + "\nHost:       " +
                      (domain.empty()                              ? std::string("the relay's (migo-milter --tracking-host)")
-                      : tr.at("/domain_verified").text() == "yes" ? domain
+                      : tr.at("/domain_verified").is_true()      ? domain
                                                                   : domain + " (NOT VERIFIED: the relay's host is used until it is)") +
                      "\n";
   for (const Json& o : j.at("/account_overrides").items())
@@ -2102,14 +2105,14 @@ const Command* parse(int argc, char** argv, Args* args) {
 
 }  // namespace
 
-// A usage error: the message and a hint on stderr, as always; under --json
-// also an error object on stdout, as every other failure has, so a script
-// reading JSON never meets an empty answer.
-static int usage_error(std::ostream& out, std::ostream& err, bool json, const std::string& who, const std::string& msg,
-                const std::string& help) {
-  if (json)
-    out << Json::object().set("error", Json::object().set("code", "usage").set("message", msg)).dump() << "\n";
-  err << who << ": " << msg << "\nTry '" << help << " --help'.\n";
+// A usage error of `who` ("migoctl" or "migoctl COMMAND"): the message and
+// a hint on stderr, as always; under --json also an error object on stdout,
+// as every other failure has, so a script reading JSON never meets an empty
+// answer.
+static int usage_error(std::ostream& out, std::ostream& err, bool json, const std::string& who,
+                       const std::string& msg) {
+  if (json) out << error_json("usage", msg).dump() << "\n";
+  err << who << ": " << msg << "\nTry '" << who << " --help'.\n";
   return kExitUsage;
 }
 
@@ -2121,7 +2124,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   } catch (const UsageError& e) {
     // The parse stopped short: --json may be anywhere among the words.
     const bool json = std::any_of(argv + 1, argv + argc, [](const char* w) { return std::strcmp(w, "--json") == 0; });
-    return usage_error(out, err, json, "migoctl", e.message, "migoctl");
+    return usage_error(out, err, json, "migoctl", e.message);
   }
   const bool json = args.has("json");
   if (args.has("man")) {
@@ -2137,7 +2140,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
   if (!cmd) {
-    auto usage = [&](const std::string& msg) { return usage_error(out, err, json, "migoctl", msg, "migoctl"); };
+    auto usage = [&](const std::string& msg) { return usage_error(out, err, json, "migoctl", msg); };
     // Without a command only global options are known here.
     auto global = [](const std::string& n) {
       return std::any_of(kGlobalOptions.begin(), kGlobalOptions.end(), [&](const OptionSpec& o) { return n == o.name; });
@@ -2164,7 +2167,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
   auto usage = [&](const std::string& msg) {
-    return usage_error(out, err, json, "migoctl " + std::string(cmd->path), msg, "migoctl " + std::string(cmd->path));
+    return usage_error(out, err, json, "migoctl " + std::string(cmd->path), msg);
   };
   for (const auto& [name, value] : args.opt) {
     const OptionSpec* o = find_option(cmd, name);

@@ -44,6 +44,7 @@ class Json {
   // delivered") and gives null where there is nothing.
   Json at(const std::string& pointer) const;
   bool is_null() const { return j_.is_null(); }
+  bool is_true() const { return j_.is_boolean() && j_.get<bool>(); }
   // A string as it is, a number in decimal, true/false as yes/no, null "".
   std::string text() const;
   // A number's value; 0 for anything else.

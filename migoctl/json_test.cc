@@ -40,6 +40,9 @@ TEST_CASE("json reading: pointers, text, numbers, items; nothing there is null")
   CHECK(j.at("/neg").text() == "-2");
   CHECK(j.at("/f").number() == 0.25);
   CHECK(j.at("/b").text() == "no");
+  CHECK_FALSE(j.at("/b").is_true());
+  CHECK_FALSE(j.at("/s").is_true());  // only true is true
+  CHECK(Json(true).is_true());
   CHECK(j.at("/o/in").text() == "deep");
   CHECK(j.at("/a").items().size() == 2);
   CHECK(j.at("/a/1").text() == "two");
