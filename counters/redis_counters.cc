@@ -71,12 +71,22 @@ std::string sha1_hex(const std::string& s) {
   return hex;
 }
 
-const std::string& commit_sha() {
-  static const std::string s = sha1_hex(kCommit);
+}  // namespace
+
+// A script's text and its SHA-1 (EVALSHA's name for it), made once.
+struct RedisCounters::Script {
+  std::string body, sha;
+  explicit Script(const char* text) : body(text), sha(sha1_hex(body)) {}
+};
+
+namespace {
+
+const RedisCounters::Script& commit_script() {
+  static const RedisCounters::Script s(kCommit);
   return s;
 }
-const std::string& refund_sha() {
-  static const std::string s = sha1_hex(kRefund);
+const RedisCounters::Script& refund_script() {
+  static const RedisCounters::Script s(kRefund);
   return s;
 }
 
@@ -170,15 +180,14 @@ Status RedisCounters::ensure_connected() {
   return {};
 }
 
-Result<std::string> RedisCounters::run_script(const std::string& script, const std::string& sha,
-                                              const std::vector<std::string>& words) {
+Result<std::string> RedisCounters::run_script(const Script& script, const std::vector<std::string>& words) {
   if (Status s = ensure_connected(); !s.ok()) return s;
   for (int attempt = 0; attempt < 2; attempt++) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     argv.push_back(attempt == 0 ? "EVALSHA" : "EVAL");
     lens.push_back(attempt == 0 ? 7 : 4);
-    const std::string& body = attempt == 0 ? sha : script;
+    const std::string& body = attempt == 0 ? script.sha : script.body;
     argv.push_back(body.data());
     lens.push_back(body.size());
     for (const std::string& w : words) {
@@ -204,7 +213,7 @@ Result<WindowCheck> RedisCounters::commit(uint64_t ws, std::string_view queue_id
                                           const Plan& plan) {
   const std::string tag = ws_tag(ws);
   auto [month, last_month] = months_of(now);
-  auto r = run_script(kCommit, commit_sha(),
+  auto r = run_script(commit_script(),
                       {"2", tag + ":win", tag + ":q:" + std::string(queue_id), std::to_string(now / 60),
                        std::to_string(n), std::to_string(plan.hourly), std::to_string(plan.daily),
                        std::to_string(plan.monthly), month, last_month});
@@ -233,7 +242,7 @@ Result<WindowCheck> RedisCounters::commit(uint64_t ws, std::string_view queue_id
 
 Result<uint64_t> RedisCounters::refund(uint64_t ws, std::string_view queue_id) {
   const std::string tag = ws_tag(ws);
-  auto r = run_script(kRefund, refund_sha(), {"2", tag + ":win", tag + ":q:" + std::string(queue_id)});
+  auto r = run_script(refund_script(), {"2", tag + ":win", tag + ":q:" + std::string(queue_id)});
   if (!r.ok()) return r.status();
   uint64_t n = 0;
   if (!parse_u64(*r, &n)) return unavailable("the refund script answered '" + r->substr(0, 40) + "'");

@@ -70,6 +70,9 @@ class RedisCounters {
   // Takes back what commit counted for `queue_id`; 0 if nothing (any more).
   Result<uint64_t> refund(uint64_t ws, std::string_view queue_id);
 
+ public:
+  struct Script;  // (redis_counters.cc)
+
  private:
   struct Deleter {
     void operator()(redisContext* c) const noexcept;
@@ -78,8 +81,7 @@ class RedisCounters {
   Status ensure_connected();
   // Runs a script (EVALSHA; EVAL once if Redis does not know it yet) and
   // returns its string answer.
-  Result<std::string> run_script(const std::string& script, const std::string& sha,
-                                 const std::vector<std::string>& words);
+  Result<std::string> run_script(const Script& script, const std::vector<std::string>& words);
   RedisEndpoint endpoint_;
   int timeout_ms_ = 0;
   std::unique_ptr<redisContext, Deleter> ctx_;
