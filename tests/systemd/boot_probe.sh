@@ -89,16 +89,19 @@ check "systemctl stop migo-policyd" systemctl stop migo-policyd
 check "  a clean stop (not failed)" test "$(systemctl show -p Result --value migo-policyd)" = success
 user=$(creds Username "$up2")
 pass=$(creds Password "$up2")
-out=$(swaks --server 127.0.0.1 --port 587 --tls --auth PLAIN --auth-user "$user" --auth-password "$pass" \
-  --from app@example.com --to someone@example.net --header "From: <app@example.com>" 2>&1)
+send() {
+  swaks --server 127.0.0.1 --port 587 --tls --auth PLAIN --auth-user "$user" --auth-password "$pass" \
+    --from app@example.com --to someone@example.net --header "From: <app@example.com>" 2>&1
+}
 # Postfix applies default_action=DEFER (450 4.7.1), or 451 4.3.5 when the
 # service errs: a temporary error either way, never an acceptance.
-check "  mail is refused with a temporary error while it is down" grep -qE '^<~?\*+ +4[0-9][0-9] ' <<<"$out"
-grep -qE '^<~?\*+ +4[0-9][0-9] ' <<<"$out" || tail -5 <<<"$out"
+tempfailed() { grep -qE '^<~?\*+ +4[0-9][0-9] ' <<<"$1"; }
+out=$(send)
+check "  mail is refused with a temporary error while it is down" tempfailed "$out"
+tempfailed "$out" || tail -5 <<<"$out"
 check_lacks "  and nothing is queued" "$out" "Ok: queued"
 check "systemctl start migo-policyd" systemctl start migo-policyd
-out=$(swaks --server 127.0.0.1 --port 587 --tls --auth PLAIN --auth-user "$user" --auth-password "$pass" \
-  --from app@example.com --to someone@example.net --header "From: <app@example.com>" 2>&1)
+out=$(send)
 check_contains "  and accepted again once it is back" "$out" "Ok: queued"
 for d in milter statd; do
   check "systemctl stop migo-$d: a clean stop" sh -c "systemctl stop migo-$d && test \"\$(systemctl show -p Result --value migo-$d)\" = success"
