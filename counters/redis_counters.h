@@ -17,8 +17,19 @@
 // hours by the minute, the calendar month in UTC. Minutes older than a day
 // and months before the last are pruned by the script itself.
 //
+// One Redis, or a Redis Cluster: connect() asks its first reachable seed
+// for CLUSTER SLOTS; a standalone server says it has no cluster support and
+// is then the only node. In a cluster each command goes to the master of
+// its workspace's slot (CRC16 of the hash tag, as the Cluster specification
+// says); MOVED re-reads the slot map and ASK (a slot being migrated) is
+// followed once. Debian 12's hiredis 0.14 has no cluster client, hence
+// this small one.
+//
 // Every failure to reach Redis, or an answer that is not the script's, is
-// Code::unavailable: the caller fails closed (a temporary reply).
+// Code::unavailable: the caller fails closed (a temporary reply). After a
+// failed connect, calls fail at once for `retry_ms` instead of each waiting
+// for its own timeout, so a dead Redis costs a caller microseconds, not
+// timeout_ms per request. Not thread-safe: one RedisCounters per thread.
 // A connection Redis has closed raises SIGPIPE at the next write: a process
 // using this blocks or ignores SIGPIPE (migo-policyd blocks it in every
 // thread), and then sees the error.
@@ -34,6 +45,7 @@
 #include "migo/status.h"
 
 struct redisContext;
+struct redisReply;
 
 namespace migo {
 
@@ -45,6 +57,11 @@ struct RedisEndpoint {
 };
 Result<RedisEndpoint> parse_redis_url(std::string_view url);
 
+struct RedisOptions {
+  int timeout_ms = 1000;  // connect, and every command
+  int retry_ms = 1000;    // after a failed connect, fail at once this long
+};
+
 struct WindowCheck {
   bool fits = false;
   bool duplicate = false;   // this queue id was counted already: nothing done
@@ -53,12 +70,23 @@ struct WindowCheck {
   uint64_t limit = 0;
 };
 
+// A workspace's windows as they stand: what check_limits (policy-daemon)
+// reads from the store, read from Redis instead.
+struct WindowUsage {
+  std::vector<std::pair<uint64_t, uint64_t>> minutes;  // (unix minute, recipients), oldest first, last 24 h
+  uint64_t month = 0;                                  // this UTC month
+};
+
+// The Redis Cluster slot of a hash tag (CRC16/XMODEM modulo 16384).
+unsigned redis_cluster_slot(std::string_view tag);
+
 class RedisCounters {
  public:
-  // Connects (and authenticates); every command then waits at most
-  // timeout_ms.
-  // A connection lost later is made again by the next call (which fails
-  // if that does not work either).
+  // Connects to the first seed that answers (and authenticates with its
+  // credentials, which every node then gets), and learns the cluster's slot
+  // map if it is one. A connection lost later is made again by the next
+  // call (which fails if that does not work either).
+  static Result<RedisCounters> connect(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options);
   static Result<RedisCounters> connect(const RedisEndpoint& e, int timeout_ms);
   RedisCounters(RedisCounters&&) noexcept;
   RedisCounters& operator=(RedisCounters&&) noexcept;
@@ -69,22 +97,20 @@ class RedisCounters {
   Result<WindowCheck> commit(uint64_t ws, std::string_view queue_id, uint64_t n, int64_t now, const Plan& plan);
   // Takes back what commit counted for `queue_id`; 0 if nothing (any more).
   Result<uint64_t> refund(uint64_t ws, std::string_view queue_id);
+  // The workspace's windows at `now`, read only.
+  Result<WindowUsage> usage(uint64_t ws, int64_t now);
+  // Whether the seeds are a cluster (several masters), for the log.
+  bool cluster() const;
 
- public:
   struct Script;  // (redis_counters.cc)
+  struct Nodes;
 
  private:
-  struct Deleter {
-    void operator()(redisContext* c) const noexcept;
-  };
-  RedisCounters(RedisEndpoint e, int timeout_ms) : endpoint_(std::move(e)), timeout_ms_(timeout_ms) {}
-  Status ensure_connected();
-  // Runs a script (EVALSHA; EVAL once if Redis does not know it yet) and
-  // returns its string answer.
-  Result<std::string> run_script(const Script& script, const std::vector<std::string>& words);
-  RedisEndpoint endpoint_;
-  int timeout_ms_ = 0;
-  std::unique_ptr<redisContext, Deleter> ctx_;
+  explicit RedisCounters(std::unique_ptr<Nodes> nodes);
+  // Runs a script (EVALSHA; EVAL once if Redis does not know it yet) on the
+  // workspace's node and returns its string answer.
+  Result<std::string> run_script(uint64_t ws, const Script& script, const std::vector<std::string>& words);
+  std::unique_ptr<Nodes> nodes_;
 };
 
 }  // namespace migo

@@ -3,7 +3,8 @@
 
 namespace migo {
 
-Status commit_recipients(WriteTxn& t, const Account& account, std::string_view queue_id, uint32_t n, int64_t now) {
+Status commit_recipients(WriteTxn& t, const Account& account, std::string_view queue_id, uint32_t n, int64_t now,
+                         bool shared) {
   auto existing = t.queue_entry(queue_id);
   if (existing.ok()) return {};  // already counted: a retried END-OF-MESSAGE
   if (existing.status().code() != Code::not_found) return existing.status();
@@ -16,7 +17,9 @@ Status commit_recipients(WriteTxn& t, const Account& account, std::string_view q
   stats->total_sent += n;
   stats->last_used = now;
   MIGO_TRY(t.put_stats(account.id, *stats));
-  return t.put_queue(queue_id, QueueEntry{account.id, now, n});
+  QueueEntry e{account.id, now, n};
+  e.shared = shared;
+  return t.put_queue(queue_id, e);
 }
 
 Status refund_recipients(WriteTxn& t, std::string_view queue_id, uint32_t* refunded) {
@@ -25,6 +28,12 @@ Status refund_recipients(WriteTxn& t, std::string_view queue_id, uint32_t* refun
   if (!e.ok()) return e.status().code() == Code::not_found ? Status() : e.status();
   MIGO_TRY(t.erase_queue(queue_id));
   auto account = t.account(e->account_id);
+  if (e->shared && e->recipients > 0) {
+    // Whatever became of the account, the workspace's shared windows hold
+    // these recipients until migo-policyd takes them back.
+    uint64_t ws = account.ok() ? account->workspace_id : 0;
+    if (ws) MIGO_TRY(t.put_shared_refund(queue_id, ws));
+  }
   if (!account.ok()) {
     // Deleted meanwhile (with --force): its statistics went with it.
     return account.status().code() == Code::not_found ? Status() : account.status();

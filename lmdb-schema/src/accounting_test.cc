@@ -53,6 +53,30 @@ TEST_CASE("refund takes back exactly what was committed, once") {
   CHECK(f.stats().sent_this_month == 4);
 }
 
+TEST_CASE("a refund of a message counted on the shared counters leaves a shared refund; a local one does not") {
+  Fixture f;
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "SHARED", 3, kNow, true); }).ok());
+  REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "LOCAL", 2, kNow); }).ok());
+  using Refunds = std::vector<std::pair<std::string, uint64_t>>;
+  auto refunds = [&] {
+    return test::read_ok<Refunds>(*f.store, [](const ReadTxn& t) { return t.shared_refunds(100); });
+  };
+  CHECK(refunds().empty());
+  uint32_t n = 0;
+  REQUIRE(f.write([&](WriteTxn& t) { return refund_recipients(t, "LOCAL", &n); }).ok());
+  CHECK(n == 2);
+  CHECK(refunds().empty());
+  REQUIRE(f.write([&](WriteTxn& t) { return refund_recipients(t, "SHARED", &n); }).ok());
+  CHECK(n == 3);
+  CHECK(refunds() == Refunds{{"SHARED", 9}});  // the workspace whose windows hold them
+  REQUIRE(f.write([&](WriteTxn& t) { return refund_recipients(t, "SHARED", &n); }).ok());  // again: nothing
+  CHECK(n == 0);
+  CHECK(refunds().size() == 1);
+  REQUIRE(f.write([&](WriteTxn& t) { return t.erase_shared_refund("SHARED"); }).ok());
+  CHECK(refunds().empty());
+  CHECK(f.usage(kNow).month == 0);  // this relay's own share went back at once
+}
+
 TEST_CASE("a refund in the next month leaves that month's figures alone") {
   Fixture f;
   REQUIRE(f.write([&](WriteTxn& t) { return commit_recipients(t, f.acct, "OLD", 3, kNow + 86399); }).ok());

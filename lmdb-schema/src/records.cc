@@ -250,18 +250,30 @@ Status decode(std::string_view in, AccountStats* r) {
   return d.finish();
 }
 
+// v2 only for an entry counted on the shared counters; a flag byte, bit 0.
+constexpr uint8_t kQueueShared = 1;
 std::string encode(const QueueEntry& r) {
-  return Encoder().u8(kV1).u64(r.account_id).i64(r.queued_at).u32(r.recipients).u32(r.delivered)
-      .u32(r.bounced).bytes();
+  Encoder e;
+  e.u8(r.shared ? kV2 : kV1).u64(r.account_id).i64(r.queued_at).u32(r.recipients).u32(r.delivered).u32(r.bounced);
+  if (r.shared) e.u8(kQueueShared);
+  return e.bytes();
 }
 Status decode(std::string_view in, QueueEntry* r) {
   Decoder d(in, "queue");
-  MIGO_TRY(check_version(d, "queue"));
+  uint8_t v = d.u8();
+  if (d.failed()) return {Code::corrupt, "queue record is empty"};
+  if (v != kV1 && v != kV2) return {Code::corrupt, "queue record has unknown version " + std::to_string(v)};
   r->account_id = d.u64();
   r->queued_at = d.i64();
   r->recipients = d.u32();
   r->delivered = d.u32();
   r->bounced = d.u32();
+  r->shared = false;
+  if (v == kV2) {
+    uint8_t flags = d.u8();
+    if (flags & ~kQueueShared) return {Code::corrupt, "queue record has unknown flags"};
+    r->shared = flags & kQueueShared;
+  }
   return d.finish();
 }
 

@@ -60,6 +60,11 @@ TEST_CASE("every record encoding round-trips and rejects damage") {
   round_trip(AccountStats{10, 202611, 3, 8, 1, 2, 1, 1700000000, 5, 4, 3, 9, 2, 7});
   CHECK(encode(AccountStats{10, 202611, 3, 8, 1, 2, 1, 1700000000})[0] == 1);
   round_trip(QueueEntry{7, 1700000000, 3, 1, 1});
+  QueueEntry shared{7, 1700000000, 3, 1, 1};
+  shared.shared = true;
+  round_trip(shared);
+  CHECK(encode(shared)[0] == 2);  // v2 only when shared
+  CHECK(encode(QueueEntry{7, 1700000000, 3, 1, 1})[0] == 1);
   round_trip(FollowPosition{1234, 99999, std::string(32, '\x7f'), 1700000000});
   round_trip(AuditEntry{0, 1700000000, 0, "root", 42, "account.create", "label=Production App"});
 }

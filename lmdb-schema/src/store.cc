@@ -29,12 +29,12 @@ namespace migo {
 enum Table : unsigned {
   kMeta, kPlans, kWorkspaces, kWorkspaceNames, kDomains, kAccounts, kUsernames,
   kWorkspaceAccounts, kUsage, kStats, kQueue, kAudit, kFollow, kCounters, kReports, kExpiry, kQueueByAccount,
-  kTableCount
+  kSharedRefunds, kTableCount
 };
 constexpr std::array<const char*, kTableCount> kTableNames = {
     "meta", "plans", "workspaces", "workspace_names", "domains", "accounts", "usernames",
     "workspace_accounts", "usage", "stats", "queue", "audit", "follow", "counters", "reports", "expiry",
-    "queue_by_account"};
+    "queue_by_account", "shared_refunds"};
 
 class Dbis {
  public:
@@ -373,6 +373,18 @@ Result<std::vector<std::pair<std::string, uint64_t>>> ReadTxn::counters() const 
   return out;
 }
 
+Result<std::vector<std::pair<std::string, uint64_t>>> ReadTxn::shared_refunds(size_t max) const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  bool bad = false;
+  MIGO_TRY(scan(kSharedRefunds, "", [&](std::string_view k, std::string_view v) {
+    if (v.size() != 8) return !(bad = true);
+    out.emplace_back(std::string(k), u64_value(v));
+    return out.size() < max;
+  }));
+  if (bad) return Status(Code::corrupt, "a shared refund is damaged");
+  return out;
+}
+
 Result<bool> ReadTxn::report_seen(std::string_view key) const {
   auto v = get(kReports, key);
   if (v.ok()) return true;
@@ -588,6 +600,12 @@ Status WriteTxn::remove_usage(uint64_t ws, int64_t at, uint64_t n) {
 Status WriteTxn::put_follow_position(std::string_view path, const FollowPosition& p) {
   return put_raw(kFollow, path, encode(p));
 }
+
+Status WriteTxn::put_shared_refund(std::string_view queue_id, uint64_t workspace_id) {
+  return put_raw(kSharedRefunds, queue_id, Encoder().u64(workspace_id).bytes());
+}
+
+Status WriteTxn::erase_shared_refund(std::string_view queue_id) { return del_raw(kSharedRefunds, queue_id); }
 
 Status WriteTxn::add_counter(std::string_view name, uint64_t n) {
   if (n == 0) return {};
@@ -899,6 +917,10 @@ Result<uint32_t> Store::init_schema(int64_t now) {
       // 1 -> 2: the queue_by_account and expiry indexes (tables created at
       // open) for what the store already holds.
       MIGO_TRY(t.upgrade_to_2());
+    }
+    if (before == 1 || before == 2) {
+      // 2 -> 3: the shared_refunds table, created empty at open; queue
+      // entries of schema 2 are all counted here only (record v1).
       return t.set_meta("schema_version", Encoder().u32(kSchemaVersion).bytes());
     }
     // Version 0 -> current: a new store. Later upgrades go above, one step each.

@@ -426,7 +426,7 @@ TEST_CASE("a schema 1 store is upgraded: its queue and reports are indexed") {
     REQUIRE(mdb_env_open(env, tmp.path().c_str(), 0, 0600) == 0);
     MDB_txn* txn;
     REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    for (const char* name : {"expiry", "queue_by_account"}) {
+    for (const char* name : {"expiry", "queue_by_account", "shared_refunds"}) {
       MDB_dbi dbi;
       REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
       REQUIRE(mdb_drop(txn, dbi, 0) == 0);
@@ -459,4 +459,45 @@ TEST_CASE("a schema 1 store is upgraded: its queue and reports are indexed") {
   }).ok());
   CHECK(n.queue == 1);
   CHECK(n.reports == 1);
+}
+
+TEST_CASE("a schema 2 store is upgraded to 3: the shared refunds table, nothing else touched") {
+  TempDir tmp;
+  {
+    auto store = fresh_store(tmp.path(), 0);
+    REQUIRE(store->write([&](WriteTxn& t) { return t.put_queue("Q1", QueueEntry{7, 60, 1, 0, 0}); }).ok());
+  }
+  {  // What schema 2 had: no shared_refunds table, version 2.
+    MDB_env* env;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 32);
+    REQUIRE(mdb_env_open(env, tmp.path().c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, "shared_refunds", 0, &dbi) == 0);
+    REQUIRE(mdb_drop(txn, dbi, 1) == 0);
+    MDB_dbi meta;
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    std::string k = "schema_version", v = Encoder().u32(2).bytes();
+    MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
+    REQUIRE(mdb_put(txn, meta, &key, &val, 0) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  auto old = Store::open(tmp.path(), {});
+  CHECK(old.status().code() == Code::not_initialized);  // "run: migoctl init"
+  StoreOptions create;
+  create.create = true;
+  auto store = Store::open(tmp.path(), create);
+  REQUIRE(store.ok());
+  auto before = (*store)->init_schema(0);
+  REQUIRE(before.ok());
+  CHECK(*before == 2);
+  REQUIRE((*store)->read([&](const ReadTxn& t) -> Status {
+    CHECK(t.queue_entry("Q1")->recipients == 1);
+    CHECK(t.shared_refunds(10)->empty());
+    return {};
+  }).ok());
+  CHECK(Store::open(tmp.path(), {}).ok());
 }

@@ -33,7 +33,7 @@ typedef struct MDB_txn MDB_txn;
 namespace migo {
 
 // Version of the layout in SCHEMA.md this build reads and writes.
-inline constexpr uint32_t kSchemaVersion = 2;
+inline constexpr uint32_t kSchemaVersion = 3;
 
 struct StoreOptions {
   bool read_only = false;  // MDB_RDONLY: the SASL plugin
@@ -92,6 +92,9 @@ class ReadTxn {
   // an absent counter is 0.
   Result<uint64_t> counter(std::string_view name) const;
   Result<std::vector<std::pair<std::string, uint64_t>>> counters() const;
+  // Refunds waiting for the shared counters (Redis), oldest queue id first
+  // by bytes, at most `max`: (queue id, workspace id).
+  Result<std::vector<std::pair<std::string, uint64_t>>> shared_refunds(size_t max) const;
   // Whether a delivery outcome with this dedup key was already counted.
   Result<bool> report_seen(std::string_view key) const;
   // Audit entries, oldest first; workspace_id 0 means all.
@@ -145,6 +148,10 @@ class WriteTxn : public ReadTxn {
   // bucket that has already left the day is not touched).
   Status remove_usage(uint64_t workspace_id, int64_t at, uint64_t n);
   Status put_follow_position(std::string_view path, const FollowPosition& p);
+  // A refund of a message counted on the shared counters, for migo-policyd
+  // (the one process that talks to them) to carry out; then erased.
+  Status put_shared_refund(std::string_view queue_id, uint64_t workspace_id);
+  Status erase_shared_refund(std::string_view queue_id);  // absent is ok
   Status add_counter(std::string_view name, uint64_t n);
   // A counter used as a gauge (e.g. statd.failing_since): set, not added.
   Status set_counter(std::string_view name, uint64_t value);
