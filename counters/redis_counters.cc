@@ -379,13 +379,19 @@ RedisCounters::RedisCounters(RedisCounters&&) noexcept = default;
 RedisCounters& RedisCounters::operator=(RedisCounters&&) noexcept = default;
 RedisCounters::~RedisCounters() = default;
 
-Result<RedisCounters> RedisCounters::connect(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options) {
+Result<RedisCounters> RedisCounters::lazy(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options) {
   if (seeds.empty()) return Status(Code::invalid, "redis: no endpoint");
   auto nodes = std::make_unique<Nodes>();
   nodes->seeds = seeds;
   nodes->options = options;
-  if (Status s = nodes->discover(); !s.ok()) return s;
   return RedisCounters(std::move(nodes));
+}
+
+Result<RedisCounters> RedisCounters::connect(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options) {
+  auto r = lazy(seeds, options);
+  if (!r.ok()) return r;
+  if (Status s = r->nodes_->discover(); !s.ok()) return s;
+  return r;
 }
 
 Result<RedisCounters> RedisCounters::connect(const RedisEndpoint& e, int timeout_ms) {

@@ -88,6 +88,9 @@ class RedisCounters {
   // call (which fails if that does not work either).
   static Result<RedisCounters> connect(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options);
   static Result<RedisCounters> connect(const RedisEndpoint& e, int timeout_ms);
+  // The same without connecting: the first call does (a daemon that starts
+  // while Redis is down answers "try again" until it is up).
+  static Result<RedisCounters> lazy(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options);
   RedisCounters(RedisCounters&&) noexcept;
   RedisCounters& operator=(RedisCounters&&) noexcept;
   ~RedisCounters();

@@ -57,6 +57,42 @@ std::vector<ConfigKey> policy_config_keys(PolicyConfig* config, ServerOptions* o
        "How long a connection may sit between requests before it is closed.", seconds(&options->idle_timeout, 86400)},
       {"request_timeout", "SECONDS", std::to_string(dopt.request_timeout),
        "How long one request may take to arrive whole.", seconds(&options->request_timeout, 3600)},
+      {"counters", "lmdb|URL", "lmdb",
+       "Where the workspaces' hourly, daily and monthly windows are counted:\n"
+       "lmdb, this relay's store (one relay); or redis://[USER:PASSWORD@]HOST:PORT\n"
+       "(or unix:PATH), a Redis that several relays share, checked and counted\n"
+       "in one script per message so no limit is exceeded across them. Repeat\n"
+       "the key for a Redis Cluster's seed nodes. Redis unreachable answers\n"
+       "tempfail_action. Read at start only (a reload keeps the old value).",
+       [options](const std::string& v) -> Status {
+         if (v == "lmdb") {
+           options->counters.clear();
+           return {};
+         }
+         auto e = parse_redis_url(v);
+         if (!e.ok()) return e.status();
+         options->counters.push_back(v);
+         return {};
+       }},
+      {"counters_timeout", "MILLISECONDS", std::to_string(dopt.counters_timeout_ms),
+       "How long to wait for Redis to connect or answer before the temporary\n"
+       "failure; after a failure Redis is not asked again for a second.",
+       [options](const std::string& v) -> Status {
+         long n = 0;
+         if (!whole_number(v, 10, 60000, &n)) return {Code::invalid, "a whole number of milliseconds from 10 to 60000"};
+         options->counters_timeout_ms = static_cast<int>(n);
+         return {};
+       }},
+      {"relay_name", "NAME", "",
+       "This relay's name in the shared counters' keys (default: the host\n"
+       "name): each relay's Postfix numbers its queue on its own, so two\n"
+       "relays need two names. Read at start only.",
+       [options](const std::string& v) -> Status {
+         if (v.empty() || v.size() > 64 || v.find_first_of("/{} \t") != std::string::npos)
+           return {Code::invalid, "1 to 64 characters, none of / { } or blanks"};
+         options->relay_name = v;
+         return {};
+       }},
       {"max_connections", "N", std::to_string(dopt.max_connections),
        "Concurrent connections. Lowered, with a warning, to what the descriptor\n"
        "limit allows (raise LimitNOFILE).",
@@ -91,7 +127,10 @@ const ConfigFileDoc& policy_config_doc() {
       " = ",
       "# /etc/migo/policyd.conf\n"
       "unauthenticated_action = REJECT Authentication required\n"
-      "idle_timeout = 600\n",
+      "idle_timeout = 600\n"
+      "# several relays, one Redis Cluster for the limits:\n"
+      "# counters = redis://migo-relay:PASSWORD@10.0.0.11:6379\n"
+      "# counters = redis://migo-relay:PASSWORD@10.0.0.12:6379\n",
   };
   return doc;
 }

@@ -163,40 +163,187 @@ Result<LimitCheck> room_for(const ReadTxn& t, const AccountLookup& a, int64_t no
 }
 }  // namespace
 
+namespace {
+// The verdict at RCPT once the room for accepted + 1 is known.
+Verdict rcpt_verdict(const LimitCheck& c, const std::string& username, uint64_t accepted) {
+  // A 451 either way when the message already has recipients: this one
+  // fits a later message, so it is never "can never fit" (c.never was
+  // judged for accepted + 1, not for this recipient alone).
+  if (c.fits) return dunno(username + ": room for more recipients");
+  if (accepted > 0 && c.used < c.limit) return rcpt_room_verdict(c, username, accepted);
+  LimitCheck alone = c;
+  alone.never = c.limit < 1;
+  return limit_verdict(alone, username, 1);
+}
+
+Verdict redis_tempfail(const PolicyConfig& c, const Status& s) {
+  return {Verdict::Kind::tempfail, c.tempfail_action, "shared counters unavailable: " + s.message()};
+}
+
+// The room in a workspace's shared windows, by the same arithmetic as the
+// store's.
+Result<LimitCheck> shared_room(SharedWindows& shared, const AccountLookup& a, int64_t now, uint64_t needed) {
+  auto u = shared.redis->usage(a.account.workspace_id, now);
+  if (!u.ok()) return u.status();
+  return check_limits(a.plan, u->minutes, u->month, now, needed);
+}
+
+std::string shared_queue_id(const SharedWindows& shared, std::string_view queue_id) {
+  return shared.relay + "/" + std::string(queue_id);
+}
+}  // namespace
+
 Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config,
-                   uint64_t accepted) {
+                   uint64_t accepted, SharedWindows* shared) {
   if (q.sasl_username.empty()) return {Verdict::Kind::dunno, config.unauthenticated_action, "not authenticated"};
   Verdict v;
   Status error;
+  AccountLookup found;
   Status s = store.read([&](const ReadTxn& t) -> Status {
     AccountLookup a = lookup(t, q, config, &error);
     if (!a.ok) {
       v = a.verdict;
       return error;
     }
+    if (shared) {
+      found = std::move(a);  // the windows are read after the transaction
+      return {};
+    }
     auto c = room_for(t, a, now, accepted + 1);
     if (!c.ok()) return c.status();
-    // A 451 either way when the message already has recipients: this one
-    // fits a later message, so it is never "can never fit" (c->never was
-    // judged for accepted + 1, not for this recipient alone).
-    if (c->fits) {
-      v = dunno(a.account.username + ": room for more recipients");
-    } else if (accepted > 0 && c->used < c->limit) {
-      v = rcpt_room_verdict(*c, a.account.username, accepted);
-    } else {
-      LimitCheck alone = *c;
-      alone.never = c->limit < 1;
-      v = limit_verdict(alone, a.account.username, 1);
-    }
+    v = rcpt_verdict(*c, a.account.username, accepted);
     return {};
   });
   if (!s.ok()) return tempfail(config, s);
+  if (shared && found.ok) {
+    auto c = shared_room(*shared, found, now, accepted + 1);
+    if (!c.ok()) return redis_tempfail(config, c.status());
+    v = rcpt_verdict(*c, found.account.username, accepted);
+  }
   return v;
+}
+
+namespace {
+// END-OF-MESSAGE on the shared windows: see commit_end_of_message.
+std::vector<Verdict> commit_shared(Store& store, SharedWindows& shared, const std::vector<PolicyQuery>& batch,
+                                   int64_t now, const PolicyConfig& config, const std::vector<std::string>& refunds,
+                                   Status* written) {
+  std::vector<Verdict> out(batch.size());
+  std::vector<AccountLookup> found(batch.size());
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    for (size_t i = 0; i < batch.size(); i++) {
+      if (batch[i].sasl_username.empty()) {
+        out[i] = {Verdict::Kind::dunno, config.unauthenticated_action, "not authenticated"};
+        continue;
+      }
+      Status error;
+      found[i] = lookup(t, batch[i], config, &error);
+      if (!error.ok()) return error;
+      if (!found[i].ok) out[i] = found[i].verdict;
+    }
+    return {};
+  });
+  if (written) *written = s;
+  if (!s.ok()) return std::vector<Verdict>(batch.size(), tempfail(config, s));
+  // Redis first: the check and the count in one script per message.
+  std::vector<size_t> counted;   // to record in the store
+  std::vector<size_t> new_ones;  // counted in Redis by this call (not duplicates)
+  Status down;
+  for (size_t i = 0; i < batch.size(); i++) {
+    if (!found[i].ok) continue;
+    const PolicyQuery& q = batch[i];
+    const AccountLookup& a = found[i];
+    if (!down.ok()) {
+      out[i] = redis_tempfail(config, down);
+      continue;
+    }
+    auto c = shared.redis->commit(a.account.workspace_id, shared_queue_id(shared, q.queue_id), q.recipient_count, now,
+                                  a.plan);
+    if (!c.ok()) {
+      // The rest of the batch would fail alike: no more waiting on Redis.
+      down = c.status();
+      out[i] = redis_tempfail(config, down);
+      continue;
+    }
+    if (c->fits) {
+      counted.push_back(i);
+      if (!c->duplicate) new_ones.push_back(i);
+      continue;
+    }
+    // Refused: the same verdict, with when room returns, as the store's.
+    auto room = shared_room(shared, a, now, q.recipient_count);
+    LimitCheck lc;
+    if (room.ok() && !room->fits) {
+      lc = *room;
+    } else {  // (the windows changed meanwhile) the script's numbers
+      lc.fits = false;
+      lc.window = c->window;
+      lc.limit = c->limit;
+      lc.used = c->used;
+      lc.never = q.recipient_count > c->limit;
+      lc.room_at = (now / 60 + 1) * 60;
+    }
+    out[i] = limit_verdict(lc, a.account.username, q.recipient_count);
+  }
+  if (counted.empty() && refunds.empty()) return out;
+  s = store.write([&](WriteTxn& t) -> Status {
+    for (const std::string& qid : refunds) MIGO_TRY(refund_recipients(t, qid));
+    for (size_t i : counted)
+      MIGO_TRY(commit_recipients(t, found[i].account, batch[i].queue_id, batch[i].recipient_count, now, true));
+    return {};
+  });
+  if (written) *written = s;
+  if (!s.ok()) {
+    // Not recorded here, so not accepted: Redis takes back what it counted
+    // (if it cannot, the workspace loses that room: the safe side).
+    for (size_t i : new_ones)
+      (void)shared.redis->refund(found[i].account.workspace_id, shared_queue_id(shared, batch[i].queue_id));
+    for (size_t i : counted) out[i] = tempfail(config, s);
+    return out;
+  }
+  for (size_t i : counted)
+    out[i] = dunno(found[i].account.username + ": " + std::to_string(batch[i].recipient_count) +
+                   " recipients counted (shared)");
+  return out;
+}
+}  // namespace
+
+Result<size_t> drain_shared_refunds(Store& store, SharedWindows& shared, size_t max) {
+  std::vector<std::pair<std::string, uint64_t>> pending;
+  Status read = store.read([&](const ReadTxn& t) -> Status {
+    auto r = t.shared_refunds(max);
+    if (!r.ok()) return r.status();
+    pending = std::move(*r);
+    return {};
+  });
+  if (!read.ok()) return read;
+  if (pending.empty()) return size_t{0};
+  std::vector<std::string> done;
+  Status failed;
+  for (const auto& [qid, ws] : pending) {
+    // Idempotent in Redis: a refund carried before a crash, again, is 0.
+    auto r = shared.redis->refund(ws, shared_queue_id(shared, qid));
+    if (!r.ok()) {
+      failed = r.status();
+      break;
+    }
+    done.push_back(qid);
+  }
+  if (!done.empty()) {
+    Status erased = store.write([&](WriteTxn& t) -> Status {
+      for (const std::string& qid : done) MIGO_TRY(t.erase_shared_refund(qid));
+      return {};
+    });
+    if (!erased.ok()) return erased;
+  }
+  if (!failed.ok()) return failed;
+  return done.size();
 }
 
 std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<PolicyQuery>& batch, int64_t now,
                                            const PolicyConfig& config, const std::vector<std::string>& refunds,
-                                           Status* written) {
+                                           Status* written, SharedWindows* shared) {
+  if (shared) return commit_shared(store, *shared, batch, now, config, refunds, written);
   std::vector<Verdict> out;
   Status s = store.write([&](WriteTxn& t) -> Status {
     out.clear();  // the callback may run again after the map grows
@@ -230,10 +377,12 @@ std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<Polic
   return out;
 }
 
-Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config, uint64_t accepted) {
+Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config, uint64_t accepted,
+               SharedWindows* shared) {
   switch (q.stage) {
-    case PolicyQuery::Stage::rcpt: return check_rcpt(store, q, now, config, accepted);
-    case PolicyQuery::Stage::end_of_message: return commit_end_of_message(store, {q}, now, config).front();
+    case PolicyQuery::Stage::rcpt: return check_rcpt(store, q, now, config, accepted, shared);
+    case PolicyQuery::Stage::end_of_message:
+      return commit_end_of_message(store, {q}, now, config, {}, nullptr, shared).front();
     case PolicyQuery::Stage::other: break;
   }
   return dunno("protocol state " + q.protocol_state + " is not checked");

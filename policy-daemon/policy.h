@@ -10,6 +10,13 @@
 // counted (migo/accounting.h). LMDB lets one writer in at a time across all
 // processes, so no limit is ever exceeded however many daemons and smtpd
 // processes ask at once. Store trouble is a temporary reply: fail closed.
+//
+// Several relays (counters = redis://… in policyd.conf): the windows live
+// in Redis instead (counters/redis_counters.h), shared by every relay's
+// migo-policyd; RCPT reads them, END-OF-MESSAGE checks and counts in one
+// Lua script there, then records the account's statistics and the queue
+// entry (marked shared) in this relay's store. LMDB still answers who the
+// account is. Redis trouble is a temporary reply too.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +24,19 @@
 #include <vector>
 
 #include "migo/store.h"
+#include "redis_counters.h"
 #include "request.h"
 
 namespace migo {
+
+// The windows of several relays, on Redis. RedisCounters is not
+// thread-safe: one of these per thread.
+struct SharedWindows {
+  RedisCounters* redis = nullptr;
+  // Prefixes queue ids in Redis ("relay/QUEUEID"): two relays' Postfix may
+  // give two messages the same queue id.
+  std::string relay;
+};
 
 struct PolicyConfig {
   // For mail without SASL authentication (the same Postfix may receive mail).
@@ -30,6 +47,7 @@ struct PolicyConfig {
   // When the store cannot answer.
   std::string tempfail_action = "451 4.3.0 Sending policy temporarily unavailable; try again later";
 };
+
 
 struct Verdict {
   enum class Kind { dunno, reject, defer, tempfail };
@@ -57,8 +75,9 @@ LimitCheck check_limits(const Plan& plan, const std::vector<std::pair<uint64_t, 
 
 // `accepted` is how many recipients of the same message were accepted at
 // RCPT before this one.
+// With `shared`, the windows are read from Redis.
 Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config,
-                   uint64_t accepted = 0);
+                   uint64_t accepted = 0, SharedWindows* shared = nullptr);
 
 // Decides and commits a batch of END-OF-MESSAGE requests in one write
 // transaction, in order, each seeing the ones before it. If the transaction
@@ -66,12 +85,25 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
 // DUNNO never reached Postfix, taken back in the same transaction (one
 // fsync for all) before the batch; *written (optional) says whether the
 // transaction committed.
+//
+// With `shared`, each message is checked and counted in Redis first (a
+// script per message; a failure there is the temporary failure for it and
+// the rest of the batch), then the accepted ones are recorded in one write
+// transaction; if that fails, Redis is given back what it counted. The
+// refunds become shared refunds, which drain_shared_refunds carries out.
 std::vector<Verdict> commit_end_of_message(Store& store, const std::vector<PolicyQuery>& batch, int64_t now,
                                            const PolicyConfig& config, const std::vector<std::string>& refunds = {},
-                                           Status* written = nullptr);
+                                           Status* written = nullptr, SharedWindows* shared = nullptr);
+
+// Carries the store's shared refunds (left by the milter, migo-statd and
+// commit_end_of_message) to Redis, at most `max`, and erases those done.
+// Returns how many were carried; an error when Redis or the store failed
+// (what was not done stays for the next call).
+Result<size_t> drain_shared_refunds(Store& store, SharedWindows& shared, size_t max = 256);
 
 // Any request: dispatches by stage (other stages: DUNNO); `accepted` as for
 // check_rcpt.
-Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config, uint64_t accepted = 0);
+Verdict decide(Store& store, const PolicyQuery& q, int64_t now, const PolicyConfig& config, uint64_t accepted = 0,
+               SharedWindows* shared = nullptr);
 
 }  // namespace migo

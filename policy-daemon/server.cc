@@ -24,6 +24,7 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -121,6 +122,14 @@ struct PolicyServer::Impl {
   int64_t overload_logged_at = 0;
   uint64_t overload_unlogged = 0;
 
+  // Shared counters (Redis): one connection for the loop's RCPT checks, one
+  // for the committer; null without.
+  std::optional<RedisCounters> loop_redis, committer_redis;
+  SharedWindows loop_shared, committer_shared;
+  SharedWindows* rcpt_shared() { return loop_redis ? &loop_shared : nullptr; }
+  SharedWindows* eom_shared() { return committer_redis ? &committer_shared : nullptr; }
+  bool drain_failing = false;
+
   // Committer queue and results.
   std::mutex q_mu;
   std::condition_variable q_cv;
@@ -138,12 +147,37 @@ struct PolicyServer::Impl {
   }
 
   // ------------------------------------------------------------- committer
+  // The store's shared refunds to Redis; a failure is logged when it starts
+  // and when it ends, not at every attempt.
+  std::chrono::steady_clock::time_point drained_at{};
+  void drain_refunds() {
+    if (!eom_shared()) return;
+    drained_at = std::chrono::steady_clock::now();
+    auto n = drain_shared_refunds(store, committer_shared);
+    if (!n.ok()) {
+      if (!drain_failing) log(LOG_WARNING, "shared refunds wait: " + n.status().message());
+      drain_failing = true;
+      return;
+    }
+    if (drain_failing) log(LOG_INFO, "shared refunds carried to the counters again");
+    drain_failing = false;
+    if (*n) log(LOG_INFO, std::to_string(*n) + " refunds carried to the shared counters");
+  }
+
   void committer_loop() {
     for (;;) {
       std::vector<Job> batch;
       {
         std::unique_lock lock(q_mu);
-        q_cv.wait(lock, [&] { return committer_exit || !jobs.empty(); });
+        // Woken by work, or once a second for the shared refunds (which
+        // are carried at least once a second however busy the relay is).
+        bool work = q_cv.wait_for(lock, std::chrono::seconds(1), [&] { return committer_exit || !jobs.empty(); });
+        if (!work || std::chrono::steady_clock::now() - drained_at >= std::chrono::seconds(1)) {
+          lock.unlock();
+          drain_refunds();
+          if (!work) continue;
+          lock.lock();
+        }
         if (jobs.empty() && committer_exit) return;
         while (!jobs.empty() && batch.size() < options.max_batch) {
           batch.push_back(std::move(jobs.front()));
@@ -167,10 +201,11 @@ struct PolicyServer::Impl {
       }
       Status written;
       std::vector<Verdict> verdicts =
-          commit_end_of_message(store, queries, unix_now(), current_config(), refunds, &written);
+          commit_end_of_message(store, queries, unix_now(), current_config(), refunds, &written, eom_shared());
       for (const std::string& qid : refunds)
         log(written.ok() ? LOG_INFO : LOG_ERR, qid + ": reply undeliverable, count refunded" +
                                                    (written.ok() ? "" : std::string(" FAILED: ") + written.message()));
+      if (!refunds.empty()) drain_refunds();
       if (queries.empty()) continue;
       for (size_t i = 0; i < results.size(); i++) results[i].verdict = std::move(verdicts[i]);
       {
@@ -294,7 +329,7 @@ struct PolicyServer::Impl {
         c.rcpt_accepted = 0;
       }
       bool counts = q->stage == PolicyQuery::Stage::rcpt && !q->instance.empty();
-      Verdict v = decide(store, *q, unix_now(), current_config(), counts ? c.rcpt_accepted : 0);
+      Verdict v = decide(store, *q, unix_now(), current_config(), counts ? c.rcpt_accepted : 0, rcpt_shared());
       if (counts && v.kind == Verdict::Kind::dunno) c.rcpt_accepted++;
       log_verdict(*q, v, c.peer);
       c.out += "action=" + v.action + "\n\n";
@@ -480,6 +515,14 @@ struct PolicyServer::Impl {
   }
 
   int run() {
+    if (loop_redis) {
+      // Said once at start: whether Redis answers now (it is asked again at
+      // every request, so a Redis that comes up later is used then).
+      auto probe = loop_redis->usage(0, unix_now());
+      log(probe.ok() ? LOG_INFO : LOG_WARNING,
+          std::string("counters: shared, on ") + (loop_redis->cluster() ? "a Redis Cluster" : "Redis") + " as relay " +
+              loop_shared.relay + (probe.ok() ? "" : " (not answering yet: " + probe.status().message() + ")"));
+    }
     committer = std::thread([this] { committer_loop(); });
     log(LOG_INFO, "ready: listening on " + [&] {
       std::string s;
@@ -546,6 +589,28 @@ Result<std::unique_ptr<PolicyServer>> PolicyServer::create(Store& store, PolicyC
                                                            LogFn log, ReloadFn reload) {
   if (options.listen.empty()) return Status(Code::invalid, "nothing to listen on (--listen)");
   auto impl = std::make_unique<Impl>(store, std::move(config), std::move(options), std::move(log), std::move(reload));
+  if (!impl->options.counters.empty()) {
+    std::vector<RedisEndpoint> seeds;
+    for (const std::string& url : impl->options.counters) {
+      auto e = parse_redis_url(url);
+      if (!e.ok()) return e.status();
+      seeds.push_back(std::move(*e));
+    }
+    RedisOptions ro{impl->options.counters_timeout_ms, 1000};
+    for (auto* r : {&impl->loop_redis, &impl->committer_redis}) {
+      auto c = RedisCounters::lazy(seeds, ro);
+      if (!c.ok()) return c.status();
+      r->emplace(std::move(*c));
+    }
+    std::string relay = impl->options.relay_name;
+    if (relay.empty()) {
+      char host[256] = "";
+      gethostname(host, sizeof host - 1);
+      relay = host;
+    }
+    impl->loop_shared = {&*impl->loop_redis, relay};
+    impl->committer_shared = {&*impl->committer_redis, relay};
+  }
   for (const std::string& spec : impl->options.listen) {
     auto l = bind_listener(spec, impl->options.socket_group);
     if (!l.ok()) return l.status();

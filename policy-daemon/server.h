@@ -14,6 +14,11 @@
 // line and its connection closed; other connections are not affected.
 // SIGTERM stops accepting, finishes the requests in flight and exits; SIGHUP
 // reloads the configuration file.
+//
+// With shared counters (ServerOptions::counters) the loop and the
+// committer each have their own Redis connection, and the committer also
+// carries the store's shared refunds to Redis after every batch and once a
+// second.
 #pragma once
 
 #include <functional>
@@ -33,6 +38,11 @@ struct ServerOptions {
   int request_timeout = 30;         // seconds a request may take to arrive whole
   size_t max_connections = 4096;
   size_t max_batch = 1024;  // END-OF-MESSAGE requests per write transaction
+  // The workspaces' windows: empty for the store (one relay), else Redis
+  // seeds (redis://… or unix:…; several for a Cluster), shared by relays.
+  std::vector<std::string> counters;
+  int counters_timeout_ms = 1000;
+  std::string relay_name;  // this relay in Redis's keys; empty: the host name
 };
 
 // Where log lines go: syslog in production, stderr in the foreground.

@@ -19,7 +19,9 @@
 #include <thread>
 
 #include "admin.h"
+#include "migo/accounting.h"
 #include "policy_client.h"
+#include "redis_server.h"
 #include "ports.h"
 #include "run.h"
 #include "fresh_store.h"
@@ -493,4 +495,112 @@ TEST_CASE("requests that arrive while a commit is pending are answered in order"
   CHECK(w.usage("acme").hour == 6);
   CHECK(c.ask(rcpt(w.users[0])) == "DUNNO");
   CHECK(d.stop() == 0);
+}
+
+TEST_CASE("two relays, two stores, one Redis: the limit holds across both, Redis gone is 451, refunds travel") {
+  World w({"test", 10, 100000, 100000, 300});
+  // The second relay's store: the same accounts (what the shared state
+  // gives every relay), its own usage, statistics and queue.
+  const std::string db_b = w.tmp / "store-b";
+  std::filesystem::copy(w.db, db_b);
+  if (geteuid() == 0)
+    for (const auto& p : {db_b, db_b + "/data.mdb", db_b + "/lock.mdb"}) REQUIRE(chown(p.c_str(), 65534, 65534) == 0);
+  TempDir redis_dir;
+  auto redis = std::make_unique<test::RedisServer>(redis_dir.path(), std::vector<std::string>{}, free_port());
+  auto config = [&](const std::string& name) {
+    std::string path = w.tmp / (name + ".conf");
+    std::ofstream(path) << "counters = " << redis->url() << "\nrelay_name = " << name << "\ncounters_timeout = 500\n";
+    return path;
+  };
+  Daemon a(w, config("relay-a"));
+  std::string b_addr = "inet:127.0.0.1:" + std::to_string(free_port());
+  std::string b_log = w.tmp / "policyd-b.log";
+  int fd = open(b_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> args{MIGO_POLICYD, "--db", db_b, "--listen", b_addr, "--foreground", "--config",
+                                config("relay-b")};
+  if (geteuid() == 0) args.insert(args.end(), {"--user", "nobody"});
+  pid_t b = test::spawn(args, {}, -1, -1, fd);
+  close(fd);
+  REQUIRE(b > 0);
+  // 16 clients over both relays, 1-3 recipients a message, the same queue
+  // ids on both (each relay's Postfix numbers its own queue).
+  std::atomic<int> accepted{0}, deferred{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 16; i++) {
+    clients.emplace_back([&, i] {
+      PolicyClient c(i % 2 ? a.addr : b_addr);
+      if (!c.connected()) {
+        other++;
+        return;
+      }
+      for (int m = 0; m < 40; m++) {
+        const std::string& user = w.users[static_cast<size_t>(i % 2)];
+        int n = 1 + (m % 3);
+        std::string v = c.ask(eom(user, "Q" + std::to_string(i / 2) + "x" + std::to_string(m), n));
+        if (v == "DUNNO") accepted += n;
+        else if (v.rfind("451 4.7.1", 0) == 0) deferred++;
+        else other++;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(other == 0);
+  CHECK(deferred > 0);
+  CHECK(accepted >= 298);  // filled to within a message of the limit...
+  CHECK(accepted <= 300);  // ...and never past it, across both relays
+  uint64_t ws_id = 0;
+  REQUIRE(w.store->read([&](const ReadTxn& t) {
+    auto ws = t.workspace_by_name("acme");
+    if (ws.ok()) ws_id = ws->id;
+    return ws.status();
+  }).ok());
+  test::RunResult month = test::run(
+      redis->cli({"HGET", "migo:{w" + std::to_string(ws_id) + "}:win", "M" + std::to_string(month_of(time(nullptr)))}));
+  CHECK(month.out == std::to_string(accepted.load()) + "\n");
+  // Each relay's own share is in its own store; together they are the total.
+  uint64_t share_a = w.usage("acme").hour, share_b = 0;
+  {
+    auto sb = Store::open(db_b, {});
+    REQUIRE(sb.ok());
+    REQUIRE((*sb)->read([&](const ReadTxn& t) {
+      auto ws = t.workspace_by_name("acme");
+      if (!ws.ok()) return ws.status();
+      share_b = t.usage(ws->id, time(nullptr))->hour;
+      return Status();
+    }).ok());
+  }
+  CHECK(share_a + share_b == static_cast<uint64_t>(accepted.load()));
+  // The milter refuses a counted message on relay A (a refund in the store):
+  // migo-policyd carries it to Redis within about a second.
+  PolicyClient ca(a.addr);
+  REQUIRE(w.store->write([&](WriteTxn& t) { return refund_recipients(t, "Q0x1", nullptr); }).ok());
+  std::string after;
+  for (int i = 0; i < 50; i++) {
+    after = ca.ask(eom(w.users[0], "R1", 1));
+    if (after == "DUNNO") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(after == "DUNNO");
+  CHECK_THAT(a.log(), Catch::Contains("refunds carried to the shared counters"));
+  // Redis gone: every relay answers 451 4.3.0 and counts nothing.
+  redis->stop();
+  PolicyClient cb(b_addr);
+  CHECK(ca.ask(eom(w.users[0], "R2", 1)) == "451 4.3.0 Sending policy temporarily unavailable; try again later");
+  CHECK(cb.ask(rcpt(w.users[1])) == "451 4.3.0 Sending policy temporarily unavailable; try again later");
+  CHECK(cb.ask(rcpt(w.users[2])) == "REJECT SMTP account " + w.users[2] + " is disabled");  // the store still answers
+  // Back: service resumes (an unpersisted Redis starts empty).
+  redis->start();
+  std::string back;
+  for (int i = 0; i < 50; i++) {
+    back = cb.ask(eom(w.users[1], "R3", 1));
+    if (back == "DUNNO") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(back == "DUNNO");
+  CHECK(a.stop() == 0);
+  kill(b, SIGTERM);
+  int status = 0;
+  waitpid(b, &status, 0);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK_THAT(a.log(), Catch::Contains("counters: shared, on Redis as relay relay-a"));
 }
