@@ -22,6 +22,7 @@
 #include <shared_mutex>
 
 #include "migo/codec.h"
+#include "migo/shared.h"
 
 namespace migo {
 
@@ -420,6 +421,7 @@ Status WriteTxn::put_raw(unsigned dbi, std::string_view key, std::string_view va
   int rc = mdb_put(txn_, dbi_[dbi], &k, &v, 0);
   if (rc == MDB_MAP_FULL) t_map_full = true;
   if (rc) return lmdb_status(rc, std::string("write ") + kTableNames[dbi]);
+  if (capture_) captured(dbi, key, &value);
   return {};
 }
 
@@ -428,7 +430,63 @@ Status WriteTxn::del_raw(unsigned dbi, std::string_view key) {
   int rc = mdb_del(txn_, dbi_[dbi], &k, nullptr);
   if (rc == MDB_MAP_FULL) t_map_full = true;
   if (rc && rc != MDB_NOTFOUND) return lmdb_status(rc, std::string("delete ") + kTableNames[dbi]);
+  if (capture_) captured(dbi, key, nullptr);
   return {};
+}
+
+namespace {
+// The tables whose rows every relay shares (migo/shared.h).
+bool shared_dbi(unsigned dbi) {
+  switch (dbi) {
+    case kPlans: case kWorkspaces: case kWorkspaceNames: case kDomains: case kAccounts: case kUsernames:
+    case kWorkspaceAccounts: return true;
+    default: return false;
+  }
+}
+Result<unsigned> table_named(std::string_view name) {
+  for (unsigned t = 0; t < kTableCount; t++)
+    if (name == kTableNames[t]) return t;
+  return Status(Code::invalid, "no table named '" + std::string(name) + "'");
+}
+}  // namespace
+
+bool is_shared_table(std::string_view table) {
+  auto t = table_named(table);
+  return t.ok() && shared_dbi(*t);
+}
+
+// What an operation changed in the shared tables, for migoctl --redis: the
+// rows themselves, an audit entry to append, and an account's statistics
+// going with it (local rows, but an account deleted anywhere is deleted
+// everywhere).
+void WriteTxn::captured(unsigned dbi, std::string_view key, const std::string_view* value) {
+  using Op = SharedChange::Op;
+  if (shared_dbi(dbi))
+    capture_->push_back({value ? Op::put : Op::erase, kTableNames[dbi], std::string(key), value ? std::string(*value) : ""});
+  else if (dbi == kAudit && value)
+    capture_->push_back({Op::append, kTableNames[dbi], "", std::string(*value)});
+  else if (dbi == kStats && !value)
+    capture_->push_back({Op::erase, kTableNames[dbi], std::string(key), ""});
+}
+
+Status WriteTxn::put_row(std::string_view table, std::string_view key, std::string_view value) {
+  auto t = table_named(table);
+  if (!t.ok() || !shared_dbi(*t)) return {Code::corrupt, "a shared change writes table '" + std::string(table) + "'"};
+  return put_raw(*t, key, value);
+}
+
+Status WriteTxn::erase_row(std::string_view table, std::string_view key) {
+  auto t = table_named(table);
+  if (!t.ok() || !(shared_dbi(*t) || *t == kStats))
+    return {Code::corrupt, "a shared change removes from table '" + std::string(table) + "'"};
+  return del_raw(*t, key);
+}
+
+Status ReadTxn::scan_table(std::string_view table,
+                           const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  auto t = table_named(table);
+  if (!t.ok()) return t.status();
+  return scan(*t, "", fn);
 }
 
 Status WriteTxn::set_meta(std::string_view key, std::string_view value) {
@@ -893,6 +951,17 @@ Status Store::write(const std::function<Status(WriteTxn&)>& fn) {
     MIGO_TRY(impl_->grow(seen));
   }
   return {Code::unavailable, "store could not grow enough for this write"};
+}
+
+Status Store::rehearse(const std::function<Status(WriteTxn&)>& fn) {
+  Status outcome;
+  Status s = write([&](WriteTxn& t) -> Status {
+    outcome = fn(t);
+    // Never committed: a status write() cannot mistake for the callback's.
+    return Status(Code::refused, "rehearsal");
+  });
+  if (s.code() != Code::refused || s.message() != "rehearsal") return s;
+  return outcome;
 }
 
 Result<uint32_t> Store::init_schema(int64_t now) {

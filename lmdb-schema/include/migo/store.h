@@ -32,6 +32,8 @@ typedef struct MDB_txn MDB_txn;
 
 namespace migo {
 
+struct SharedChange;  // migo/shared.h
+
 // Version of the layout in SCHEMA.md this build reads and writes.
 inline constexpr uint32_t kSchemaVersion = 3;
 
@@ -99,6 +101,10 @@ class ReadTxn {
   Result<bool> report_seen(std::string_view key) const;
   // Audit entries, oldest first; workspace_id 0 means all.
   Result<std::vector<AuditEntry>> audit(uint64_t workspace_id) const;
+  // Every row of a table by its SCHEMA.md name (migo/shared.h's snapshots);
+  // fn returns false to stop. An unknown name is Code::invalid.
+  Status scan_table(std::string_view table,
+                    const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
 
  protected:
   Result<std::string> get(unsigned dbi, std::string_view key) const;
@@ -160,6 +166,13 @@ class WriteTxn : public ReadTxn {
   Result<bool> mark_report(std::string_view key, int64_t now);
   // Appends with the next sequence number; entry.seq is ignored.
   Status append_audit(const AuditEntry& entry);
+  // From now on, every write to a shared table (migo/shared.h) is also
+  // appended to *sink; nullptr stops. What migoctl --redis publishes.
+  void capture(std::vector<SharedChange>* sink) { capture_ = sink; }
+  // A shared row written or removed by name, as a change says (not
+  // captured): migo/shared.h's apply and replace.
+  Status put_row(std::string_view table, std::string_view key, std::string_view value);
+  Status erase_row(std::string_view table, std::string_view key);
   // A random non-zero id not yet used as a key of the accounts (or
   // workspaces) table.
   Result<uint64_t> new_account_id();
@@ -170,6 +183,8 @@ class WriteTxn : public ReadTxn {
   Status index_report(std::string_view key, int64_t at);
   Status put_raw(unsigned dbi, std::string_view key, std::string_view value);
   Status del_raw(unsigned dbi, std::string_view key);  // absent is ok
+  void captured(unsigned dbi, std::string_view key, const std::string_view* value);
+  std::vector<SharedChange>* capture_ = nullptr;
 };
 
 class Store {
@@ -184,6 +199,10 @@ class Store {
 
   Status read(const std::function<Status(const ReadTxn&)>& fn) const;
   Status write(const std::function<Status(WriteTxn&)>& fn);
+
+  // Runs fn in a write transaction and always aborts it: what an operation
+  // would change, learnt without changing it (with WriteTxn::capture).
+  Status rehearse(const std::function<Status(WriteTxn&)>& fn);
 
   // Creates or upgrades the schema (meta, built-in plans) to kSchemaVersion.
   // Refuses a store written by a newer build. Only for stores opened with
