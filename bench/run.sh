@@ -45,7 +45,7 @@
 # counters: the counting step of an END-OF-MESSAGE decision (the limit
 #         check and the count of every window) on the LMDB store, one durable
 #         transaction per message and 32 per transaction (migo-policyd's group
-#         commit), against Redis (counters/, one Lua script) over TCP on
+#         commit), against Redis (cluster/, one Lua script) over TCP on
 #         loopback, one client and eight; Redis's CPU per decision. Not the
 #         daemon over its socket: migo-policyd does not use Redis yet.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships

@@ -12,7 +12,7 @@
 // processes ask at once. Store trouble is a temporary reply: fail closed.
 //
 // Several relays (counters = redis://… in policyd.conf): the windows live
-// in Redis instead (counters/redis_counters.h), shared by every relay's
+// in Redis instead (cluster/redis_counters.h), shared by every relay's
 // migo-policyd; RCPT reads them, END-OF-MESSAGE checks and counts in one
 // Lua script there, then records the account's statistics and the queue
 // entry (marked shared) in this relay's store. LMDB still answers who the

@@ -598,7 +598,7 @@ Result<std::unique_ptr<PolicyServer>> PolicyServer::create(Store& store, PolicyC
     }
     RedisOptions ro{impl->options.counters_timeout_ms, 1000};
     for (auto* r : {&impl->loop_redis, &impl->committer_redis}) {
-      auto c = RedisCounters::lazy(seeds, ro);
+      auto c = RedisClient::lazy(seeds, ro);
       if (!c.ok()) return c.status();
       r->emplace(std::move(*c));
     }

@@ -45,7 +45,7 @@ struct Relay {
       }
       return Status();
     }).ok());
-    auto c = RedisCounters::lazy({*parse_redis_url(url)}, RedisOptions{2000, 100});
+    auto c = RedisClient::lazy({*parse_redis_url(url)}, RedisOptions{2000, 100});
     REQUIRE(c.ok());
     redis.emplace(std::move(*c));
     shared = {&*redis, name};

@@ -21,7 +21,7 @@ namespace migo {
 // workspace's usage windows, the account's statistics (total sent, sent
 // this month, last used) and a queue entry. A queue id already counted is
 // not counted twice (returns ok). `shared`: the recipients were counted on
-// the relays' shared counters too (Redis, counters/), which a refund must
+// the relays' shared counters too (Redis, cluster/), which a refund must
 // then reach.
 Status commit_recipients(WriteTxn& t, const Account& account, std::string_view queue_id, uint32_t n, int64_t now,
                          bool shared = false);

@@ -188,7 +188,7 @@ struct QueueEntry {
   // gives up on a message ("status=expired") the rest are bounced.
   uint32_t delivered = 0;
   uint32_t bounced = 0;
-  // Counted on the relays' shared counters (Redis; counters/) as well as
+  // Counted on the relays' shared counters (Redis; cluster/) as well as
   // here: a refund must reach them too (record v2; v1 is false).
   bool shared = false;
   bool operator==(const QueueEntry&) const = default;

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -242,9 +243,10 @@ TEST_CASE("a Redis Cluster of three masters: each workspace on its slot's master
   std::vector<RedisEndpoint> seeds;
   for (size_t i = 0; i < cluster.size(); i++) seeds.push_back(*parse_redis_url(cluster.node(i).url()));
   // One seed is enough to learn the map; the others stand by.
-  auto c = RedisCounters::connect(seeds, RedisOptions{2000, 200});
-  INFO(c.status().message());
-  REQUIRE(c.ok());
+  auto client = RedisClient::connect(seeds, RedisOptions{2000, 200});
+  INFO(client.status().message());
+  REQUIRE(client.ok());
+  std::optional<RedisCounters> c(RedisCounters(std::move(*client)));
   CHECK(c->cluster());
   const Plan p = plan(1000, 100000, 100000);
   // Workspaces whose slots fall on different masters.
@@ -264,11 +266,12 @@ TEST_CASE("a Redis Cluster of three masters: each workspace on its slot's master
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; t++)
     threads.emplace_back([&, t] {
-      auto mine = RedisCounters::connect(seeds, RedisOptions{5000, 200});
-      if (!mine.ok()) {
+      auto client_of_mine = RedisClient::connect(seeds, RedisOptions{5000, 200});
+      if (!client_of_mine.ok()) {
         failed += 1;
         return;
       }
+      std::optional<RedisCounters> mine(RedisCounters(std::move(*client_of_mine)));
       for (int i = 0; i < 200; i++) {
         auto r = mine->commit(100, "T" + std::to_string(t) + "-" + std::to_string(i), 1 + i % 3, T, p);
         if (!r.ok()) failed += 1;

@@ -1,116 +1,29 @@
-// redis_counters.cc — see redis_counters.h.
-#include "redis_counters.h"
+// redis_client.cc — see redis_client.h.
+#include "redis_client.h"
 
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
-
 #include <time.h>
 
 #include <charconv>
-#include <cstdio>
+#include <fstream>
 #include <map>
 #include <optional>
 
 namespace migo {
-namespace {
 
-// KEYS[1] the workspace's window hash, KEYS[2] the message's queue key.
-// ARGV: minute, n, hourly, daily, monthly limits, this month (yyyymm), the
-// month before. Answers "dup", "ok", or "over WINDOW USED LIMIT".
-constexpr const char* kCommit = R"lua(
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'dup' end
-local minute, n = tonumber(ARGV[1]), tonumber(ARGV[2])
-local this_month, last_month = 'M' .. ARGV[6], 'M' .. ARGV[7]
-local hour, day, month = 0, 0, 0
-local f = redis.call('HGETALL', KEYS[1])
-for i = 1, #f, 2 do
-  local k, v = f[i], tonumber(f[i + 1])
-  if string.sub(k, 1, 1) == 'm' then
-    local m = tonumber(string.sub(k, 2))
-    if m == nil or m + 1440 <= minute then
-      redis.call('HDEL', KEYS[1], k)
-    else
-      day = day + v
-      if m + 60 > minute then hour = hour + v end
-    end
-  elseif k == this_month then
-    month = v
-  elseif k ~= last_month then
-    redis.call('HDEL', KEYS[1], k)
-  end
-end
-local function over(window, used, limit)
-  return 'over ' .. window .. ' ' .. string.format('%d', used) .. ' ' .. limit
-end
-if hour + n > tonumber(ARGV[3]) then return over('hourly', hour, ARGV[3]) end
-if day + n > tonumber(ARGV[4]) then return over('daily', day, ARGV[4]) end
-if month + n > tonumber(ARGV[5]) then return over('monthly', month, ARGV[5]) end
-redis.call('HINCRBY', KEYS[1], 'm' .. ARGV[1], n)
-redis.call('HINCRBY', KEYS[1], this_month, n)
-redis.call('EXPIRE', KEYS[1], 3456000)
-redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[1] .. ' ' .. ARGV[6], 'EX', 691200)
-return 'ok'
-)lua";
+void RedisReplyFree::operator()(redisReply* r) const noexcept { freeReplyObject(r); }
 
-// KEYS as for kCommit. Answers the recipients taken back ("0": none).
-constexpr const char* kRefund = R"lua(
-local q = redis.call('GET', KEYS[2])
-if not q then return '0' end
-redis.call('DEL', KEYS[2])
-local n, minute, month = string.match(q, '^(%d+) (%d+) (%d+)$')
-if not n then return '0' end
-for _, field in ipairs({'m' .. minute, 'M' .. month}) do
-  if redis.call('HEXISTS', KEYS[1], field) == 1 then
-    if redis.call('HINCRBY', KEYS[1], field, -tonumber(n)) <= 0 then redis.call('HDEL', KEYS[1], field) end
-  end
-end
-return n
-)lua";
-
-std::string sha1_hex(const std::string& s) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  char hex[2 * SHA_DIGEST_LENGTH + 1];
-  for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-  return hex;
+std::string reply_text(const redisReply* r) {
+  return r && r->str && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+             ? std::string(r->str, r->len)
+             : std::string();
 }
-
-}  // namespace
-
-// A script's text and its SHA-1 (EVALSHA's name for it), made once.
-struct RedisCounters::Script {
-  std::string body, sha;
-  explicit Script(const char* text) : body(text), sha(sha1_hex(body)) {}
-};
 
 namespace {
-
-const RedisCounters::Script& commit_script() {
-  static const RedisCounters::Script s(kCommit);
-  return s;
-}
-const RedisCounters::Script& refund_script() {
-  static const RedisCounters::Script s(kRefund);
-  return s;
-}
-
-std::string ws_tag(uint64_t ws) { return "w" + std::to_string(ws); }
-std::string ws_prefix(uint64_t ws) { return "migo:{" + ws_tag(ws) + "}"; }
-
-// yyyymm of a Unix time's UTC month (the store's month_of), and of the
-// month before.
-std::pair<std::string, std::string> months_of(int64_t now) {
-  const uint32_t m = month_of(now);
-  const uint32_t before = m % 100 == 1 ? (m / 100 - 1) * 100 + 12 : m - 1;
-  return {std::to_string(m), std::to_string(before)};
-}
 
 Status unavailable(std::string what) { return Status(Code::unavailable, "redis: " + std::move(what)); }
 
-struct ReplyFree {
-  void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+using Reply = RedisReply;
 
 struct ContextFree {
   void operator()(redisContext* c) const noexcept { redisFree(c); }
@@ -132,7 +45,10 @@ std::string where(const RedisEndpoint& e) {
   return e.port == 0 ? e.host : e.host + ":" + std::to_string(e.port);
 }
 
-std::string reply_text(const redisReply* r) { return r->str ? std::string(r->str, r->len) : std::string(); }
+void set_timeout(redisContext* c, int ms) {
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  redisSetTimeout(c, tv);
+}
 
 Reply command_argv(redisContext* c, const std::vector<std::string_view>& words) {
   std::vector<const char*> argv;
@@ -146,7 +62,11 @@ Reply command_argv(redisContext* c, const std::vector<std::string_view>& words) 
 
 }  // namespace
 
-unsigned redis_cluster_slot(std::string_view tag) {
+unsigned redis_cluster_slot(std::string_view key) {
+  std::string_view tag = key;
+  if (size_t open = key.find('{'); open != std::string_view::npos)
+    if (size_t close = key.find('}', open + 1); close != std::string_view::npos && close > open + 1)
+      tag = key.substr(open + 1, close - open - 1);
   // CRC16/XMODEM (polynomial 0x1021, initial 0), the Cluster specification's.
   uint16_t crc = 0;
   for (unsigned char ch : tag) {
@@ -189,9 +109,25 @@ Result<RedisEndpoint> parse_redis_url(std::string_view url) {
   return e;
 }
 
+Result<std::vector<RedisEndpoint>> read_redis_urls(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Status(Code::unavailable, "cannot read " + path);
+  std::vector<RedisEndpoint> out;
+  std::string line;
+  for (int n = 1; std::getline(f, line); n++) {
+    size_t b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    auto ep = parse_redis_url(std::string_view(line).substr(b, e - b + 1));
+    if (!ep.ok()) return Status(Code::invalid, path + ":" + std::to_string(n) + ": " + ep.status().message());
+    out.push_back(std::move(*ep));
+  }
+  if (out.empty()) return Status(Code::invalid, path + ": no redis:// URL in it");
+  return out;
+}
+
 // The nodes: connections by address, the slot map of a cluster, and the
 // back-off after a failure.
-struct RedisCounters::Nodes {
+struct RedisClient::Nodes {
   std::vector<RedisEndpoint> seeds;
   RedisOptions options;
   bool cluster = false;
@@ -245,6 +181,7 @@ struct RedisCounters::Nodes {
       if (r->type == REDIS_REPLY_ERROR) return fail("AUTH refused by " + w + ": " + reply_text(r.get()));
     }
     redisContext* raw = c.get();
+    // (redisSetTimeout above applies to later commands on this context.)
     conns[w] = std::move(c);
     return raw;
   }
@@ -319,15 +256,15 @@ struct RedisCounters::Nodes {
     return unavailable("no master serves slot " + std::to_string(slot));
   }
 
-  // Sends a command about the hash tag `tag` to the node that holds it,
-  // following MOVED (the map is read again) and ASK.
-  Result<Reply> send(std::string_view tag, const std::vector<std::string_view>& words) {
+  // Sends a command about `key` to the node that holds it, following MOVED
+  // (the map is read again) and ASK.
+  Result<Reply> send(std::string_view key, const std::vector<std::string_view>& words, int timeout_ms) {
     if (failed_until && monotonic_ms() < failed_until)
       return unavailable(last_error + " (not retried for " + std::to_string(options.retry_ms) + " ms)");
     std::optional<RedisEndpoint> asked;  // an ASK redirection to follow once
     for (int hop = 0; hop < 4; hop++) {
       if (map_stale && !asked) MIGO_TRY(discover());
-      auto target = asked ? Result<RedisEndpoint>(*asked) : node_for(redis_cluster_slot(tag));
+      auto target = asked ? Result<RedisEndpoint>(*asked) : node_for(redis_cluster_slot(key));
       if (!target.ok()) return target.status();
       auto c = connection(*target);
       if (!c.ok()) {
@@ -341,7 +278,9 @@ struct RedisCounters::Nodes {
           return fail(where(*target) + ": " + (*c)->errstr);
         }
       }
+      if (timeout_ms) set_timeout(*c, timeout_ms);
       Reply r = command_argv(*c, words);
+      if (timeout_ms && r) set_timeout(*c, options.timeout_ms);
       if (!r) {
         std::string err = where(*target) + ": " + (*c)->errstr;
         drop(*target);
@@ -374,118 +313,31 @@ struct RedisCounters::Nodes {
   }
 };
 
-RedisCounters::RedisCounters(std::unique_ptr<Nodes> nodes) : nodes_(std::move(nodes)) {}
-RedisCounters::RedisCounters(RedisCounters&&) noexcept = default;
-RedisCounters& RedisCounters::operator=(RedisCounters&&) noexcept = default;
-RedisCounters::~RedisCounters() = default;
+RedisClient::RedisClient(std::unique_ptr<Nodes> nodes) : nodes_(std::move(nodes)) {}
+RedisClient::RedisClient(RedisClient&&) noexcept = default;
+RedisClient& RedisClient::operator=(RedisClient&&) noexcept = default;
+RedisClient::~RedisClient() = default;
 
-Result<RedisCounters> RedisCounters::lazy(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options) {
+Result<RedisClient> RedisClient::lazy(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options) {
   if (seeds.empty()) return Status(Code::invalid, "redis: no endpoint");
   auto nodes = std::make_unique<Nodes>();
   nodes->seeds = seeds;
   nodes->options = options;
-  return RedisCounters(std::move(nodes));
+  return RedisClient(std::move(nodes));
 }
 
-Result<RedisCounters> RedisCounters::connect(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options) {
+Result<RedisClient> RedisClient::connect(const std::vector<RedisEndpoint>& seeds, const RedisOptions& options) {
   auto r = lazy(seeds, options);
   if (!r.ok()) return r;
   if (Status s = r->nodes_->discover(); !s.ok()) return s;
   return r;
 }
 
-Result<RedisCounters> RedisCounters::connect(const RedisEndpoint& e, int timeout_ms) {
-  return connect(std::vector<RedisEndpoint>{e}, RedisOptions{timeout_ms, timeout_ms});
-}
+bool RedisClient::cluster() const { return nodes_->cluster; }
 
-bool RedisCounters::cluster() const { return nodes_->cluster; }
-
-Result<std::string> RedisCounters::run_script(uint64_t ws, const Script& script, const std::vector<std::string>& words) {
-  const std::string tag = ws_tag(ws);
-  for (int attempt = 0; attempt < 2; attempt++) {
-    std::vector<std::string_view> argv{attempt == 0 ? "EVALSHA" : "EVAL", attempt == 0 ? script.sha : script.body};
-    for (const std::string& w : words) argv.push_back(w);
-    auto r = nodes_->send(tag, argv);
-    if (!r.ok()) return r.status();
-    const redisReply* reply = r->get();
-    if (reply->type == REDIS_REPLY_ERROR) {
-      std::string err = reply_text(reply);
-      if (attempt == 0 && err.rfind("NOSCRIPT", 0) == 0) continue;  // not cached on that node yet
-      return unavailable("the script failed: " + err);
-    }
-    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
-      return unavailable("the script answered something else than a string");
-    return reply_text(reply);
-  }
-  return unavailable("the script could not be loaded");
-}
-
-Result<WindowCheck> RedisCounters::commit(uint64_t ws, std::string_view queue_id, uint64_t n, int64_t now,
-                                          const Plan& plan) {
-  const std::string prefix = ws_prefix(ws);
-  auto [month, last_month] = months_of(now);
-  auto r = run_script(ws, commit_script(),
-                      {"2", prefix + ":win", prefix + ":q:" + std::string(queue_id), std::to_string(now / 60),
-                       std::to_string(n), std::to_string(plan.hourly), std::to_string(plan.daily),
-                       std::to_string(plan.monthly), month, last_month});
-  if (!r.ok()) return r.status();
-  WindowCheck c;
-  if (*r == "ok") {
-    c.fits = true;
-    return c;
-  }
-  if (*r == "dup") {
-    c.fits = c.duplicate = true;
-    return c;
-  }
-  // "over WINDOW USED LIMIT"
-  char window[16] = "";
-  unsigned long long used = 0, limit = 0;
-  if (std::sscanf(r->c_str(), "over %15s %llu %llu", window, &used, &limit) != 3)
-    return unavailable("the script answered '" + r->substr(0, 40) + "'");
-  const std::string w = window;
-  c.window = w == "hourly" ? "hourly" : w == "daily" ? "daily" : w == "monthly" ? "monthly" : "";
-  if (!*c.window) return unavailable("the script named no window");
-  c.used = used;
-  c.limit = limit;
-  return c;
-}
-
-Result<uint64_t> RedisCounters::refund(uint64_t ws, std::string_view queue_id) {
-  const std::string prefix = ws_prefix(ws);
-  auto r = run_script(ws, refund_script(), {"2", prefix + ":win", prefix + ":q:" + std::string(queue_id)});
-  if (!r.ok()) return r.status();
-  uint64_t n = 0;
-  if (!parse_u64(*r, &n)) return unavailable("the refund script answered '" + r->substr(0, 40) + "'");
-  return n;
-}
-
-Result<WindowUsage> RedisCounters::usage(uint64_t ws, int64_t now) {
-  const std::string key = ws_prefix(ws) + ":win";
-  auto r = nodes_->send(ws_tag(ws), {"HGETALL", key});
-  if (!r.ok()) return r.status();
-  const redisReply* reply = r->get();
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2)
-    return unavailable("HGETALL answered something else than a hash");
-  // The store's rules (ReadTxn::usage_minutes): the last 1,440 minutes,
-  // and a bucket up to a day ahead (the clock stepped back) counts as now.
-  const uint64_t now_minute = static_cast<uint64_t>(now) / 60;
-  const std::string this_month = "M" + std::to_string(month_of(now));
-  WindowUsage u;
-  std::map<uint64_t, uint64_t> minutes;
-  for (size_t i = 0; i < reply->elements; i += 2) {
-    const std::string field = reply_text(reply->element[i]);
-    uint64_t v = 0;
-    if (!parse_u64(reply_text(reply->element[i + 1]), &v)) return unavailable("a window field is not a number");
-    if (field == this_month) {
-      u.month = v;
-    } else if (uint64_t m = 0; field.size() > 1 && field[0] == 'm' && parse_u64(std::string_view(field).substr(1), &m)) {
-      if (m + 1440 <= now_minute || m > now_minute + 1440) continue;
-      minutes[std::min(m, now_minute)] += v;
-    }
-  }
-  u.minutes.assign(minutes.begin(), minutes.end());
-  return u;
+Result<RedisReply> RedisClient::command(std::string_view key, const std::vector<std::string_view>& words,
+                                        int timeout_ms) {
+  return nodes_->send(key, words, timeout_ms);
 }
 
 }  // namespace migo
