@@ -1,0 +1,86 @@
+// shared_state.h — the records every relay shares, on Redis: the current
+// rows, a stream of change sets, and each relay's statistics
+// (docs/several-relays.md). migoctl --redis publishes here; migo-syncd reads
+// from here into each relay's store, which the SASL plugin and the milter
+// read without any network on the way.
+//
+// Keys (the state's share one hash tag, so a Cluster keeps them on one slot
+// and a script may touch them all):
+//   migo:{state}:origin   the state's random id, made by `shared init`
+//   migo:{state}:seq      the last change set's number
+//   migo:{state}:rec      hash: "TABLE:KEY" -> the row's bytes (migo/shared.h)
+//   migo:{state}:log      stream: entry "SEQ-0" = c (change set bytes),
+//                         r (the relay that made it), t (Unix time);
+//                         trimmed to about `log_max` entries
+//   migo:{state}:relays   hash: relay -> "SEQ TIME" it last reported
+//   migo:stats:a<ID>      hash: relay -> that relay's AccountStats bytes
+// A change set is published only if Redis is still where the publisher's
+// store is (origin and number): two admins on two relays can never make
+// conflicting changes; the second is told to catch up and try again.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "migo/records.h"
+#include "migo/shared.h"
+#include "redis_client.h"
+
+namespace migo {
+
+struct SharedHead {
+  std::string origin;  // "" while there is no shared state
+  uint64_t seq = 0;
+};
+
+struct ChangeSet {
+  uint64_t seq = 0;
+  std::vector<SharedChange> changes;
+  std::string relay;
+  int64_t time = 0;
+};
+
+struct SharedSnapshot {
+  SharedHead head;
+  std::vector<SharedChange> rows;
+};
+
+class SharedState {
+ public:
+  explicit SharedState(RedisClient client, size_t log_max = 100000)
+      : client_(std::move(client)), log_max_(log_max) {}
+
+  Result<SharedHead> head();
+  // Makes the shared state from a store's rows (`migoctl --redis shared
+  // init`): change set 1 is every row. Code::exists if there is one.
+  Result<SharedHead> create(const std::vector<SharedChange>& rows, const std::string& relay, int64_t now);
+  // Publishes a change set if Redis is at `at` (origin and number), and
+  // returns its number. Code::exists if another change came first (catch
+  // up, then try again); Code::refused if Redis holds another origin, or
+  // none (its data lost: the state must be made again from a relay).
+  Result<uint64_t> publish(const SharedHead& at, const std::vector<SharedChange>& changes, const std::string& relay,
+                           int64_t now);
+  // Up to `max` change sets after `seq`, in order; block_ms > 0 waits that
+  // long for one when there is none. A damaged entry is Code::corrupt.
+  Result<std::vector<ChangeSet>> read_after(uint64_t seq, size_t max, int block_ms = 0);
+  // Every row and the number it is at, read atomically.
+  Result<SharedSnapshot> snapshot();
+
+  // This relay's statistics of these accounts, and that it is alive at `seq`.
+  Status publish_stats(const std::string& relay, uint64_t seq,
+                       const std::vector<std::pair<uint64_t, AccountStats>>& stats, int64_t now);
+  // Every relay's statistics of an account.
+  Result<std::vector<std::pair<std::string, AccountStats>>> stats(uint64_t account_id);
+  Status forget_stats(uint64_t account_id);
+  // The relays that reported: (relay, "SEQ TIME").
+  Result<std::vector<std::pair<std::string, std::string>>> relays();
+
+ private:
+  Result<std::string> script(const char* body, const std::vector<std::string>& args);
+  RedisClient client_;
+  size_t log_max_;
+};
+
+}  // namespace migo
