@@ -1,6 +1,8 @@
 // admin.cc — see admin.h.
 #include "admin.h"
 
+#include "migo/shared.h"
+
 #include "verification.h"
 
 #include <pwd.h>
@@ -92,6 +94,18 @@ Result<Account> find_account(const ReadTxn& t, const std::string& username) {
   return a;
 }
 
+Status Admin::commit(const std::function<Status(WriteTxn&)>& fn) {
+  if (writer_) return writer_(store_, fn);
+  return store_.write([&](WriteTxn& t) -> Status {
+    auto p = shared_position(t);
+    if (!p.ok()) return p.status();
+    if (!p->origin.empty())
+      return Status(Code::refused, "this relay's store follows the shared state of several relays (migo-syncd): "
+                                   "make changes through it, with --redis URL or --redis-file FILE");
+    return fn(t);
+  });
+}
+
 Status Admin::audit(WriteTxn& t, uint64_t ws, const std::string& action, const std::string& detail) {
   return t.append_audit(AuditEntry{0, now_, actor_.uid, actor_.name, ws, action, detail});
 }
@@ -99,7 +113,7 @@ Status Admin::audit(WriteTxn& t, uint64_t ws, const std::string& action, const s
 Result<Plan> Admin::set_plan(const std::string& name, const PlanChange& c) {
   if (!is_valid_name(name)) return name_error("plan", name);
   Plan result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto existing = t.plan(name);
     if (!existing.ok() && existing.status().code() != Code::not_found) return existing.status();
     Plan p;
@@ -145,7 +159,7 @@ Result<Plan> Admin::set_plan(const std::string& name, const PlanChange& c) {
 Result<Workspace> Admin::create_workspace(const std::string& name, const std::string& plan) {
   if (!is_valid_name(name)) return name_error("workspace", name);
   Workspace result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto p = find_plan(t, plan);
     if (!p.ok()) return p.status();
     auto existing = t.workspace_by_name(name);
@@ -163,7 +177,7 @@ Result<Workspace> Admin::create_workspace(const std::string& name, const std::st
 
 Result<Workspace> Admin::set_workspace_plan(const std::string& name, const std::string& plan) {
   Workspace result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto w = find_workspace(t, name);
     if (!w.ok()) return w.status();
     auto p = find_plan(t, plan);
@@ -186,7 +200,7 @@ Result<Workspace> Admin::set_workspace_plan(const std::string& name, const std::
 
 Result<Workspace> Admin::set_workspace_tracking(const std::string& ws, const TrackingChange& change) {
   Workspace result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto w = find_workspace(t, ws);
     if (!w.ok()) return w.status();
     std::string detail = "workspace=" + ws;
@@ -214,7 +228,7 @@ Result<Workspace> Admin::set_workspace_tracking(const std::string& ws, const Tra
 
 Result<Workspace> Admin::record_tracking_domain_check(const std::string& ws, const std::string& domain, bool proven) {
   Workspace result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto w = find_workspace(t, ws);
     if (!w.ok()) return w.status();
     if (w->tracking.domain != domain || domain.empty())
@@ -233,7 +247,7 @@ Result<Workspace> Admin::record_tracking_domain_check(const std::string& ws, con
 Result<Account> Admin::set_account_tracking(const std::string& username, std::optional<std::optional<bool>> opens,
                                             std::optional<std::optional<ClickTracking>> clicks) {
   Account result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto a = find_account(t, username);
     if (!a.ok()) return a.status();
     std::string detail = "username=" + username;
@@ -260,7 +274,7 @@ Result<Domain> Admin::add_domain(const std::string& ws, const std::string& domai
   auto token = new_verification_token();
   if (!token.ok()) return token.status();
   Domain result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto w = find_workspace(t, ws);
     if (!w.ok()) return w.status();
     auto existing = t.domain(w->id, *name);
@@ -294,7 +308,7 @@ Result<Domain> Admin::update_domain(const std::string& ws, const std::string& do
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
   Domain d;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     Workspace w;
     MIGO_TRY(find_domain(t, ws, *name, &w, &d));
     return change(t, w, d);
@@ -402,7 +416,7 @@ Result<Domain> Admin::remove_domain(const std::string& ws, const std::string& do
   auto name = normalize_domain(domain);
   if (!name.ok()) return name.status();
   Domain result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto w = find_workspace(t, ws);
     if (!w.ok()) return w.status();
     auto d = t.domain(w->id, *name);
@@ -423,7 +437,7 @@ Result<NewCredentials> Admin::create_account(const std::string& ws, const std::s
   auto verifiers = make_verifiers(password->reveal());
   if (!verifiers.ok()) return verifiers.status();
   Account result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto w = find_workspace(t, ws);
     if (!w.ok()) return w.status();
     auto p = find_plan(t, w->plan);
@@ -467,7 +481,7 @@ Result<NewCredentials> Admin::create_account(const std::string& ws, const std::s
 
 Result<Account> Admin::set_status(const std::string& username, AccountStatus status) {
   Account result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto a = find_account(t, username);
     if (!a.ok()) return a.status();
     result = *a;
@@ -488,7 +502,7 @@ Result<NewCredentials> Admin::reset_password(const std::string& username) {
   auto verifiers = make_verifiers(password->reveal());
   if (!verifiers.ok()) return verifiers.status();
   Account result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto a = find_account(t, username);
     if (!a.ok()) return a.status();
     a->plain_verifier = verifiers->plain;
@@ -505,7 +519,7 @@ Result<NewCredentials> Admin::reset_password(const std::string& username) {
 Result<Account> Admin::rename_account(const std::string& username, const std::string& label) {
   MIGO_TRY(check_label(label));
   Account result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto a = find_account(t, username);
     if (!a.ok()) return a.status();
     MIGO_TRY(label_taken(t, a->workspace_id, label, a->id));
@@ -521,7 +535,7 @@ Result<Account> Admin::rename_account(const std::string& username, const std::st
 
 Result<Account> Admin::delete_account(const std::string& username, const std::string& confirm, bool force) {
   Account result;
-  Status s = store_.write([&](WriteTxn& t) -> Status {
+  Status s = commit([&](WriteTxn& t) -> Status {
     auto a = find_account(t, username);
     if (!a.ok()) return a.status();
     if (confirm != a->label)

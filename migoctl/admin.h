@@ -50,9 +50,16 @@ bool is_valid_name(std::string_view s);
 // Labels: 1-100 bytes of UTF-8 text without control characters.
 Status check_label(std::string_view s);
 
+// How an operation's one write transaction is made: the store's own write
+// (one relay), or through the shared state of several relays (migoctl
+// --redis: cluster/sync.h's shared_write, which may run the operation more
+// than once and publishes only its last run).
+using Writer = std::function<Status(Store&, const std::function<Status(WriteTxn&)>&)>;
+
 class Admin {
  public:
-  Admin(Store& store, Actor actor, int64_t now) : store_(store), actor_(std::move(actor)), now_(now) {}
+  Admin(Store& store, Actor actor, int64_t now, Writer writer = {})
+      : store_(store), actor_(std::move(actor)), now_(now), writer_(std::move(writer)) {}
 
   Result<Plan> set_plan(const std::string& name, const PlanChange& change);
   Result<Workspace> create_workspace(const std::string& name, const std::string& plan);
@@ -109,6 +116,10 @@ class Admin {
  private:
   Status audit(WriteTxn& t, uint64_t workspace_id, const std::string& action,
                const std::string& detail);
+  // The operation's transaction, through writer_ if there is one. Without
+  // one, a store that follows a shared state refuses: a change made here
+  // alone would differ from every other relay's.
+  Status commit(const std::function<Status(WriteTxn&)>& fn);
   // Finds the workspace's domain (normalised) and runs `change` on it in one
   // write transaction; returns the domain as `change` left it.
   Result<Domain> update_domain(const std::string& ws, const std::string& domain,
@@ -116,6 +127,7 @@ class Admin {
   Store& store_;
   Actor actor_;
   int64_t now_;
+  Writer writer_;
 };
 
 }  // namespace migo

@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <cinttypes>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -42,6 +44,9 @@
 #include "migo/tag.h"
 #include "migo/store.h"
 #include "dkim.h"
+#include "shared_state.h"
+#include "sync.h"
+#include "migo/shared.h"
 #include "verification.h"
 
 namespace migo::cli {
@@ -374,6 +379,10 @@ struct Context {
   std::unique_ptr<Store> store;
   std::string resolver{};  // --resolver, "" = the system's
   std::string dkim_keys{};  // --dkim-keys
+  // --redis / --redis-file: the shared state of several relays, through
+  // which every change goes; "" relay: this host's name.
+  std::optional<SharedState> shared{};
+  std::string relay{};
 
   int fail(const Status& s) {
     int code = kExitRefused;
@@ -396,7 +405,28 @@ struct Context {
     return true;
   }
 
-  Admin admin() { return Admin(*store, current_actor(), now); }
+  Admin admin() {
+    if (!shared) return Admin(*store, current_actor(), now);
+    return Admin(*store, current_actor(), now, [this](Store& st, const std::function<Status(WriteTxn&)>& fn) {
+      return shared_write(st, *shared, relay, now, fn);
+    });
+  }
+
+  // An account's statistics: this relay's, and with --redis every other
+  // relay's too (what migo-syncd reported), summed: each relay counts only
+  // what happened on it, so the sum counts every outcome once.
+  Result<AccountStats> stats_of(const ReadTxn& t, uint64_t account_id) {
+    auto local = t.stats(account_id);
+    if (!local.ok() || !shared) return local;
+    auto others = shared->stats(account_id);
+    if (!others.ok()) return others.status();
+    AccountStats sum;
+    sum.month = month_of(now);
+    sum.add(*local);
+    for (const auto& [relay_name, st] : *others)
+      if (relay_name != relay) sum.add(st);
+    return sum;
+  }
 
   int emit(const Json& j, const std::string& text) {
     if (json) {
@@ -564,7 +594,7 @@ int cmd_workspace_show(Context& c, const Args& a) {
     AccountStats sum;
     sum.month = month;
     for (const Account& acct : *accounts) {
-      auto st = t.stats(acct.id);
+      auto st = c.stats_of(t, acct.id);
       if (!st.ok()) return st.status();
       sum.add(*st);
     }
@@ -1082,7 +1112,7 @@ int cmd_account_list(Context& c, const Args& a) {
       auto accounts = t.accounts(w.id);
       if (!accounts.ok()) return accounts.status();
       for (const Account& acct : *accounts) {
-        auto st = t.stats(acct.id);
+        auto st = c.stats_of(t, acct.id);
         if (!st.ok()) return st.status();
         // Dormant: not used (or, if never used, not created) within DAYS days.
         int64_t active_at = st->last_used ? st->last_used : acct.created;
@@ -1124,7 +1154,7 @@ int cmd_account_show(Context& c, const Args& a) {
     if (!acct.ok()) return acct.status();
     auto w = t.workspace(acct->workspace_id);
     if (!w.ok()) return w.status();
-    auto st = t.stats(acct->id);
+    auto st = c.stats_of(t, acct->id);
     if (!st.ok()) return st.status();
     j = account_json(*acct, w->name, *st, month);
     text = account_view(j);
@@ -1132,6 +1162,97 @@ int cmd_account_show(Context& c, const Args& a) {
   });
   if (!s.ok()) return c.fail(s);
   return c.emit(j, text);
+}
+
+
+// ----------------------------------------------------------- shared state
+
+int need_shared(Context& c) {
+  return c.fail({Code::invalid, "this command needs the shared state: --redis URL or --redis-file FILE"});
+}
+
+Json position_json(const SharedPosition& p) {
+  return Json::object().set("origin", p.origin.empty() ? Json() : Json(p.origin)).set("seq", p.seq);
+}
+
+int cmd_shared_init(Context& c, const Args&) {
+  if (!c.shared) return need_shared(c);
+  int rc;
+  if (!c.open(&rc)) return rc;
+  size_t rows = 0;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto r = shared_rows(t);
+    if (r.ok()) rows = r->size();
+    return r.status();
+  });
+  if (!s.ok()) return c.fail(s);
+  auto head = shared_init(*c.store, *c.shared, c.relay, c.now);
+  if (!head.ok()) return c.fail(head.status());
+  return c.emit(Json::object().set("origin", head->origin).set("seq", head->seq).set("rows", static_cast<uint64_t>(rows)),
+                "shared state " + head->origin + " made from this store (" + std::to_string(rows) +
+                    " rows, change 1); other relays join it with migo-syncd\n");
+}
+
+int cmd_shared_sync(Context& c, const Args& a) {
+  if (!c.shared) return need_shared(c);
+  int rc;
+  if (!c.open(&rc)) return rc;
+  SyncOptions o;
+  o.replace = a.has("replace");
+  auto r = sync_store(*c.store, *c.shared, o);
+  if (!r.ok()) return c.fail(r.status());
+  return c.emit(Json::object()
+                    .set("position", position_json(r->at))
+                    .set("applied", static_cast<uint64_t>(r->applied))
+                    .set("rebuilt", r->rebuilt)
+                    .set("rows_changed", static_cast<uint64_t>(r->rows_changed)),
+                "at change " + std::to_string(r->at.seq) + " of " + r->at.origin + ": " +
+                    (r->rebuilt ? "rebuilt from a snapshot, " + std::to_string(r->rows_changed) + " rows changed"
+                                : std::to_string(r->applied) + " change sets applied") +
+                    "\n");
+}
+
+int cmd_shared_status(Context& c, const Args&) {
+  if (!c.shared) return need_shared(c);
+  int rc;
+  if (!c.open(&rc)) return rc;
+  SharedPosition here;
+  Status s = c.store->read([&](const ReadTxn& t) -> Status {
+    auto p = shared_position(t);
+    if (p.ok()) here = *p;
+    return p.status();
+  });
+  if (!s.ok()) return c.fail(s);
+  auto head = c.shared->head();
+  if (!head.ok()) return c.fail(head.status());
+  auto relays = c.shared->relays();
+  if (!relays.ok()) return c.fail(relays.status());
+  std::string state = here.origin.empty()                                   ? "follows no shared state"
+                      : head->origin.empty()                                ? "Redis holds no shared state"
+                      : here.origin != head->origin                         ? "follows another shared state"
+                      : here.seq == head->seq                               ? "in step"
+                      : here.seq > head->seq                                ? "ahead of Redis (Redis lost change sets)"
+                                                                            : std::to_string(head->seq - here.seq) + " behind";
+  Json rj = Json::array();
+  std::string text = "shared state: " + (head->origin.empty() ? std::string("none") : head->origin) + " at change " +
+                     std::to_string(head->seq) + "\nthis relay (" + c.relay + "): at change " + std::to_string(here.seq) +
+                     ", " + state + "\nrelays reporting:\n";
+  for (const auto& [name, seen] : *relays) {
+    uint64_t seq = 0, at = 0;
+    if (std::sscanf(seen.c_str(), "%" SCNu64 " %" SCNu64, &seq, &at) != 2) continue;
+    rj.push(Json::object().set("relay", name).set("seq", seq).set("reported", time_json(static_cast<int64_t>(at))));
+    text += "  " + name + "  at change " + std::to_string(seq) + ", reported " + time_text(static_cast<int64_t>(at)) + "\n";
+  }
+  if (relays->empty()) text += "  none yet\n";
+  return c.emit(Json::object()
+                    .set("shared", Json::object()
+                                       .set("origin", head->origin.empty() ? Json() : Json(head->origin))
+                                       .set("seq", head->seq))
+                    .set("relay", c.relay)
+                    .set("position", position_json(here))
+                    .set("state", state)
+                    .set("relays", rj),
+                text);
 }
 
 // ------------------------------------------------------------- tracking
@@ -1355,6 +1476,11 @@ int cmd_account_delete(Context& c, const Args& a) {
   if (!c.open(&rc)) return rc;
   auto acct = c.admin().delete_account(a.pos[0], *a.get("confirm"), a.has("force"));
   if (!acct.ok()) return c.fail(acct.status());
+  // Every relay's statistics of it go too (each relay's own row went with
+  // the change set); failing that, they are only an orphan in Redis.
+  if (c.shared)
+    if (Status f = c.shared->forget_stats(acct->id); !f.ok())
+      c.err << "migoctl: warning: the account's statistics stay in the shared state: " << f.message() << "\n";
   return c.emit(Json::object().set("username", acct->username).set("label", acct->label).set("deleted", true),
                 acct->username + " (\"" + acct->label + "\") deleted; its credentials no longer work\n");
 }
@@ -1789,6 +1915,31 @@ const std::vector<Command>& commands() {
        "(statd.failing_since), or when a followed log has lines it has not\n"
        "counted and its position has not moved for --max-lag seconds.",
        cmd_stats},
+      {"shared init", "", 0, 0, {},
+       "make the shared state of several relays from this relay's store",
+       "Several relays behind one name share their plans, workspaces, domains\n"
+       "and accounts through Redis (docs/several-relays.md). This makes that\n"
+       "shared state, once, from this store's rows (change 1); the store then\n"
+       "follows it. Every other relay joins with migo-syncd, which fills its\n"
+       "store from a snapshot and applies every later change. From then on,\n"
+       "changes on any relay are made with --redis (or --redis-file), which\n"
+       "publishes each one only if Redis is where this store is, so two admins\n"
+       "on two relays never make conflicting changes. Refused if Redis already\n"
+       "holds a shared state.",
+       cmd_shared_init},
+      {"shared status", "", 0, 0, {},
+       "show where this relay and the others stand in the shared state",
+       "The shared state's id and last change, this store's position (in\n"
+       "step, behind, ahead of Redis, or following another), and every relay\n"
+       "that reported its statistics, with its position and when.",
+       cmd_shared_status},
+      {"shared sync", "", 0, 0,
+       {{"replace", nullptr, "rebuild a store that holds records of its own, follows another shared state or is ahead of Redis"}},
+       "bring this store up to date with the shared state now",
+       "What migo-syncd does every moment, once: the change sets after this\n"
+       "store's position, in order, or a snapshot for a new store or one that\n"
+       "fell behind what Redis keeps.",
+       cmd_shared_sync},
       {"check", "", 0, 0,
        {{"policy", "ADDR", "migo-policyd's socket (default unix:/var/spool/postfix/migo-policyd/policy; none: skip)"},
         {"milter", "ADDR", "migo-milter's socket (default unix:/var/spool/postfix/migo/milter; none: skip)"},
@@ -1837,6 +1988,10 @@ const std::vector<OptionSpec> kGlobalOptions = {
     {"relay-host", "HOST", "the relay's host name in DNS records: MX of bounce domains (default: this host)"},
     {"tracking-host", "HOST", "the relay's tracking host, which own tracking domains must CNAME to"},
     {"relay-spf", "MECHANISM", "how SPF names the relay (default a:HOST), e.g. include:_spf.example.net"},
+    {"redis", "URL", "several relays: make changes through their shared state at this Redis\n"
+                     "(redis://[USER:PASSWORD@]HOST:PORT or unix:PATH), and sum statistics over relays"},
+    {"redis-file", "FILE", "as --redis, the URL read from FILE (kept out of ps; the role's /etc/migo/redis-state.url)"},
+    {"relay", "NAME", "this relay's name in the shared state (default: the host name)"},
     {"help", nullptr, "show help for migoctl or for the command"},
 };
 
@@ -2190,6 +2345,31 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   ctx.db = store_path(args.get("db") ? *args.get("db") : "");
   if (args.get("resolver")) ctx.resolver = *args.get("resolver");
   ctx.dkim_keys = args.get("dkim-keys") ? *args.get("dkim-keys") : kDefaultDkimKeyDir;
+  if (args.get("redis") || args.get("redis-file")) {
+    std::vector<RedisEndpoint> seeds;
+    if (const std::string* f = args.get("redis-file")) {
+      auto r = read_redis_urls(*f);
+      if (!r.ok()) return ctx.fail(r.status());
+      seeds = std::move(*r);
+    }
+    if (const std::string* u = args.get("redis")) {
+      auto e = parse_redis_url(*u);
+      if (!e.ok()) return usage(e.status().message());
+      seeds.push_back(std::move(*e));
+    }
+    auto client = RedisClient::lazy(seeds, RedisOptions{5000, 0});
+    if (!client.ok()) return ctx.fail(client.status());
+    ctx.shared.emplace(std::move(*client));
+    // A connection Redis closed is an error to report, not the end.
+    signal(SIGPIPE, SIG_IGN);
+  }
+  if (const std::string* r = args.get("relay")) {
+    ctx.relay = *r;
+  } else {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    ctx.relay = host;
+  }
   try {
     return cmd->handler(ctx, args);
   } catch (const UsageError& e) {

@@ -1,0 +1,205 @@
+// syncd.cc — see syncd.h: options, signals and the loop around sync_store.
+#include "syncd.h"
+
+#include <signal.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <optional>
+
+#include "daemon.h"
+#include "migo/codec.h"
+#include "options.h"
+
+namespace migo {
+namespace {
+
+const ProgramDoc kDoc = {
+    "migo-syncd",
+    "keep a relay's store in step with the shared state of several migo-relay relays",
+    "--redis URL [--redis URL]... | --redis-file FILE [--db PATH] [--relay NAME] [--user USER] [--replace] "
+    "[--foreground | --once]",
+    "Several relays behind one name share their workspaces, plans, domains\n"
+    "and SMTP accounts through Redis (docs/several-relays.md). migoctl\n"
+    "--redis publishes each change there as a numbered change set; this\n"
+    "daemon applies every change set, in order, to this relay's store, where\n"
+    "the SASL plugin, migo-policyd and migo-milter read them without any\n"
+    "network on the way. It waits on Redis's stream, so a change made on any\n"
+    "relay is here within milliseconds.\n"
+    "\n"
+    "A store that follows no shared state yet and holds no workspace (a new\n"
+    "relay) is filled from a snapshot of every shared row; so is one that\n"
+    "fell behind what the stream keeps. Applying is idempotent: a change set\n"
+    "applied already is skipped, so a restart or a repeat changes nothing.\n"
+    "Refused, and logged until fixed, because data would be lost: a store\n"
+    "with workspaces of its own, one that follows another shared state, and\n"
+    "one ahead of Redis (Redis lost change sets, as an asynchronous failover\n"
+    "can). --replace rebuilds such a store from what Redis holds.\n"
+    "\n"
+    "Every second it also reports the statistics of this relay's accounts\n"
+    "that changed (sent, delivered, bounced, deferred, complaints, opens and\n"
+    "clicks), which migoctl --redis sums across relays.\n"
+    "\n"
+    "Redis unreachable: the store keeps what it has (mail flows on it), and\n"
+    "the daemon retries every second; the trouble is logged when it starts\n"
+    "and when it ends. Only verifiers travel: the store holds no password.\n",
+    {{"SIGNALS", "  SIGTERM, SIGINT  finish the round in hand and exit\n"},
+     {"EXIT STATUS",
+      "0 after a clean stop (or --once done); 1 on a start-up error, or a\n"
+      "refusal under --once; 2 on a usage error; 75 when --once could not\n"
+      "reach Redis or the store (try again).\n"}},
+    "migoctl(8), migo-policyd(8), migo-policyd.conf(5)",
+};
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_stop(int) { g_stop = 1; }
+
+std::string host_name() {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+}  // namespace
+
+Status StatsReporter::report(const Store& store, SharedState& state, uint64_t seq, int64_t now, size_t* sent) {
+  std::vector<std::pair<uint64_t, AccountStats>> changed;
+  std::map<uint64_t, AccountStats> all;
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    Status bad;
+    MIGO_TRY(t.scan_table("stats", [&](std::string_view k, std::string_view v) {
+      Decoder d(k, "stats key");
+      uint64_t id = d.key_u64();
+      AccountStats st;
+      bad = d.finish();
+      if (bad.ok()) bad = decode(v, &st);
+      if (!bad.ok()) return false;
+      all.emplace(id, st);
+      return true;
+    }));
+    return bad;
+  });
+  if (!s.ok()) return s;
+  for (const auto& [id, st] : all) {
+    auto it = reported_.find(id);
+    if (it == reported_.end() || !(it->second == st)) changed.emplace_back(id, st);
+  }
+  MIGO_TRY(state.publish_stats(relay_, seq, changed, now));
+  for (const auto& [id, st] : changed) reported_[id] = st;
+  if (sent) *sent = changed.size();
+  return {};
+}
+
+int syncd_main(int argc, char** argv) {
+  std::string db, user, relay, redis_file;
+  std::vector<std::string> urls;
+  bool foreground = false, once = false, replace = false;
+  const std::vector<ProgramOption> opts = {
+      {"redis", "URL",
+       "the shared state's Redis: redis://[USER:PASSWORD@]HOST:PORT\nor unix:PATH (repeatable: a Cluster's seeds; its\npassword shows in ps: prefer --redis-file)",
+       [&](const std::string& v) -> Status {
+         auto e = parse_redis_url(v);
+         if (!e.ok()) return e.status();
+         urls.push_back(v);
+         return {};
+       }},
+      {"redis-file", "FILE", "read the URLs from FILE, one a line (mode 0640)", store_value(&redis_file)},
+      {"db", "PATH", "the store (default: $MIGO_DB, else /var/lib/migo)", store_value(&db)},
+      {"relay", "NAME", "this relay's name in Redis (default: the host name)", store_value(&relay)},
+      {"user", "USER", "when started as root: open the store, then run as\nUSER (required when started as root, except --once)",
+       store_value(&user)},
+      {"replace", "", "rebuild a store that holds records of its own,\nfollows another shared state or is ahead of Redis",
+       set_flag(&replace)},
+      {"once", "", "one round (catch up, report statistics) and exit", set_flag(&once)},
+      {"foreground", "", "log to standard error as well as syslog", set_flag(&foreground)},
+  };
+  if (int rc = parse_command_line(argc, argv, kDoc, opts); rc >= 0) return rc;
+  db = store_path(db);
+  if (relay.empty()) relay = host_name();
+  DaemonLog log("migo-syncd", foreground || once);
+  auto fatal = [&](const std::string& msg, int rc = 1) {
+    log(LOG_ERR, msg);
+    if (!foreground && !once) std::cerr << "migo-syncd: " << msg << "\n";
+    return rc;
+  };
+  std::vector<RedisEndpoint> seeds;
+  if (!redis_file.empty()) {
+    auto r = read_redis_urls(redis_file);
+    if (!r.ok()) return fatal(r.status().message());
+    seeds = std::move(*r);
+  }
+  for (const std::string& u : urls) seeds.push_back(*parse_redis_url(u));
+  if (seeds.empty()) {
+    std::cerr << "migo-syncd: --redis or --redis-file is required\nTry 'migo-syncd --help'.\n";
+    return 2;
+  }
+  if (geteuid() == 0 && user.empty() && !once)
+    return fatal("refusing to run as root: give --user (e.g. --user migo-syncd)");
+  auto store = Store::open(db, {});
+  if (!store.ok()) return fatal("cannot open store: " + store.status().message(), once ? 75 : 1);
+  if (geteuid() == 0 && !user.empty())
+    if (Status s = drop_privileges(user); !s.ok()) return fatal(s.message());
+  // A connection Redis closed must be an error, not the end of the process.
+  signal(SIGPIPE, SIG_IGN);
+  auto client = RedisClient::lazy(seeds, RedisOptions{2000, 1000});
+  if (!client.ok()) return fatal(client.status().message());
+  SharedState state(std::move(*client));
+  StatsReporter reporter(relay);
+  SyncOptions so;
+  so.replace = replace;
+
+  if (once) {
+    auto r = sync_store(**store, state, so);
+    if (!r.ok()) return fatal(r.status().message(), r.status().temporary() ? 75 : 1);
+    size_t sent = 0;
+    if (Status s = reporter.report(**store, state, r->at.seq, time(nullptr), &sent); !s.ok())
+      return fatal("statistics: " + s.message(), s.temporary() ? 75 : 1);
+    log(LOG_INFO, "at change " + std::to_string(r->at.seq) + " of " + r->at.origin + ": " +
+                      (r->rebuilt ? "rebuilt from a snapshot (" + std::to_string(r->rows_changed) + " rows changed)"
+                                  : std::to_string(r->applied) + " change sets applied") +
+                      ", statistics of " + std::to_string(sent) + " accounts reported");
+    return 0;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  log(LOG_INFO, "following the shared state as relay " + relay + (replace ? " (--replace)" : ""));
+  so.block_ms = 1000;  // and so the loop turns at least once a second
+  std::string failing;  // the trouble last logged; "" while all is well
+  uint64_t seq = 0;
+  time_t reported_at = 0;
+  while (!g_stop) {
+    auto r = sync_store(**store, state, so);
+    Status trouble = r.status();
+    if (r.ok()) {
+      seq = r->at.seq;
+      if (r->rebuilt)
+        log(LOG_INFO, "rebuilt from a snapshot at change " + std::to_string(seq) + " of " + r->at.origin + " (" +
+                          std::to_string(r->rows_changed) + " rows changed)");
+      else if (r->applied)
+        log(LOG_INFO, std::to_string(r->applied) + " change sets applied, now at " + std::to_string(seq));
+      if (time(nullptr) != reported_at) {
+        reported_at = time(nullptr);
+        trouble = reporter.report(**store, state, seq, reported_at);
+        if (!trouble.ok()) trouble = Status(trouble.code(), "statistics: " + trouble.message());
+      }
+    }
+    if (!trouble.ok()) {
+      if (trouble.message() != failing)
+        log(trouble.code() == Code::refused ? LOG_ERR : LOG_WARNING, trouble.message() + " (will retry)");
+      failing = trouble.message();
+      for (int i = 0; i < 10 && !g_stop; i++) usleep(100000);
+    } else if (!failing.empty()) {
+      log(LOG_INFO, "in step with the shared state again, at change " + std::to_string(seq));
+      failing.clear();
+    }
+  }
+  log(LOG_INFO, "stopped");
+  return 0;
+}
+
+}  // namespace migo

@@ -1,0 +1,35 @@
+// syncd.h — migo-syncd: keeps one relay's store in step with the shared
+// state on Redis (cluster/sync.h), and reports the relay's statistics there
+// so migoctl on any relay shows every relay's sum. main.cc only calls
+// syncd_main().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "migo/records.h"
+#include "migo/store.h"
+#include "shared_state.h"
+#include "sync.h"
+
+namespace migo {
+
+// What one relay has reported of its accounts' statistics, so only changes
+// travel.
+class StatsReporter {
+ public:
+  explicit StatsReporter(std::string relay) : relay_(std::move(relay)) {}
+  // Reports the accounts whose statistics changed since the last report
+  // (all of them the first time); *sent (optional) gets how many.
+  Status report(const Store& store, SharedState& state, uint64_t seq, int64_t now, size_t* sent = nullptr);
+
+ private:
+  std::string relay_;
+  std::map<uint64_t, AccountStats> reported_;
+};
+
+int syncd_main(int argc, char** argv);
+
+}  // namespace migo
