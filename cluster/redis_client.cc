@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <time.h>
 
+#include <cerrno>
 #include <charconv>
 #include <fstream>
 #include <map>
@@ -161,10 +162,14 @@ struct RedisClient::Nodes {
     if (cluster) map_stale = true;
   }
 
-  Result<redisContext*> connection(const RedisEndpoint& e) {
+  Result<redisContext*> connection(const RedisEndpoint& e, bool* reused = nullptr) {
     const std::string w = where(e);
+    if (reused) *reused = false;
     if (auto it = conns.find(w); it != conns.end()) {
-      if (it->second->err == 0) return it->second.get();
+      if (it->second->err == 0) {
+        if (reused) *reused = true;
+        return it->second.get();
+      }
       conns.erase(it);
     }
     timeval tv{options.timeout_ms / 1000, (options.timeout_ms % 1000) * 1000};
@@ -262,11 +267,13 @@ struct RedisClient::Nodes {
     if (failed_until && monotonic_ms() < failed_until)
       return unavailable(last_error + " (not retried for " + std::to_string(options.retry_ms) + " ms)");
     std::optional<RedisEndpoint> asked;  // an ASK redirection to follow once
+    bool retried = false;
     for (int hop = 0; hop < 4; hop++) {
       if (map_stale && !asked) MIGO_TRY(discover());
       auto target = asked ? Result<RedisEndpoint>(*asked) : node_for(redis_cluster_slot(key));
       if (!target.ok()) return target.status();
-      auto c = connection(*target);
+      bool reused = false;
+      auto c = connection(*target, &reused);
       if (!c.ok()) {
         if (cluster) map_stale = true;
         return c.status();
@@ -283,7 +290,16 @@ struct RedisClient::Nodes {
       if (timeout_ms && r) set_timeout(*c, options.timeout_ms);
       if (!r) {
         std::string err = where(*target) + ": " + (*c)->errstr;
+        // A connection kept from before, which the server closed (it
+        // restarted, or dropped us idle): nothing was done; a new one is
+        // tried at once. A timeout is not retried: the command may have run.
+        const bool closed = (*c)->err == REDIS_ERR_EOF ||
+                            ((*c)->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
         drop(*target);
+        if (reused && closed && !retried) {
+          retried = true;
+          continue;
+        }
         return fail(err);
       }
       asked.reset();

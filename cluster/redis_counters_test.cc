@@ -340,3 +340,18 @@ TEST_CASE("a Redis Cluster of three masters: each workspace on its slot's master
   }
   CHECK(served > 0);
 }
+
+TEST_CASE("a connection the server closed (it restarted) is made again at once, not failed") {
+  REQUIRE(kNoSigpipe);
+  test::TempDir tmp;
+  RedisServer server(tmp.path());
+  RedisCounters c = connect(server.url());
+  const Plan p = plan(10, 10, 10);
+  REQUIRE(c.commit(1, "Q1", 1, T, p)->fits);
+  server.stop();
+  server.start();  // the client still holds its old connection
+  auto r = c.commit(1, "Q2", 1, T, p);
+  INFO(r.status().message());
+  REQUIRE(r.ok());
+  CHECK(r->fits);
+}

@@ -16,31 +16,43 @@ constexpr const char* kLog = "migo:{state}:log";
 constexpr const char* kRelays = "migo:{state}:relays";
 
 // ARGV: origin, number expected, log length, change set bytes, relay, time,
-// then (op, field, value) for the hash of rows: 'p' put, 'e' erase.
+// the change set's random id, then (op, field, value) for the hash of rows:
+// 'p' put, 'e' erase. The same change set sent again (its answer was lost)
+// is recognised by its id and answered as the first time.
 constexpr const char* kPublish = R"lua(
 local origin = redis.call('GET', KEYS[1])
 if origin ~= ARGV[1] then return 'stranger ' .. (origin or '') end
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
-if seq ~= tonumber(ARGV[2]) then return 'behind ' .. seq end
+if seq ~= tonumber(ARGV[2]) then
+  local mine = tonumber(ARGV[2]) + 1
+  local e = redis.call('XRANGE', KEYS[4], mine .. '-0', mine .. '-0')
+  if #e == 1 then
+    local f = e[1][2]
+    for i = 1, #f, 2 do
+      if f[i] == 'i' and f[i + 1] == ARGV[7] then return 'ok ' .. mine end
+    end
+  end
+  return 'behind ' .. seq
+end
 seq = seq + 1
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   if ARGV[i] == 'p' then redis.call('HSET', KEYS[3], ARGV[i + 1], ARGV[i + 2])
   else redis.call('HDEL', KEYS[3], ARGV[i + 1]) end
 end
 redis.call('SET', KEYS[2], seq)
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'c', ARGV[4], 'r', ARGV[5], 't', ARGV[6])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'c', ARGV[4], 'r', ARGV[5], 't', ARGV[6], 'i', ARGV[7])
 return 'ok ' .. seq
 )lua";
 
-// ARGV: origin, change set bytes, relay, time, log length, then (field,
-// value) of every row.
+// ARGV: origin, change set bytes, relay, time, log length, number, then
+// (field, value) of every row.
 constexpr const char* kCreate = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists ' .. redis.call('GET', KEYS[1]) end
 redis.call('DEL', KEYS[3], KEYS[4])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], 1)
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '1-0', 'c', ARGV[2], 'r', ARGV[3], 't', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[6])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], ARGV[6] .. '-0', 'c', ARGV[2], 'r', ARGV[3], 't', ARGV[4])
 return 'ok'
 )lua";
 
@@ -123,10 +135,13 @@ Result<SharedHead> SharedState::head() {
   return h;
 }
 
-Result<SharedHead> SharedState::create(const std::vector<SharedChange>& rows, const std::string& relay, int64_t now) {
-  auto origin = new_origin();
+Result<SharedHead> SharedState::create(const std::vector<SharedChange>& rows, const std::string& relay, int64_t now,
+                                       const SharedHead* as) {
+  auto origin = as ? Result<std::string>(as->origin) : new_origin();
   if (!origin.ok()) return origin.status();
-  std::vector<std::string> args{*origin, encode_changes(rows), relay, std::to_string(now), std::to_string(log_max_)};
+  const uint64_t seq = as ? as->seq : 1;
+  std::vector<std::string> args{*origin, encode_changes(rows), relay, std::to_string(now), std::to_string(log_max_),
+                                std::to_string(seq)};
   for (const SharedChange& c : rows) {
     args.push_back(field_of(c));
     args.push_back(c.value);
@@ -135,20 +150,25 @@ Result<SharedHead> SharedState::create(const std::vector<SharedChange>& rows, co
   if (!r.ok()) return r.status();
   if (r->rfind("exists ", 0) == 0) return Status(Code::exists, "there is shared state already (" + r->substr(7) + ")");
   if (*r != "ok") return unavailable("the script answered '" + r->substr(0, 40) + "'");
-  return SharedHead{*origin, 1};
+  return SharedHead{*origin, seq};
 }
 
 Result<uint64_t> SharedState::publish(const SharedHead& at, const std::vector<SharedChange>& changes,
                                       const std::string& relay, int64_t now) {
+  auto id = new_origin();  // (random, as an origin is)
+  if (!id.ok()) return id.status();
   std::vector<std::string> args{at.origin, std::to_string(at.seq), std::to_string(log_max_), encode_changes(changes),
-                                relay, std::to_string(now)};
+                                relay, std::to_string(now), *id};
   for (const SharedChange& c : changes) {
     if (c.op == SharedChange::Op::append) continue;  // the log only
     args.push_back(c.op == SharedChange::Op::put ? "p" : "e");
     args.push_back(field_of(c));
     args.push_back(c.value);
   }
+  // Sent twice at most: an answer lost with the connection is asked for
+  // again, and the id makes the second send the first's answer.
   auto r = script(kPublish, args);
+  if (!r.ok()) r = script(kPublish, args);
   if (!r.ok()) return r.status();
   uint64_t seq = 0;
   if (r->rfind("ok ", 0) == 0 && parse_u64(std::string_view(*r).substr(3), &seq)) return seq;

@@ -54,8 +54,11 @@ class SharedState {
 
   Result<SharedHead> head();
   // Makes the shared state from a store's rows (`migoctl --redis shared
-  // init`): change set 1 is every row. Code::exists if there is one.
-  Result<SharedHead> create(const std::vector<SharedChange>& rows, const std::string& relay, int64_t now);
+  // init`): change set 1 is every row. `as`: at that origin and number
+  // instead (`shared restore`, into a Redis that lost everything). Code::exists
+  // if there is one.
+  Result<SharedHead> create(const std::vector<SharedChange>& rows, const std::string& relay, int64_t now,
+                            const SharedHead* as = nullptr);
   // Publishes a change set if Redis is at `at` (origin and number), and
   // returns its number. Code::exists if another change came first (catch
   // up, then try again); Code::refused if Redis holds another origin, or

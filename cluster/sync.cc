@@ -96,6 +96,12 @@ Result<SyncResult> sync_store(Store& store, SharedState& state, const SyncOption
 
 Status shared_write(Store& store, SharedState& state, const std::string& relay, int64_t now,
                     const std::function<Status(WriteTxn&)>& fn) {
+  // A relay whose migo-syncd has not joined yet joins here, as it would
+  // (only a store without workspaces of its own).
+  auto at_first = position_of(store);
+  if (!at_first.ok()) return at_first.status();
+  if (at_first->origin.empty())
+    if (auto joined = sync_store(store, state); !joined.ok()) return joined.status();
   for (int attempt = 0; attempt < 5; attempt++) {
     std::vector<SharedChange> changes;
     SharedPosition at;
@@ -104,9 +110,7 @@ Status shared_write(Store& store, SharedState& state, const std::string& relay, 
       auto p = shared_position(t);
       if (!p.ok()) return p.status();
       at = *p;
-      if (at.origin.empty())
-        return Status(Code::refused, "this store follows no shared state (migo-syncd has not joined it yet, or run "
-                                     "migoctl --redis URL shared init on the first relay)");
+      if (at.origin.empty()) return Status(Code::refused, "this store follows no shared state");
       t.capture(&changes);
       return fn(t);
     });
@@ -148,6 +152,23 @@ Result<SharedHead> shared_init(Store& store, SharedState& state, const std::stri
   s = store.write([&](WriteTxn& t) { return set_shared_position(t, {head->origin, head->seq}); });
   if (!s.ok()) return s;
   return head;
+}
+
+Result<SharedHead> shared_restore(Store& store, SharedState& state, const std::string& relay, int64_t now) {
+  std::vector<SharedChange> rows;
+  SharedPosition at;
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    auto p = shared_position(t);
+    if (!p.ok()) return p.status();
+    at = *p;
+    if (at.origin.empty()) return Status(Code::refused, "this store follows no shared state to restore (shared init makes one)");
+    auto r = shared_rows(t);
+    if (r.ok()) rows = std::move(*r);
+    return r.status();
+  });
+  if (!s.ok()) return s;
+  SharedHead as{at.origin, at.seq};
+  return state.create(rows, relay, now, &as);
 }
 
 }  // namespace migo

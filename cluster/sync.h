@@ -48,4 +48,12 @@ Status shared_write(Store& store, SharedState& state, const std::string& relay, 
 // and the store follows it.
 Result<SharedHead> shared_init(Store& store, SharedState& state, const std::string& relay, int64_t now);
 
+// `shared restore`: Redis lost the shared state (an unpersisted restart, a
+// new server): this store's rows become it again, under the origin and
+// number the store is at, so relays at that number carry on, those behind
+// rebuild from the snapshot, and those ahead say Redis is behind (restore
+// from the most advanced relay: `shared status` on each shows where it is).
+// Refused while Redis holds any shared state.
+Result<SharedHead> shared_restore(Store& store, SharedState& state, const std::string& relay, int64_t now);
+
 }  // namespace migo

@@ -1193,6 +1193,17 @@ int cmd_shared_init(Context& c, const Args&) {
                     " rows, change 1); other relays join it with migo-syncd\n");
 }
 
+int cmd_shared_restore(Context& c, const Args&) {
+  if (!c.shared) return need_shared(c);
+  int rc;
+  if (!c.open(&rc)) return rc;
+  auto head = shared_restore(*c.store, *c.shared, c.relay, c.now);
+  if (!head.ok()) return c.fail(head.status());
+  return c.emit(Json::object().set("origin", head->origin).set("seq", head->seq).set("restored", true),
+                "shared state " + head->origin + " restored from this store at change " + std::to_string(head->seq) +
+                    "\n");
+}
+
 int cmd_shared_sync(Context& c, const Args& a) {
   if (!c.shared) return need_shared(c);
   int rc;
@@ -1927,6 +1938,16 @@ const std::vector<Command>& commands() {
        "on two relays never make conflicting changes. Refused if Redis already\n"
        "holds a shared state.",
        cmd_shared_init},
+      {"shared restore", "", 0, 0, {},
+       "put the shared state back into a Redis that lost it, from this store",
+       "When Redis lost everything (restarted without persistence, replaced),\n"
+       "the relays keep serving from their stores and migo-syncd says there\n"
+       "is no shared state. This writes it back from this store: its rows,\n"
+       "under the id and change number the store is at, so relays at that\n"
+       "number carry on, relays behind rebuild from it, and relays ahead say\n"
+       "Redis is behind. Run it on the relay furthest ahead (shared status on\n"
+       "each says where it is). Refused while Redis holds a shared state.",
+       cmd_shared_restore},
       {"shared status", "", 0, 0, {},
        "show where this relay and the others stand in the shared state",
        "The shared state's id and last change, this store's position (in\n"

@@ -184,6 +184,9 @@ int syncd_main(int argc, char** argv) {
         log(LOG_INFO, std::to_string(r->applied) + " change sets applied, now at " + std::to_string(seq));
       if (time(nullptr) != reported_at) {
         reported_at = time(nullptr);
+        // Everything again once a minute: a Redis that lost what it had
+        // (restarted empty) has every relay's figures back within one.
+        if (reported_at % 60 == 0) reporter.forget();
         trouble = reporter.report(**store, state, seq, reported_at);
         if (!trouble.ok()) trouble = Status(trouble.code(), "statistics: " + trouble.message());
       }

@@ -24,6 +24,8 @@ class StatsReporter {
   // Reports the accounts whose statistics changed since the last report
   // (all of them the first time); *sent (optional) gets how many.
   Status report(const Store& store, SharedState& state, uint64_t seq, int64_t now, size_t* sent = nullptr);
+  // The next report sends every account's.
+  void forget() { reported_.clear(); }
 
  private:
   std::string relay_;
