@@ -52,17 +52,17 @@ echo "--- what the package holds"
 contents=$(dpkg-deb --contents "$deb")
 plugin_dir=$(dpkg-query -L libsasl2-modules | grep -m1 '/sasl2$')
 for f in ./usr/sbin/migoctl ./usr/sbin/migo-policyd ./usr/sbin/migo-milter ./usr/sbin/migo-statd \
-         ./usr/sbin/migo-trackd ".$plugin_dir/libmigo.so" ./etc/migo/policyd.conf \
+         ./usr/sbin/migo-trackd ./usr/sbin/migo-syncd ".$plugin_dir/libmigo.so" ./etc/migo/policyd.conf \
          ./usr/lib/sysusers.d/migo-relay.conf ./usr/share/doc/migo-relay/copyright \
          ./usr/share/doc/migo-relay/changelog.gz ./usr/share/doc/migo-relay/README.Debian \
          ./usr/share/bash-completion/completions/migoctl; do
   check_contains "the package holds $f" "$contents" " $f"
 done
-for unit in migo-policyd.service migo-milter.service migo-statd.service migo-trackd.service \
+for unit in migo-policyd.service migo-milter.service migo-statd.service migo-trackd.service migo-syncd.service \
             migo-domain-recheck.service migo-domain-recheck.timer migo-metrics.service migo-metrics.timer; do
   check_contains "the package holds the unit $unit" "$contents" " ./lib/systemd/system/$unit"
 done
-for page in man8/migoctl.8 man8/migo-policyd.8 man8/migo-milter.8 man8/migo-statd.8 man8/migo-trackd.8 \
+for page in man8/migoctl.8 man8/migo-policyd.8 man8/migo-milter.8 man8/migo-statd.8 man8/migo-trackd.8 man8/migo-syncd.8 \
             man5/migo-policyd.conf.5 man5/migo-sasl.5; do
   check_contains "the package holds $page" "$contents" " ./usr/share/man/$page.gz"
 done
@@ -78,7 +78,7 @@ check_contains "its maintainer is no root@localhost" "$(dpkg-deb --field "$deb" 
 # information in the -dbgsym package under their build IDs.
 mkdir -p "$out/x" && dpkg-deb -x "$deb" "$out/x" && dpkg-deb -x "$dbgsym" "$out/x"
 fortified=0
-for elf in usr/sbin/migoctl usr/sbin/migo-policyd usr/sbin/migo-milter usr/sbin/migo-statd usr/sbin/migo-trackd \
+for elf in usr/sbin/migoctl usr/sbin/migo-policyd usr/sbin/migo-milter usr/sbin/migo-statd usr/sbin/migo-trackd usr/sbin/migo-syncd \
            "${plugin_dir#/}/libmigo.so"; do
   f=$out/x/$elf
   name=$(basename "$elf")
@@ -114,7 +114,7 @@ check_contains "migoctl --version" "$(migoctl --version)" "migoctl $version"
 check "the installed migo-milter is this package's" \
   test "$(sha256sum </usr/sbin/migo-milter)" = "$(sha256sum <"$out/x/usr/sbin/migo-milter")"
 check "group migo exists" quiet getent group migo
-for u in migo-policyd migo-milter migo-statd migo-trackd; do
+for u in migo-policyd migo-milter migo-statd migo-trackd migo-syncd; do
   check "user $u exists, primary group migo, no shell" \
     test "$(getent passwd "$u" | cut -d: -f4,7)" = "$(getent group migo | cut -d: -f3):/usr/sbin/nologin"
 done

@@ -17,7 +17,7 @@ cp /usr/bin/kill /usr/bin/install /usr/bin/mv "$root/usr/bin/"
 ln -s usr/bin "$root/bin"
 cp -n /usr/lib/systemd/system/*.target "$root/usr/lib/systemd/system/" 2>/dev/null
 fail=0
-for unit in migo-policyd migo-milter migo-statd migo-domain-recheck migo-trackd migo-metrics; do
+for unit in migo-policyd migo-milter migo-statd migo-domain-recheck migo-trackd migo-metrics migo-syncd; do
   path=/usr/lib/systemd/system/$unit.service
   if [ ! -f "$root$path" ]; then echo "FAILED  $unit: not installed at $path"; fail=1; continue; fi
   out=$(systemd-analyze verify --root="$root" "$path" 2>&1)
