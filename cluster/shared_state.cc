@@ -14,6 +14,7 @@ constexpr const char* kSeq = "migo:{state}:seq";
 constexpr const char* kRec = "migo:{state}:rec";
 constexpr const char* kLog = "migo:{state}:log";
 constexpr const char* kRelays = "migo:{state}:relays";
+constexpr const char* kDkim = "migo:{state}:dkim";
 
 // ARGV: origin, number expected, log length, change set bytes, relay, time,
 // the change set's random id, then (op, field, value) for the hash of rows:
@@ -266,6 +267,20 @@ Status SharedState::forget_stats(uint64_t account_id) {
   const std::string key = stats_key(account_id);
   auto r = client_.command(key, {"DEL", key});
   return r.ok() ? Status() : r.status();
+}
+
+Status SharedState::put_sealed_key(const std::string& name, const std::string& sealed) {
+  auto r = client_.command(kDkim, {"HSET", kDkim, name, sealed});
+  if (!r.ok()) return r.status();
+  return (*r)->type == REDIS_REPLY_ERROR ? unavailable("HSET: " + reply_text(r->get())) : Status();
+}
+
+Result<std::string> SharedState::sealed_key(const std::string& name) {
+  auto r = client_.command(kDkim, {"HGET", kDkim, name});
+  if (!r.ok()) return r.status();
+  if ((*r)->type == REDIS_REPLY_NIL) return std::string();
+  if ((*r)->type != REDIS_REPLY_STRING) return unavailable("HGET answered " + reply_text(r->get()));
+  return reply_text(r->get());
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> SharedState::relays() {

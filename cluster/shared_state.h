@@ -13,6 +13,8 @@
 //                         r (the relay that made it), t (Unix time);
 //                         trimmed to about `log_max` entries
 //   migo:{state}:relays   hash: relay -> "SEQ TIME" it last reported
+//   migo:{state}:dkim     hash: "DOMAIN/SELECTOR" -> a DKIM private key,
+//                         sealed (sealed.h)
 //   migo:stats:a<ID>      hash: relay -> that relay's AccountStats bytes
 // A change set is published only if Redis is still where the publisher's
 // store is (origin and number): two admins on two relays can never make
@@ -77,6 +79,10 @@ class SharedState {
   // Every relay's statistics of an account.
   Result<std::vector<std::pair<std::string, AccountStats>>> stats(uint64_t account_id);
   Status forget_stats(uint64_t account_id);
+  // A sealed DKIM private key, by "DOMAIN/SELECTOR"; "" when there is none.
+  Status put_sealed_key(const std::string& name, const std::string& sealed);
+  Result<std::string> sealed_key(const std::string& name);
+
   // The relays that reported: (relay, "SEQ TIME").
   Result<std::vector<std::pair<std::string, std::string>>> relays();
 

@@ -110,13 +110,23 @@ Status write_dkim_key(const std::string& dir, const std::string& domain, const s
   struct stat top;
   if (stat(dir.c_str(), &top) != 0)
     return sys_error("DKIM key directory " + dir + " (create it: mode 0700, owned by the milter's user)");
+  // Owner and group as the key directory's, readable by that group: the
+  // milter's user owns it on one relay (group root); on several, migo-syncd
+  // writes the keys other relays made, and the milter reads them as the
+  // directory's group (docs/several-relays.md). Modes are set, not left to
+  // the umask (a daemon's 0117 would leave a directory unusable).
   std::string sub = dir + "/" + domain;
-  if (mkdir(sub.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("mkdir " + sub);
+  if (mkdir(sub.c_str(), 0750) == 0) {
+    if (chmod(sub.c_str(), 0750 | (top.st_mode & S_ISGID)) != 0) return sys_error("chmod " + sub);
+  } else if (errno != EEXIST) {
+    return sys_error("mkdir " + sub);
+  }
   if (chown(sub.c_str(), top.st_uid, top.st_gid) != 0 && geteuid() == 0) return sys_error("chown " + sub);
   std::string tmp = *path + ".tmp";
   unlink(tmp.c_str());
-  FdCloser f{open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)};
+  FdCloser f{open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640)};
   if (f.fd < 0) return sys_error("create " + tmp);
+  if (fchmod(f.fd, 0640) != 0) return sys_error("chmod " + tmp);
   if (geteuid() == 0 && fchown(f.fd, top.st_uid, top.st_gid) != 0) return sys_error("chown " + tmp);
   const std::string& text = pem.reveal();
   for (size_t at = 0; at < text.size();) {

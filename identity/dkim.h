@@ -25,9 +25,10 @@ struct DkimKeyPair {
 Result<DkimKeyPair> generate_dkim_key(DkimAlgorithm algorithm = DkimAlgorithm::rsa_sha256);
 
 // Private keys live in files, never in the store every smtpd maps:
-// DIR/DOMAIN/SELECTOR.pem, mode 0600, owned by DIR's owner (the milter's
-// user: the role creates DIR as migo-milter, 0700). migoctl writes them,
-// migo-milter reads them.
+// DIR/DOMAIN/SELECTOR.pem, mode 0640, owner and group DIR's (one relay:
+// the role creates DIR as migo-milter:root 0700; several: migo-syncd, which
+// writes the keys other relays made, with group migo-milter, 2750).
+// migoctl writes them, migo-milter reads them.
 constexpr const char* kDefaultDkimKeyDir = "/etc/migo/dkim";
 Result<std::string> dkim_key_path(const std::string& dir, const std::string& domain, const std::string& selector);
 // Writes atomically (temporary file, fsync, rename); DIR must exist.

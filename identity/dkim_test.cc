@@ -201,7 +201,7 @@ TEST_CASE("a key that is not a key is an error, not an unsigned message") {
   }
 }
 
-TEST_CASE("key files: 0600 under DIR/DOMAIN, read back; hostile names refused") {
+TEST_CASE("key files: 0640 under DIR/DOMAIN (the directory's group reads), read back; hostile names refused") {
   char tmpl[] = "/tmp/migo-dkim-XXXXXX";
   REQUIRE(mkdtemp(tmpl));
   std::string dir = tmpl;
@@ -210,9 +210,17 @@ TEST_CASE("key files: 0600 under DIR/DOMAIN, read back; hostile names refused") 
   REQUIRE(write_dkim_key(dir, "example.com", "m202611", k->private_pem).ok());
   struct stat st;
   REQUIRE(stat((dir + "/example.com/m202611.pem").c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0600);
+  CHECK((st.st_mode & 0777) == 0640);
   REQUIRE(stat((dir + "/example.com").c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0700);
+  CHECK((st.st_mode & 0777) == 0750);
+  // Whatever the umask (a daemon's 0117 would take the directory's x away).
+  mode_t old = umask(0177);
+  REQUIRE(write_dkim_key(dir, "umask.example", "m202611", k->private_pem).ok());
+  umask(old);
+  REQUIRE(stat((dir + "/umask.example").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0750);
+  REQUIRE(stat((dir + "/umask.example/m202611.pem").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0640);
   auto back = read_dkim_key(dir, "example.com", "m202611");
   REQUIRE(back.ok());
   CHECK(back->reveal() == k->private_pem.reveal());

@@ -44,6 +44,7 @@
 #include "migo/tag.h"
 #include "migo/store.h"
 #include "dkim.h"
+#include "sealed.h"
 #include "shared_state.h"
 #include "sync.h"
 #include "migo/shared.h"
@@ -383,6 +384,7 @@ struct Context {
   // which every change goes; "" relay: this host's name.
   std::optional<SharedState> shared{};
   std::string relay{};
+  std::string seal_key{};  // --seal-key: DKIM keys' seal (cluster/sealed.h)
 
   int fail(const Status& s) {
     int code = kExitRefused;
@@ -641,6 +643,17 @@ Result<DkimKey> new_dkim_key(Context& c, const std::string& domain, DkimAlgorith
   if (!key.ok()) return key.status();
   auto selector = new_dkim_selector(c.now);
   if (!selector.ok()) return selector.status();
+  if (c.shared) {
+    // Several relays: every relay's milter signs, so the key travels to
+    // them, sealed (cluster/sealed.h), before the domain's row that names it.
+    auto seal = read_tag_key(c.seal_key);
+    if (!seal.ok())
+      return Status(Code::unavailable, "several relays: DKIM keys travel sealed with the seal key, and " +
+                                           seal.status().message() + " (--seal-key FILE)");
+    auto sealed = seal_secret(*seal, domain + "/" + *selector, key->private_pem);
+    if (!sealed.ok()) return sealed.status();
+    MIGO_TRY(c.shared->put_sealed_key(domain + "/" + *selector, *sealed));
+  }
   MIGO_TRY(write_dkim_key(c.dkim_keys, domain, *selector, key->private_pem));
   return DkimKey{*selector, key->public_b64, DkimKeyState::pending, c.now, c.now, algorithm};
 }
@@ -2013,6 +2026,7 @@ const std::vector<OptionSpec> kGlobalOptions = {
                      "(redis://[USER:PASSWORD@]HOST:PORT or unix:PATH), and sum statistics over relays"},
     {"redis-file", "FILE", "as --redis, the URL read from FILE (kept out of ps; the role's /etc/migo/redis-state.url)"},
     {"relay", "NAME", "this relay's name in the shared state (default: the host name)"},
+    {"seal-key", "FILE", "several relays: the key that seals DKIM private keys for the others (default /etc/migo/dkim-seal.key)"},
     {"help", nullptr, "show help for migoctl or for the command"},
 };
 
@@ -2146,7 +2160,7 @@ std::string bash_completion() {
       "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} i skip=0\n"
       "  local -a words=()\n"
       "  case \"$prev\" in\n"
-      "    --db|--dkim-keys|--output|--include-dir|--tag-key) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+      "    --db|--dkim-keys|--output|--include-dir|--tag-key|--redis-file|--seal-key) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
       "  esac\n"
       "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
       "    local w=${COMP_WORDS[i]}\n"
@@ -2384,6 +2398,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     // A connection Redis closed is an error to report, not the end.
     signal(SIGPIPE, SIG_IGN);
   }
+  ctx.seal_key = args.get("seal-key") ? *args.get("seal-key") : "/etc/migo/dkim-seal.key";
   if (const std::string* r = args.get("relay")) {
     ctx.relay = *r;
   } else {

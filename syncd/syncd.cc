@@ -12,6 +12,9 @@
 #include "daemon.h"
 #include "migo/codec.h"
 #include "options.h"
+#include "dkim.h"
+#include "migo/tag.h"
+#include "sealed.h"
 
 namespace migo {
 namespace {
@@ -92,8 +95,48 @@ Status StatsReporter::report(const Store& store, SharedState& state, uint64_t se
   return {};
 }
 
+Result<size_t> fetch_dkim_keys(const Store& store, SharedState& state, const std::string& dir, const Secret& seal_key,
+                               size_t* missing) {
+  std::vector<std::pair<std::string, std::string>> wanted;  // (domain, selector)
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    auto spaces = t.workspaces();
+    if (!spaces.ok()) return spaces.status();
+    for (const Workspace& w : *spaces) {
+      auto domains = t.domains(w.id);
+      if (!domains.ok()) return domains.status();
+      for (const Domain& d : *domains)
+        for (const DkimKey& k : d.dkim)
+          if (k.state != DkimKeyState::retired) wanted.emplace_back(d.name, k.selector);
+    }
+    return {};
+  });
+  if (!s.ok()) return s;
+  size_t written = 0, absent = 0;
+  for (const auto& [domain, selector] : wanted) {
+    auto path = dkim_key_path(dir, domain, selector);
+    if (!path.ok()) return path.status();
+    if (access(path->c_str(), F_OK) == 0) continue;
+    const std::string name = domain + "/" + selector;
+    auto sealed = state.sealed_key(name);
+    if (!sealed.ok()) return sealed.status();
+    if (sealed->empty()) {
+      absent++;
+      continue;
+    }
+    auto pem = open_sealed(seal_key, name, *sealed);
+    if (!pem.ok()) {
+      absent++;
+      continue;
+    }
+    MIGO_TRY(write_dkim_key(dir, domain, selector, *pem));
+    written++;
+  }
+  if (missing) *missing = absent;
+  return written;
+}
+
 int syncd_main(int argc, char** argv) {
-  std::string db, user, relay, redis_file;
+  std::string db, user, relay, redis_file, dkim_keys, seal_key_path;
   std::vector<std::string> urls;
   bool foreground = false, once = false, replace = false;
   const std::vector<ProgramOption> opts = {
@@ -110,6 +153,11 @@ int syncd_main(int argc, char** argv) {
       {"relay", "NAME", "this relay's name in Redis (default: the host name)", store_value(&relay)},
       {"user", "USER", "when started as root: open the store, then run as\nUSER (required when started as root, except --once)",
        store_value(&user)},
+      {"dkim-keys", "DIR",
+       "write the DKIM private keys other relays made into DIR\n(the milter's --dkim-keys; off without it)",
+       store_value(&dkim_keys)},
+      {"seal-key", "FILE", "the 32-byte key they travel sealed with (same on\nevery relay; default /etc/migo/dkim-seal.key)",
+       store_value(&seal_key_path)},
       {"replace", "", "rebuild a store that holds records of its own,\nfollows another shared state or is ahead of Redis",
        set_flag(&replace)},
       {"once", "", "one round (catch up, report statistics) and exit", set_flag(&once)},
@@ -139,6 +187,14 @@ int syncd_main(int argc, char** argv) {
     return fatal("refusing to run as root: give --user (e.g. --user migo-syncd)");
   auto store = Store::open(db, {});
   if (!store.ok()) return fatal("cannot open store: " + store.status().message(), once ? 75 : 1);
+  // The seal key is read before privileges go (root:migo-syncd 0640 in
+  // production, but a test may keep it root's).
+  std::optional<Secret> seal_key;
+  if (!dkim_keys.empty()) {
+    auto k = read_tag_key(seal_key_path.empty() ? "/etc/migo/dkim-seal.key" : seal_key_path);
+    if (!k.ok()) return fatal("--dkim-keys needs the seal key: " + k.status().message());
+    seal_key.emplace(std::move(*k));
+  }
   if (geteuid() == 0 && !user.empty())
     if (Status s = drop_privileges(user); !s.ok()) return fatal(s.message());
   // A connection Redis closed must be an error, not the end of the process.
@@ -150,9 +206,28 @@ int syncd_main(int argc, char** argv) {
   SyncOptions so;
   so.replace = replace;
 
+  // DKIM keys other relays made: after every change, and once a minute for
+  // keys whose sealed copy was not there before.
+  std::string keys_trouble;
+  auto fetch_keys = [&]() -> Status {
+    if (!seal_key) return {};
+    size_t missing = 0;
+    auto n = fetch_dkim_keys(**store, state, dkim_keys, *seal_key, &missing);
+    if (!n.ok()) return n.status();
+    if (*n) log(LOG_INFO, std::to_string(*n) + " DKIM keys written from the shared state");
+    std::string note = missing ? std::to_string(missing) +
+                                     " DKIM keys have no sealed copy here that opens (made where migoctl had no "
+                                     "--seal-key, or with another one): this relay's milter cannot sign with them"
+                               : "";
+    if (!note.empty() && note != keys_trouble) log(LOG_WARNING, note);
+    keys_trouble = note;
+    return {};
+  };
+
   if (once) {
     auto r = sync_store(**store, state, so);
     if (!r.ok()) return fatal(r.status().message(), r.status().temporary() ? 75 : 1);
+    if (Status s = fetch_keys(); !s.ok()) return fatal("DKIM keys: " + s.message(), s.temporary() ? 75 : 1);
     size_t sent = 0;
     if (Status s = reporter.report(**store, state, r->at.seq, time(nullptr), &sent); !s.ok())
       return fatal("statistics: " + s.message(), s.temporary() ? 75 : 1);
@@ -170,7 +245,7 @@ int syncd_main(int argc, char** argv) {
   log(LOG_INFO, "following the shared state as relay " + relay + (replace ? " (--replace)" : ""));
   so.block_ms = 1000;  // and so the loop turns at least once a second
   std::string failing;  // the trouble last logged; "" while all is well
-  uint64_t seq = 0;
+  uint64_t seq = 0, seq_seen = ~0ull;  // seq_seen: keys fetched at it (none yet)
   time_t reported_at = 0;
   while (!g_stop) {
     auto r = sync_store(**store, state, so);
@@ -182,7 +257,12 @@ int syncd_main(int argc, char** argv) {
                           std::to_string(r->rows_changed) + " rows changed)");
       else if (r->applied)
         log(LOG_INFO, std::to_string(r->applied) + " change sets applied, now at " + std::to_string(seq));
-      if (time(nullptr) != reported_at) {
+      if (r->rebuilt || r->applied || (!keys_trouble.empty() && time(nullptr) % 60 == 0) || seq_seen != seq) {
+        seq_seen = seq;
+        trouble = fetch_keys();
+        if (!trouble.ok()) trouble = Status(trouble.code(), "DKIM keys: " + trouble.message());
+      }
+      if (trouble.ok() && time(nullptr) != reported_at) {
         reported_at = time(nullptr);
         // Everything again once a minute: a Redis that lost what it had
         // (restarted empty) has every relay's figures back within one.

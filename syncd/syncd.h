@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "migo/credentials.h"
 #include "migo/records.h"
 #include "migo/store.h"
 #include "shared_state.h"
@@ -31,6 +32,14 @@ class StatsReporter {
   std::string relay_;
   std::map<uint64_t, AccountStats> reported_;
 };
+
+// Writes the key file (in `dir`, as migoctl does) of every DKIM key of the
+// store's domains that has none here, from the shared state's sealed copy
+// (cluster/sealed.h). Returns how many were written; *missing (optional)
+// counts keys whose sealed copy is not in Redis (made on a relay without the
+// seal key) or does not open with `seal_key`.
+Result<size_t> fetch_dkim_keys(const Store& store, SharedState& state, const std::string& dir, const Secret& seal_key,
+                               size_t* missing = nullptr);
 
 int syncd_main(int argc, char** argv);
 

@@ -65,13 +65,18 @@ check "a Redis Cluster of three masters is up" pf_eventually cluster_ok
 # -------------------------------------------------------------- the relays
 # Per relay: its store, Postfix instance, daemons and logs, by name.
 declare -A R_STORE R_PORT R_DIR R_ETC R_POLICY R_SYNCD_PID R_STATD_PID R_POLICYD_PID
+# The seal key DKIM private keys travel with (the role makes one for all).
+head -c 32 /dev/urandom >"$base/seal.key"
+chmod 600 "$base/seal.key"
 mc() {  # mc RELAY ARGS...: migoctl on that relay's store, through the shared state
   local r=$1; shift
-  "$MIGOCTL" --db "${R_STORE[$r]}" --redis "$state_url" --relay "$r" "$@"
+  "$MIGOCTL" --db "${R_STORE[$r]}" --redis "$state_url" --relay "$r" --dkim-keys "$base/dkim-$r" \
+    --seal-key "$base/seal.key" "$@"
 }
 start_syncd() {
+  mkdir -p -m 0700 "$base/dkim-$1" && chown nobody "$base/dkim-$1"
   "$SYNCD" --db "${R_STORE[$1]}" --redis "$state_url" --relay "$1" --user nobody --foreground \
-    2>>"$base/syncd-$1.log" &
+    --dkim-keys "$base/dkim-$1" --seal-key "$base/seal.key" 2>>"$base/syncd-$1.log" &
   R_SYNCD_PID[$1]=$!
   MIGO_PIDS+=("$!")
 }
@@ -143,6 +148,22 @@ check "relay C's store has B's accounts" pf_eventually in_step c
 check "relay A's store has B's accounts" pf_eventually in_step a
 out=$("$MIGOCTL" --db "${R_STORE[c]}" account create acme --name sneaky 2>&1)
 check_contains "a change without --redis on a relay of several is refused" "$out" "follows the shared state"
+
+# A sending domain added on A: its DKIM private key reaches B and C sealed,
+# and their migo-syncd writes the milter's key file (same bytes as A's).
+out=$(mc a --json domain add acme example.com)
+selector=$(json '["dkim"][0]["selector"]' <<<"$out" 2>/dev/null)
+check "domain add on A made a DKIM key ($selector)" test -n "$selector"
+key_on() { cmp -s "$base/dkim-a/example.com/$selector.pem" "$base/dkim-$1/example.com/$selector.pem"; }
+check "relay B has the DKIM key file, the same bytes" pf_eventually key_on b
+check "relay C has the DKIM key file, the same bytes" pf_eventually key_on c
+check "  readable by the key directory's group, no one else" \
+  test "$(stat -c %a "$base/dkim-c/example.com/$selector.pem")" = 640
+check_lacks "Redis holds the key sealed, never as PEM" \
+  "$(redis-cli -p "$state_port" HGETALL 'migo:{state}:dkim' | tr -d '\0')" "PRIVATE KEY"
+out=$("$MIGOCTL" --db "${R_STORE[a]}" --redis "$state_url" --relay a --dkim-keys "$base/dkim-a" \
+  --seal-key "$base/none" domain add acme other.example 2>&1)
+check_contains "without the seal key, domain add on a relay of several refuses and says why" "$out" "seal key"
 
 for r in a b c; do relay_up "$r" || { check "relay $r starts" false; report; exit 1; }; done
 for r in a b c; do
