@@ -200,7 +200,9 @@ struct RedisClient::Nodes {
     for (const RedisEndpoint& e : ask) {
       auto c = connection(e);
       if (!c.ok()) {
-        errors += (errors.empty() ? "" : "; ") + c.status().message();
+        std::string m = c.status().message();
+        if (m.rfind("redis: ", 0) == 0) m.erase(0, 7);  // said once, by the fail() below
+        errors += (errors.empty() ? "" : "; ") + m;
         continue;
       }
       Reply r = command_argv(*c, {"CLUSTER", "SLOTS"});

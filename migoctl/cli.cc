@@ -457,6 +457,9 @@ std::optional<uint64_t> count_opt(const Args& a, const std::string& name, uint64
 
 // ------------------------------------------------------------- commands
 
+// Where the role keeps the shared state's URL on a relay of several.
+constexpr const char* kDefaultRedisStateFile = "/etc/migo/redis-state.url";
+
 int cmd_init(Context& c, const Args& a) {
   StoreOptions opt;
   opt.create = true;
@@ -2024,7 +2027,8 @@ const std::vector<OptionSpec> kGlobalOptions = {
     {"relay-spf", "MECHANISM", "how SPF names the relay (default a:HOST), e.g. include:_spf.example.net"},
     {"redis", "URL", "several relays: make changes through their shared state at this Redis\n"
                      "(redis://[USER:PASSWORD@]HOST:PORT or unix:PATH), and sum statistics over relays"},
-    {"redis-file", "FILE", "as --redis, the URL read from FILE (kept out of ps; the role's /etc/migo/redis-state.url)"},
+    {"redis-file", "FILE", "as --redis, the URL read from FILE (kept out of ps); default $MIGO_REDIS_FILE, else\n"
+                           "/etc/migo/redis-state.url if it exists (the role writes it on a relay of several)"},
     {"relay", "NAME", "this relay's name in the shared state (default: the host name)"},
     {"seal-key", "FILE", "several relays: the key that seals DKIM private keys for the others (default /etc/migo/dkim-seal.key)"},
     {"help", nullptr, "show help for migoctl or for the command"},
@@ -2380,10 +2384,19 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   ctx.db = store_path(args.get("db") ? *args.get("db") : "");
   if (args.get("resolver")) ctx.resolver = *args.get("resolver");
   ctx.dkim_keys = args.get("dkim-keys") ? *args.get("dkim-keys") : kDefaultDkimKeyDir;
-  if (args.get("redis") || args.get("redis-file")) {
+  // A relay of several has its shared state's URL in a file the role
+  // writes: used by default, so an admin (and the DNS re-check timer) need
+  // not name it; MIGO_REDIS_FILE names another, or "none".
+  std::string redis_file = args.get("redis-file") ? *args.get("redis-file") : "";
+  if (redis_file.empty() && !args.get("redis")) {
+    const char* env = getenv("MIGO_REDIS_FILE");
+    if (env && *env) redis_file = std::strcmp(env, "none") == 0 ? "" : env;
+    else if (access(kDefaultRedisStateFile, F_OK) == 0) redis_file = kDefaultRedisStateFile;
+  }
+  if (args.get("redis") || !redis_file.empty()) {
     std::vector<RedisEndpoint> seeds;
-    if (const std::string* f = args.get("redis-file")) {
-      auto r = read_redis_urls(*f);
+    if (!redis_file.empty()) {
+      auto r = read_redis_urls(redis_file);
       if (!r.ok()) return ctx.fail(r.status());
       seeds = std::move(*r);
     }
