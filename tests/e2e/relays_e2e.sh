@@ -278,10 +278,12 @@ for i in 0 1 2; do
     --cluster-port "$(pf_free_port)" || exit 1
 done
 check "the cluster is whole again" pf_eventually cluster_ok
-sends_again() {
-  swaks --server 127.0.0.1 --port "${R_PORT[b]}" --ehlo client.test --timeout 20 --tls \
+sends_again() {  # (output read whole: grep -q under pipefail would make a sent message look failed)
+  local out
+  out=$(swaks --server 127.0.0.1 --port "${R_PORT[b]}" --ehlo client.test --timeout 20 --tls \
     --auth PLAIN --auth-user "${users[2]}" --auth-password "${passes[2]}" --from app@example.com \
-    --to back@dest.test 2>&1 | grep -q 'Ok: queued'
+    --to back@dest.test 2>&1)
+  grep -q 'Ok: queued' <<<"$out"
 }
 check "counters' Redis back: service resumes" pf_eventually sends_again
 
