@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh — the benchmarks, each against its baseline in the same run.
-#   bench/run.sh [auth] [policy] [milter] [relay] [growth] [tracking] [counters] [--seconds S]
+#   bench/run.sh [auth] [policy] [milter] [relay] [growth] [tracking] [counters] [relays] [--seconds S]
 # auth:   sasl_checkpass through libsasl2 with libmigo.so (LMDB store,
 #         salted-MD5 verifier) against libsasl's own sasldb plugin (Berkeley
 #         DB file, plaintext userPassword), same process setup, same machine.
@@ -46,8 +46,20 @@
 #         check and the count of every window) on the LMDB store, one durable
 #         transaction per message and 32 per transaction (migo-policyd's group
 #         commit), against Redis (cluster/, one Lua script) over TCP on
-#         loopback, one client and eight; Redis's CPU per decision. Not the
-#         daemon over its socket: migo-policyd does not use Redis yet.
+#         loopback, one client and eight; Redis's CPU per decision.
+# relays: several relays sharing one Redis. (1) migo-policyd over its socket
+#         (policy_bench, as for policy) counting in its store (LMDB,
+#         durable) against the same daemon counting in Redis (counters =
+#         redis://, append-only file fsynced every second), same run, with
+#         Redis's CPU per decision. (2) messages/s through one, two and three
+#         private Postfix relays (SASL plugin, migo-policyd on the shared
+#         Redis, smtp-sink next hop), the clients spread over them, each run
+#         ending with the exact-count check: Redis's count equals the
+#         recipients the clients were told were accepted. (3) a failover: a
+#         master and its replica (asynchronous replication), 8 clients
+#         counting as fast as they can, the master killed (-9), the replica
+#         promoted: acknowledged increments it never received, worst of
+#         MIGO_BENCH_FAILOVERS (default 5) runs.
 # Builds what it needs in build/bench with the flags scripts/up.sh ships
 # (RelWithDebInfo, -O2): the benchmark measures what is installed.
 set -euo pipefail
@@ -57,7 +69,7 @@ which=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
-    auth|policy|milter|relay|growth|tracking|counters) which+=("$1"); shift ;;
+    auth|policy|milter|relay|growth|tracking|counters|relays) which+=("$1"); shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -489,6 +501,128 @@ bench_counters() {
   "$B/bench/counters_bench" --store "$work/cstore" --redis "redis://127.0.0.1:$port" --seconds "$seconds" \
     --redis-pid "$pid"
   kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+# redis_up PORT [ARGS...]: a redis-server on loopback for a benchmark; its pid in $redis_pid.
+redis_up() {
+  local port=$1 i
+  shift
+  mkdir -p "$work/redis-$port"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$work/redis-$port" --logfile "$work/redis-$port/log" "$@" &
+  redis_pid=$!
+  for i in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+}
+
+bench_relays() {
+  echo "== relays: $seconds s each, $(nproc) cores, $(redis-server --version | cut -d' ' -f1-3)"
+  source tests/postfix/harness.sh
+  trap 'pf_cleanup; rm -rf "$work"' EXIT
+  chmod 755 "$work"
+  local m="$B/migoctl/migoctl --db $work/sstore" users="" creds="" rport port pid cpu0 cpu1 u p
+  $m init >/dev/null
+  $m plan set huge --max-accounts 50 --monthly 4000000000 --daily 4000000000 --hourly 4000000000 >/dev/null
+  for w in $(seq 1 10); do
+    $m workspace create "ws$w" --plan huge >/dev/null
+    for a in 1 2 3 4 5; do
+      read -r u p < <($m --json account create "ws$w" --name "a$a" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["username"], d["password"])')
+      users="$users,$u"
+      creds="$creds $u:$p"
+    done
+  done
+  users=${users#,}
+  chown -R nobody "$work/sstore"
+  rport=$(free_port)
+  redis_up "$rport" --appendonly yes --appendfsync everysec
+  local rpid=$redis_pid
+  printf 'counters = redis://127.0.0.1:%s\nrelay_name = bench\n' "$rport" >"$work/shared.conf"
+  chmod 644 "$work/shared.conf"
+  echo "-- (1) migo-policyd, 50 connections, RCPT,RCPT,END-OF-MESSAGE per message"
+  for mode in lmdb redis; do
+    port=$(free_port)
+    if [ $mode = lmdb ]; then
+      "$B/policy-daemon/migo-policyd" --db "$work/sstore" --listen "inet:127.0.0.1:$port" --user nobody & pid=$!
+    else
+      "$B/policy-daemon/migo-policyd" --db "$work/sstore" --listen "inet:127.0.0.1:$port" --user nobody \
+        --config "$work/shared.conf" & pid=$!
+    fi
+    sleep 0.5
+    cpu0=$(awk '{print $14 + $15}' "/proc/$rpid/stat")
+    out=$("$B/bench/policy_bench" --target "inet:127.0.0.1:$port" --connections 50 --seconds "$seconds" \
+      --users "$users" --label "migo-policyd ($mode)" || echo "(errors above)")
+    cpu1=$(awk '{print $14 + $15}' "/proc/$rpid/stat")
+    echo "$out"
+    if [ $mode = redis ]; then
+      local n
+      n=$(sed -n 's/.*(\([0-9]*\) decisions.*/\1/p' <<<"$out")
+      echo "   Redis CPU: $(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / (n > 0 ? n : 1) )) us per decision"
+    fi
+    kill $pid; wait $pid 2>/dev/null || true
+  done
+
+  echo "-- (2) messages/s through 1, 2 and 3 relays on the shared Redis (16 clients, persistent sessions, AUTH PLAIN)"
+  install -m 0644 "$B/sasl-plugin/libmigo.so" "$(dpkg-query -L libsasl2-modules | grep -m1 '/sasl2$')/libmigo.so"
+  local n r ports pids counted before accepted
+  for n in 1 2 3; do
+    redis-cli -p "$rport" FLUSHALL >/dev/null
+    ports="" pids=""
+    for r in $(seq 1 "$n"); do
+      cp -a "$work/sstore" "$work/sstore-$n-$r"
+      port=$(free_port)
+      printf 'counters = redis://127.0.0.1:%s\nrelay_name = relay%s\n' "$rport" "$r" >"$work/relay-$r.conf"
+      chmod 644 "$work/relay-$r.conf"
+      "$B/policy-daemon/migo-policyd" --db "$work/sstore-$n-$r" --listen "inet:127.0.0.1:$port" --user nobody \
+        --config "$work/relay-$r.conf" & pids="$pids $!"
+      pf_new "relays$n-$r" n
+      pf_sasl_conf "pwcheck_method: auxprop" "auxprop_plugin: migo" "mech_list: PLAIN LOGIN" "migo_db: $work/sstore-$n-$r"
+      local policy="check_policy_service { inet:127.0.0.1:$port, default_action=DEFER }"
+      pf_conf "smtpd_recipient_restrictions = $policy" "smtpd_end_of_data_restrictions = $policy" \
+        "smtpd_client_connection_rate_limit = 0" "smtpd_client_auth_rate_limit = 0" "default_process_limit = 100" \
+        "smtpd_tls_auth_only = no"
+      pf_start >/dev/null
+      ports="$ports $PF_PORT"
+    done
+    sleep 0.5
+    # The 16 credentials' clients spread over the relays, all at once.
+    local outs=() i=0 c
+    for c in $creds; do
+      [ $i -lt 16 ] || break
+      set -- $ports
+      local idx=$(( i % n + 1 ))
+      port=${!idx}
+      python3 bench/smtp_load.py "$port" "$seconds" "$c" >"$work/load-$n-$i" 2>&1 &
+      outs+=($!)
+      i=$((i + 1))
+    done
+    wait "${outs[@]}" 2>/dev/null
+    accepted=$(awk '{s += $2} END {print s + 0}' "$work"/load-$n-*)  # (smtp_load.py: RATE ACCEPTED FAILED)
+    counted=$(redis-cli -p "$rport" --scan --pattern 'migo:{w*}:win' | while read -r k; do
+      redis-cli -p "$rport" HGET "$k" "M$(date -u +%Y%m)"; done | paste -sd+ | bc)
+    echo "  $n relay(s): $(echo "scale=1; $accepted / $seconds" | bc) messages/s; accepted $accepted, counted in Redis ${counted:-0}: $([ "$accepted" = "${counted:-0}" ] && echo exact || echo MISMATCH)"
+    kill $pids; wait $pids 2>/dev/null || true
+    for r in $(seq 1 "$n"); do pf_stop_instance "${PF_INSTANCES[-$r]}"; done
+  done
+  kill "$rpid"; wait "$rpid" 2>/dev/null || true
+
+  echo "-- (3) failover: master killed at full load, replica promoted (asynchronous replication)"
+  local runs=${MIGO_BENCH_FAILOVERS:-5} mport sport mpid spid line worst=0 lost
+  for i in $(seq 1 "$runs"); do
+    mport=$(free_port) sport=$(free_port)
+    redis_up "$mport" --appendonly no --repl-diskless-sync-delay 0; mpid=$redis_pid
+    redis_up "$sport" --appendonly no --replicaof 127.0.0.1 "$mport"; spid=$redis_pid
+    for _ in $(seq 1 100); do
+      redis-cli -p "$sport" INFO replication | grep -q 'master_link_status:up' && break
+      sleep 0.05
+    done
+    line=$("$B/bench/failover_bench" --master "redis://127.0.0.1:$mport" --master-pid "$mpid" \
+      --replica "redis://127.0.0.1:$sport" --clients 8 --seconds "$seconds")
+    echo "  run $i: $line"
+    lost=$(sed -n 's/.*: \(-\{0,1\}[0-9]*\) lost.*/\1/p' <<<"$line")
+    [ "${lost:-0}" -gt "$worst" ] && worst=$lost
+    wait "$mpid" 2>/dev/null || true
+    kill "$spid"; wait "$spid" 2>/dev/null || true
+  done
+  echo "  worst of $runs: $worst recipients acknowledged and lost with the master"
 }
 
 bench_growth() {
