@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <type_traits>
 
 namespace migo {
 
@@ -24,14 +25,17 @@ namespace migo {
 std::vector<ConfigKey> policy_config_keys(PolicyConfig* config, ServerOptions* options) {
   const PolicyConfig dc;
   const ServerOptions dopt;
-  auto seconds = [](int* to, long hi) {
-    return [to, hi](const std::string& v) -> Status {
+  // A key whose value is a whole number from lo to hi (of `unit`).
+  auto whole = [](auto* to, long lo, long hi, const std::string& unit) {
+    return [to, lo, hi, unit](const std::string& v) -> Status {
       long n = 0;
-      if (!whole_number(v, 1, hi, &n)) return {Code::invalid, "a whole number of seconds from 1 to " + std::to_string(hi)};
-      *to = static_cast<int>(n);
+      if (!whole_number(v, lo, hi, &n))
+        return {Code::invalid, "a whole number" + unit + " from " + std::to_string(lo) + " to " + std::to_string(hi)};
+      *to = static_cast<std::remove_pointer_t<decltype(to)>>(n);
       return {};
     };
   };
+  auto seconds = [&](int* to, long hi) { return whole(to, 1, hi, " of seconds"); };
   return {
       {"unauthenticated_action", "ACTION", dc.unauthenticated_action,
        "What to answer for mail without a SASL login: an access(5) action\n"
@@ -77,12 +81,7 @@ std::vector<ConfigKey> policy_config_keys(PolicyConfig* config, ServerOptions* o
       {"counters_timeout", "MILLISECONDS", std::to_string(dopt.counters_timeout_ms),
        "How long to wait for Redis to connect or answer before the temporary\n"
        "failure; after a failure Redis is not asked again for a second.",
-       [options](const std::string& v) -> Status {
-         long n = 0;
-         if (!whole_number(v, 10, 60000, &n)) return {Code::invalid, "a whole number of milliseconds from 10 to 60000"};
-         options->counters_timeout_ms = static_cast<int>(n);
-         return {};
-       }},
+       whole(&options->counters_timeout_ms, 10, 60000, " of milliseconds")},
       {"relay_name", "NAME", "",
        "This relay's name in the shared counters' keys (default: the host\n"
        "name): each relay's Postfix numbers its queue on its own, so two\n"
@@ -96,12 +95,7 @@ std::vector<ConfigKey> policy_config_keys(PolicyConfig* config, ServerOptions* o
       {"max_connections", "N", std::to_string(dopt.max_connections),
        "Concurrent connections. Lowered, with a warning, to what the descriptor\n"
        "limit allows (raise LimitNOFILE).",
-       [options](const std::string& v) -> Status {
-         long n = 0;
-         if (!whole_number(v, 1, 1000000, &n)) return {Code::invalid, "a whole number from 1 to 1000000"};
-         options->max_connections = static_cast<size_t>(n);
-         return {};
-       }},
+       whole(&options->max_connections, 1, 1000000, "")},
   };
 }
 
