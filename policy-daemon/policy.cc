@@ -180,11 +180,28 @@ Verdict redis_tempfail(const PolicyConfig& c, const Status& s) {
   return {Verdict::Kind::tempfail, c.tempfail_action, "shared counters unavailable: " + s.message()};
 }
 
+int64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 // The room in a workspace's shared windows, by the same arithmetic as the
-// store's.
-Result<LimitCheck> shared_room(SharedWindows& shared, const AccountLookup& a, int64_t now, uint64_t needed) {
-  auto u = shared.redis->usage(a.account.workspace_id, now);
+// store's. `cached`: RCPT's read may be SharedWindows::rcpt_cache_ms old.
+Result<LimitCheck> shared_room(SharedWindows& shared, const AccountLookup& a, int64_t now, uint64_t needed,
+                               bool cached = false) {
+  const uint64_t ws = a.account.workspace_id;
+  if (cached && shared.rcpt_cache_ms > 0) {
+    auto it = shared.rcpt_cache.find(ws);
+    if (it != shared.rcpt_cache.end() && monotonic_ms() - it->second.at_ms < shared.rcpt_cache_ms)
+      return check_limits(a.plan, it->second.usage.minutes, it->second.usage.month, now, needed);
+  }
+  auto u = shared.redis->usage(ws, now);
   if (!u.ok()) return u.status();
+  if (shared.rcpt_cache_ms > 0) {
+    if (shared.rcpt_cache.size() > 100000) shared.rcpt_cache.clear();  // bounded: a day's workspaces at most
+    shared.rcpt_cache[ws] = {monotonic_ms(), *u};
+  }
   return check_limits(a.plan, u->minutes, u->month, now, needed);
 }
 
@@ -216,7 +233,7 @@ Verdict check_rcpt(const Store& store, const PolicyQuery& q, int64_t now, const 
   });
   if (!s.ok()) return tempfail(config, s);
   if (shared && found.ok) {
-    auto c = shared_room(*shared, found, now, accepted + 1);
+    auto c = shared_room(*shared, found, now, accepted + 1, true);
     if (!c.ok()) return redis_tempfail(config, c.status());
     v = rcpt_verdict(*c, found.account.username, accepted);
   }

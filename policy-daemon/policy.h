@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "migo/store.h"
@@ -36,6 +37,17 @@ struct SharedWindows {
   // Prefixes queue ids in Redis ("relay/QUEUEID"): two relays' Postfix may
   // give two messages the same queue id.
   std::string relay;
+  // RCPT's reads of a workspace's windows, kept this long (milliseconds;
+  // 0: none). RCPT only refuses early what END-OF-MESSAGE would refuse
+  // anyway — the exact check and count are END-OF-MESSAGE's, in Redis — so
+  // a figure a few milliseconds old is as good, and a busy workspace's
+  // recipients then cost no round trip each.
+  int rcpt_cache_ms = 0;
+  struct Cached {
+    int64_t at_ms = 0;
+    WindowUsage usage;
+  };
+  std::unordered_map<uint64_t, Cached> rcpt_cache{};
 };
 
 struct PolicyConfig {

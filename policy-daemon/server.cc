@@ -609,6 +609,7 @@ Result<std::unique_ptr<PolicyServer>> PolicyServer::create(Store& store, PolicyC
       relay = host;
     }
     impl->loop_shared = {&*impl->loop_redis, relay};
+    impl->loop_shared.rcpt_cache_ms = 50;
     impl->committer_shared = {&*impl->committer_redis, relay};
   }
   for (const std::string& spec : impl->options.listen) {

@@ -189,3 +189,16 @@ TEST_CASE("Redis gone, or a store that cannot record: a temporary failure and no
   CHECK(v.kind == Verdict::Kind::dunno);
   CHECK(*drain_shared_refunds(*a.store, a.shared) == 1);
 }
+
+TEST_CASE("RCPT may read a cached figure; END-OF-MESSAGE never does, and stays exact") {
+  test::TempDir tmp;
+  test::RedisServer redis(tmp.path());
+  Relay a("relay-a", redis.url()), b("relay-b", redis.url());
+  a.shared.rcpt_cache_ms = 3600 * 1000;  // (as if the clock stood still)
+  CHECK(a.rcpt("smtpuser_a", T0).kind == Verdict::Kind::dunno);  // read and kept: 0 used
+  REQUIRE(b.eom("smtpuser_b", "Q1", 10, T0).kind == Verdict::Kind::dunno);  // the hour is full now
+  CHECK(a.rcpt("smtpuser_a", T0).kind == Verdict::Kind::dunno);  // the kept figure: a pre-check only
+  CHECK(a.eom("smtpuser_a", "Q2", 1, T0).kind == Verdict::Kind::defer);  // the commit is exact
+  a.shared.rcpt_cache_ms = 0;
+  CHECK(a.rcpt("smtpuser_a", T0).kind == Verdict::Kind::defer);
+}

@@ -243,13 +243,15 @@ TEST_CASE("domain records: human, zone file and JSON") {
   CHECK(shape.rc == 0);
   CHECK(cli({"domain", "records", "acme", "nothere.example"}).rc == 1);
 
-  // The private key is a 0600 file in the key directory, and nowhere in the store.
+  // The private key is a 0640 file in the key directory (read by the
+  // directory's group: root on one relay, the milter's on several), and
+  // nowhere in the store.
   std::string dkim = cli.dkim_txt("acme", "example.com");
   std::string selector = dkim.substr(0, dkim.find('.'));
   std::string key_file = cli.keys + "/example.com/" + selector + ".pem";
   REQUIRE(std::filesystem::exists(key_file));
   CHECK((std::filesystem::status(key_file).permissions() & std::filesystem::perms::all) ==
-        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write | std::filesystem::perms::group_read));
   RunResult grep = migo::test::run({"/usr/bin/grep", "-c", "PRIVATE KEY", cli.db + "/data.mdb"});
   CHECK(grep.out == "0\n");
   // Without a key directory, adding a domain fails and leaves nothing behind.
