@@ -213,11 +213,16 @@ int policyd_main(int argc, char** argv) {
 
   auto store = Store::open(db, {});
   if (!store.ok()) return fatal("cannot open store: " + store.status().message());
-  ReloadFn reload = [config_path, options]() -> Result<PolicyConfig> {
+  ReloadFn reload = [config_path, options, log]() -> Result<PolicyConfig> {
     PolicyConfig c;
     ServerOptions ignored = options;
     if (config_path.empty()) return c;
     if (Status s = read_policy_config(config_path, &c, &ignored); !s.ok()) return s;
+    // What a reload cannot change is said, not silently kept.
+    if (ignored.counters != options.counters || ignored.relay_name != options.relay_name ||
+        ignored.counters_timeout_ms != options.counters_timeout_ms)
+      log(LOG_WARNING, config_path + ": counters, counters_timeout and relay_name take effect at the next start, "
+                                     "not on reload (systemctl restart migo-policyd)");
     return c;
   };
   auto server = PolicyServer::create(**store, config, options, log, reload);
