@@ -15,6 +15,7 @@ constexpr const char* kRec = "migo:{state}:rec";
 constexpr const char* kLog = "migo:{state}:log";
 constexpr const char* kRelays = "migo:{state}:relays";
 constexpr const char* kDkim = "migo:{state}:dkim";
+constexpr const char* kReports = "migo:{state}:reports";
 
 // ARGV: origin, number expected, log length, change set bytes, relay, time,
 // the change set's random id, then (op, field, value) for the hash of rows:
@@ -281,6 +282,41 @@ Result<std::string> SharedState::sealed_key(const std::string& name) {
   if ((*r)->type == REDIS_REPLY_NIL) return std::string();
   if ((*r)->type != REDIS_REPLY_STRING) return unavailable("HGET answered " + reply_text(r->get()));
   return reply_text(r->get());
+}
+
+Status SharedState::forward_report(const std::string& kind, std::string_view message, std::string_view return_path,
+                                   const std::string& relay) {
+  auto r = client_.command(kReports, {"XADD", kReports, "MAXLEN", "~", "10000", "*", "k", kind, "m", message, "p",
+                                      return_path, "r", relay});
+  if (!r.ok()) return r.status();
+  return (*r)->type == REDIS_REPLY_ERROR ? unavailable("XADD: " + reply_text(r->get())) : Status();
+}
+
+Result<std::vector<ForwardedReport>> SharedState::reports_after(const std::string& after, size_t max) {
+  const std::string from = "(" + after, n = std::to_string(max);
+  auto r = client_.command(kReports, {"XRANGE", kReports, from, "+", "COUNT", n});
+  if (!r.ok()) return r.status();
+  const redisReply* a = r->get();
+  if (a->type != REDIS_REPLY_ARRAY) return unavailable("XRANGE answered " + reply_text(a));
+  std::vector<ForwardedReport> out;
+  for (size_t i = 0; i < a->elements; i++) {
+    const redisReply* e = a->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY)
+      return Status(Code::corrupt, "shared state: a forwarded report of another shape");
+    ForwardedReport f;
+    f.id = reply_text(e->element[0]);
+    const redisReply* fields = e->element[1];
+    for (size_t j = 0; j + 1 < fields->elements; j += 2) {
+      std::string name = reply_text(fields->element[j]);
+      std::string value = reply_text(fields->element[j + 1]);
+      if (name == "k") f.kind = value;
+      else if (name == "m") f.message = value;
+      else if (name == "p") f.return_path = value;
+      else if (name == "r") f.relay = value;
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> SharedState::relays() {

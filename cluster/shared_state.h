@@ -15,6 +15,10 @@
 //   migo:{state}:relays   hash: relay -> "SEQ TIME" it last reported
 //   migo:{state}:dkim     hash: "DOMAIN/SELECTOR" -> a DKIM private key,
 //                         sealed (sealed.h)
+//   migo:{state}:reports  stream: reports (DSN, ARF) that reached a relay
+//                         other than the one that delivered the message:
+//                         k (dsn|arf), m (the report), p (return path),
+//                         r (relay); trimmed to about 10,000
 //   migo:stats:a<ID>      hash: relay -> that relay's AccountStats bytes
 // A change set is published only if Redis is still where the publisher's
 // store is (origin and number): two admins on two relays can never make
@@ -42,6 +46,12 @@ struct ChangeSet {
   std::vector<SharedChange> changes;
   std::string relay;
   int64_t time = 0;
+};
+
+struct ForwardedReport {
+  std::string id;  // the stream entry's
+  std::string kind;  // "dsn" or "arf"
+  std::string message, return_path, relay;
 };
 
 struct SharedSnapshot {
@@ -82,6 +92,12 @@ class SharedState {
   // A sealed DKIM private key, by "DOMAIN/SELECTOR"; "" when there is none.
   Status put_sealed_key(const std::string& name, const std::string& sealed);
   Result<std::string> sealed_key(const std::string& name);
+
+  // A report for the relay that delivered the message (ingest.h's
+  // for_another_relay), and those after stream id `after` ("0": all kept).
+  Status forward_report(const std::string& kind, std::string_view message, std::string_view return_path,
+                        const std::string& relay);
+  Result<std::vector<ForwardedReport>> reports_after(const std::string& after, size_t max);
 
   // The relays that reported: (relay, "SEQ TIME").
   Result<std::vector<std::pair<std::string, std::string>>> relays();

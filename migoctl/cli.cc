@@ -1590,6 +1590,15 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
           << "\n";
     return a.has("accept-malformed") ? kExitOk : kExitRefused;
   }
+  // Several relays: about a message another relay delivered, it goes to
+  // them (their migo-syncd ingests it). Not forwarded: a temporary failure,
+  // so the MTA that piped it in tries again.
+  bool forwarded = false;
+  if (c.shared && for_another_relay(*r)) {
+    Status f = c.shared->forward_report(what, *message, a.get("return-path") ? *a.get("return-path") : "", c.relay);
+    if (!f.ok()) return c.fail({Code::unavailable, "the report is for another relay, and " + f.message()});
+    forwarded = true;
+  }
   Json items = Json::array();
   std::vector<std::vector<std::string>> rows{{"RECIPIENT", kind == Report::Kind::dsn ? "ACTION" : "FEEDBACK-TYPE",
                                               "STATUS", "RESULT"}};
@@ -1609,7 +1618,8 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
                .set("account", r->username.empty() ? Json() : Json(r->username))
                .set("account_id", r->account_id ? Json(hex_id(r->account_id)) : Json())
                .set("queue_id", r->queue_id.empty() ? Json() : Json(r->queue_id))
-               .set("items", items);
+               .set("items", items)
+               .set("forwarded", forwarded);
   if (c.json) return c.emit(j, "");
   std::string head = std::string(kind == Report::Kind::dsn ? "DSN" : "Feedback report") + ": tag " + r->tag;
   if (r->tag == "verified")
@@ -1617,6 +1627,7 @@ int cmd_ingest(Context& c, const Args& a, Report::Kind kind) {
             (r->username.empty() ? hex_id(r->account_id) + " (deleted)" : r->username) + ", message " + r->queue_id;
   c.out << head << "\n";
   print_table(c.out, rows);
+  if (forwarded) c.out << "(forwarded to the other relays: the message was delivered from one of them)\n";
   return kExitOk;
 }
 int cmd_ingest_dsn(Context& c, const Args& a) { return cmd_ingest(c, a, Report::Kind::dsn); }

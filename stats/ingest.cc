@@ -12,8 +12,16 @@ bool is_complaint(const std::string& type) {
 
 }  // namespace
 
+bool for_another_relay(const IngestResult& r) {
+  if (r.malformed || r.tag != "verified") return false;
+  for (const IngestItem& i : r.items)
+    if (i.result == attribution_name(Attribution::unknown_recipient)) return true;
+  return false;
+}
+
 Result<IngestResult> ingest_report(Store& store, const Secret& key, std::string_view message,
-                                   Report::Kind expected, int64_t now, std::string_view return_path) {
+                                   Report::Kind expected, int64_t now, std::string_view return_path,
+                                   bool forwarded) {
   IngestResult out;
   out.kind = expected;
   const std::string prefix = std::string("reports.") + kind_name(expected) + ".";
@@ -59,7 +67,8 @@ Result<IngestResult> ingest_report(Store& store, const Secret& key, std::string_
         auto r = record();
         if (!r.ok()) return r.status();
         item.result = attribution_name(*r);
-        MIGO_TRY(t.add_counter(prefix + item.result, 1));
+        if (!forwarded || *r == Attribution::counted || *r == Attribution::duplicate)
+          MIGO_TRY(t.add_counter(prefix + item.result, 1));
       }
       out.items.push_back(std::move(item));
       return {};

@@ -47,7 +47,17 @@ struct IngestResult {
 // (and counted); only store trouble is an error. `return_path`: the address
 // the report was sent to (the relay's return path, tag.h), which attributes
 // it when the report quotes no tag that verifies.
+// `forwarded`: the report reached another relay of several first, which
+// counted in its store what it could not attribute; here only what counts
+// (counted, duplicate) moves a counter.
 Result<IngestResult> ingest_report(Store& store, const Secret& key, std::string_view message,
-                                   Report::Kind expected, int64_t now, std::string_view return_path = {});
+                                   Report::Kind expected, int64_t now, std::string_view return_path = {},
+                                   bool forwarded = false);
+
+// Several relays: a report whose tag verifies but names a recipient this
+// relay never delivered to is about a message another relay delivered
+// (each relay's delivered-markers are its own): it goes to the others
+// (SharedState::forward_report), whose migo-syncd ingest it.
+bool for_another_relay(const IngestResult& r);
 
 }  // namespace migo

@@ -15,6 +15,7 @@
 #include "dkim.h"
 #include "migo/tag.h"
 #include "sealed.h"
+#include "ingest.h"
 
 namespace migo {
 namespace {
@@ -135,8 +136,31 @@ Result<size_t> fetch_dkim_keys(const Store& store, SharedState& state, const std
   return written;
 }
 
+Result<size_t> ingest_forwarded_reports(Store& store, SharedState& state, const Secret& tag_key,
+                                        const std::string& relay, int64_t now, size_t max) {
+  constexpr std::string_view kPosition = "shared.reports";
+  std::string after = "0";
+  Status s = store.read([&](const ReadTxn& t) -> Status {
+    auto p = t.meta(kPosition);
+    if (p.ok()) after = *p;
+    return p.ok() || p.status().code() == Code::not_found ? Status() : p.status();
+  });
+  if (!s.ok()) return s;
+  auto reports = state.reports_after(after, max);
+  if (!reports.ok()) return reports.status();
+  for (const ForwardedReport& f : *reports) {
+    if (f.relay != relay && (f.kind == "dsn" || f.kind == "arf")) {
+      auto r = ingest_report(store, tag_key, f.message, f.kind == "dsn" ? Report::Kind::dsn : Report::Kind::arf, now,
+                             f.return_path, true);
+      if (!r.ok()) return r.status();
+    }
+    MIGO_TRY(store.write([&](WriteTxn& t) { return t.set_meta(kPosition, f.id); }));
+  }
+  return reports->size();
+}
+
 int syncd_main(int argc, char** argv) {
-  std::string db, user, relay, redis_file, dkim_keys, seal_key_path;
+  std::string db, user, relay, redis_file, dkim_keys, seal_key_path, tag_key_path;
   std::vector<std::string> urls;
   bool foreground = false, once = false, replace = false;
   const std::vector<ProgramOption> opts = {
@@ -158,6 +182,10 @@ int syncd_main(int argc, char** argv) {
        store_value(&dkim_keys)},
       {"seal-key", "FILE", "the 32-byte key they travel sealed with (same on\nevery relay; default /etc/migo/dkim-seal.key)",
        store_value(&seal_key_path)},
+      {"tag-key", "FILE",
+       "the tag key (the milter's, the same on every relay), to\ningest the DSN and complaints other relays forward\n"
+       "(default /etc/migo/tag.key; none: do not)",
+       store_value(&tag_key_path)},
       {"replace", "", "rebuild a store that holds records of its own,\nfollows another shared state or is ahead of Redis",
        set_flag(&replace)},
       {"once", "", "one round (catch up, report statistics) and exit", set_flag(&once)},
@@ -195,6 +223,17 @@ int syncd_main(int argc, char** argv) {
     if (!k.ok()) return fatal("--dkim-keys needs the seal key: " + k.status().message());
     seal_key.emplace(std::move(*k));
   }
+  // The tag key: given, it must be there; by default, a relay without one
+  // (no milter) ingests no forwarded report and says so.
+  std::optional<Secret> tag_key;
+  if (tag_key_path != "none") {
+    auto k = read_tag_key(tag_key_path.empty() ? "/etc/migo/tag.key" : tag_key_path);
+    if (k.ok()) tag_key.emplace(std::move(*k));
+    else if (!tag_key_path.empty())
+      return fatal("--tag-key: " + k.status().message() + " (none: forwarded reports are not ingested)");
+    else
+      log(LOG_WARNING, k.status().message() + ": reports other relays forward are not ingested here");
+  }
   if (geteuid() == 0 && !user.empty())
     if (Status s = drop_privileges(user); !s.ok()) return fatal(s.message());
   // A connection Redis closed must be an error, not the end of the process.
@@ -224,10 +263,21 @@ int syncd_main(int argc, char** argv) {
     return {};
   };
 
+  // Reports other relays forwarded, each round.
+  auto forwarded = [&]() -> Status {
+    if (!tag_key) return {};
+    for (;;) {
+      auto n = ingest_forwarded_reports(**store, state, *tag_key, relay, time(nullptr));
+      if (!n.ok()) return n.status();
+      if (*n < 100) return {};
+    }
+  };
+
   if (once) {
     auto r = sync_store(**store, state, so);
     if (!r.ok()) return fatal(r.status().message(), r.status().temporary() ? 75 : 1);
     if (Status s = fetch_keys(); !s.ok()) return fatal("DKIM keys: " + s.message(), s.temporary() ? 75 : 1);
+    if (Status s = forwarded(); !s.ok()) return fatal("forwarded reports: " + s.message(), s.temporary() ? 75 : 1);
     size_t sent = 0;
     if (Status s = reporter.report(**store, state, r->at.seq, time(nullptr), &sent); !s.ok())
       return fatal("statistics: " + s.message(), s.temporary() ? 75 : 1);
@@ -261,6 +311,10 @@ int syncd_main(int argc, char** argv) {
         seq_seen = seq;
         trouble = fetch_keys();
         if (!trouble.ok()) trouble = Status(trouble.code(), "DKIM keys: " + trouble.message());
+      }
+      if (trouble.ok()) {
+        trouble = forwarded();
+        if (!trouble.ok()) trouble = Status(trouble.code(), "forwarded reports: " + trouble.message());
       }
       if (trouble.ok() && time(nullptr) != reported_at) {
         reported_at = time(nullptr);

@@ -41,6 +41,14 @@ class StatsReporter {
 Result<size_t> fetch_dkim_keys(const Store& store, SharedState& state, const std::string& dir, const Secret& seal_key,
                                size_t* missing = nullptr);
 
+// Ingests the reports other relays forwarded (they reached them, but name a
+// message this relay may have delivered: ingest.h's for_another_relay),
+// after the position kept in the store (meta shared.reports), skipping this
+// relay's own; at most `max`. Idempotent: a report ingested twice counts
+// once (the store's report keys). Returns how many were read.
+Result<size_t> ingest_forwarded_reports(Store& store, SharedState& state, const Secret& tag_key,
+                                        const std::string& relay, int64_t now, size_t max = 100);
+
 int syncd_main(int argc, char** argv);
 
 }  // namespace migo

@@ -76,7 +76,7 @@ mc() {  # mc RELAY ARGS...: migoctl on that relay's store, through the shared st
 start_syncd() {
   mkdir -p -m 0700 "$base/dkim-$1" && chown nobody "$base/dkim-$1"
   "$SYNCD" --db "${R_STORE[$1]}" --redis "$state_url" --relay "$1" --user nobody --foreground \
-    --dkim-keys "$base/dkim-$1" --seal-key "$base/seal.key" 2>>"$base/syncd-$1.log" &
+    --dkim-keys "$base/dkim-$1" --seal-key "$base/seal.key" --tag-key "$base/seal.key" 2>>"$base/syncd-$1.log" &
   R_SYNCD_PID[$1]=$!
   MIGO_PIDS+=("$!")
 }
