@@ -254,6 +254,41 @@ print(sum(a["statistics"]["total_sent"] for a in json.load(sys.stdin)["accounts"
 shares="$(local_sent a)+$(local_sent b)+$(local_sent c)"
 check "each relay counted its own share, the shares add up ($shares)" test "$((shares))" = 1000
 
+# ------------------------------------------- a DSN that reaches the wrong relay
+# A message relay A delivered; its receiver's DSN reaches relay B (the tag
+# made here by an independent HMAC, with the key every relay's syncd has).
+read -r qid rcpt < <(sed -n 's/.*postfix\/smtp\[[0-9]*\]: \([0-9A-Za-z]*\): to=<\([^>]*\)>.*status=sent.*/\1 \2/p' \
+  "${R_DIR[a]}/maillog" | head -1)
+owner=$(sed -n "s/.* $qid: client=.*sasl_username=\([a-z0-9_]*\).*/\1/p" "${R_DIR[a]}/maillog" | head -1)
+owner_id=$("$MIGOCTL" --db "${R_STORE[a]}" --json account show "$owner" | json '["id"]')
+bounced_on_a() { "$MIGOCTL" --db "${R_STORE[a]}" --json account show "$owner" | json '["statistics"]["bounced"]'; }
+before_bounced=$(bounced_on_a)
+dsn=$(python3 - "$base/seal.key" "$owner_id" "$qid" "$rcpt" <<'PY'
+import base64, hashlib, hmac, sys, time
+key = open(sys.argv[1], "rb").read()
+acct, qid, rcpt, t = sys.argv[2], sys.argv[3], sys.argv[4], int(time.time())
+part = "v=1;a=%s;q=%s;t=%d" % (acct, qid, t)
+mac = base64.urlsafe_b64encode(hmac.new(key, part.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+print("From: MAILER-DAEMON@receiver.test\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+      "--b\nContent-Type: text/plain\n\nmailbox gone\n"
+      "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; receiver.test\n\n"
+      "Final-Recipient: rfc822; %s\nAction: failed\nStatus: 5.1.1\n\n"
+      "--b\nContent-Type: text/rfc822-headers\n\nX-Migo-Tag: v=1; a=%s; q=%s; t=%d; s=%s\n"
+      "From: app@example.com\n\n--b--" % (rcpt, acct, qid, t, mac))
+PY
+)
+out=$(mc b --json ingest-dsn --key "$base/seal.key" <<<"$dsn")
+check_contains "relay B cannot count a DSN about A's delivery, and forwards it" "$out" '"forwarded": true'
+bounced_moved() { [ "$(bounced_on_a)" = $((before_bounced + 1)) ]; }
+check "relay A's migo-syncd counts the forwarded bounce, once" pf_eventually bounced_moved
+out=$(mc b --json ingest-dsn --key "$base/seal.key" <<<"$dsn")
+duplicate_on_a() {
+  [ "$("$MIGOCTL" --db "${R_STORE[a]}" --json stats | json '["counters"].get("reports.dsn.duplicate", 0)')" -ge 1 ]
+}
+check "the same DSN forwarded again is a duplicate on A" pf_eventually duplicate_on_a
+check "  and counts nothing more" test "$(bounced_on_a)" = $((before_bounced + 1))
+
 # ------------------------------------------------- disabled on A, refused on C
 t0=$(date +%s%N)
 mc a account disable "${users[1]}" >/dev/null
