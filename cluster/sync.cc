@@ -1,8 +1,15 @@
 // sync.cc — see sync.h.
 #include "sync.h"
 
+#include <chrono>
+#include <random>
+#include <thread>
+
 namespace migo {
 namespace {
+
+// How often an admin change is tried while other changes keep coming first.
+constexpr int kAttempts = 20;
 
 Result<SharedPosition> position_of(const Store& store) {
   SharedPosition p;
@@ -102,7 +109,14 @@ Status shared_write(Store& store, SharedState& state, const std::string& relay, 
   if (!at_first.ok()) return at_first.status();
   if (at_first->origin.empty())
     if (auto joined = sync_store(store, state); !joined.ok()) return joined.status();
-  for (int attempt = 0; attempt < 5; attempt++) {
+  for (int attempt = 0; attempt < kAttempts; attempt++) {
+    if (attempt > 0) {
+      // Others are changing too: a moment (random, growing) before the next
+      // try, so that two admins retrying in step do not collide again.
+      std::uniform_int_distribution<int> ms(0, 2 * attempt);
+      thread_local std::mt19937 rng{std::random_device{}()};
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms(rng)));
+    }
     std::vector<SharedChange> changes;
     SharedPosition at;
     Status rehearsed = store.rehearse([&](WriteTxn& t) -> Status {

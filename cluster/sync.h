@@ -38,7 +38,8 @@ Result<SyncResult> sync_store(Store& store, SharedState& state, const SyncOption
 // Makes an admin change through the shared state: `fn` runs in a rehearsal
 // on this store with its writes captured; the capture is published if
 // Redis is where this store is, then applied here. When another change came
-// first, the store catches up and `fn` runs again (at most 5 times), so it
+// first, the store catches up and `fn` runs again (at most 20 times, a few
+// random milliseconds apart), so it
 // is always judged against every relay's changes (a plan's account limit,
 // a name taken). Redis unreachable: nothing changes anywhere.
 Status shared_write(Store& store, SharedState& state, const std::string& relay, int64_t now,

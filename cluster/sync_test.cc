@@ -6,6 +6,7 @@
 #include "sync.h"
 
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <thread>
 
 #include "fresh_store.h"
@@ -110,17 +111,24 @@ TEST_CASE("a rule holds across relays: two admins at once never pass an account 
   REQUIRE(shared_init(*a.store, *a.state, a.name, 100).ok());
   REQUIRE(b.sync().ok());
   std::atomic<int> made{0}, refused{0}, other{0};
+  std::mutex mu;
+  std::string why;
   auto admin = [&](Relay& r, uint64_t base) {
     for (uint64_t i = 0; i < 10; i++) {
       Status s = r.add_account(base + i, 8);
       if (s.ok()) made++;
       else if (s.code() == Code::refused) refused++;
-      else other++;
+      else {
+        other++;
+        std::lock_guard lock(mu);
+        why = s.message();
+      }
     }
   };
   std::thread t1(admin, std::ref(a), 100), t2(admin, std::ref(b), 200);
   t1.join();
   t2.join();
+  INFO(why);
   CHECK(other == 0);
   CHECK(made == 8);
   REQUIRE(a.sync().ok());
