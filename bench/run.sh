@@ -48,7 +48,7 @@
 #         commit), against Redis (cluster/, one Lua script) over TCP on
 #         loopback, one client and eight; Redis's CPU per decision.
 # relays: several relays sharing one Redis. (1) migo-policyd over its socket
-#         (policy_bench, as for policy) counting in its store (LMDB,
+#         (policy_bench, as for policy, with 8 and with 50 connections) counting in its store (LMDB,
 #         durable) against the same daemon counting in Redis (counters =
 #         redis://, append-only file fsynced every second), same run, with
 #         Redis's CPU per decision. (2) messages/s through one, two and three
@@ -537,7 +537,9 @@ bench_relays() {
   local rpid=$redis_pid
   printf 'counters = redis://127.0.0.1:%s\nrelay_name = bench\n' "$rport" >"$work/shared.conf"
   chmod 644 "$work/shared.conf"
-  echo "-- (1) migo-policyd, 50 connections, RCPT,RCPT,END-OF-MESSAGE per message"
+  echo "-- (1) migo-policyd, 8 and 50 connections, RCPT,RCPT,END-OF-MESSAGE per message"
+  local conns
+  for conns in 8 50; do
   for mode in lmdb redis; do
     port=$(free_port)
     if [ $mode = lmdb ]; then
@@ -548,8 +550,8 @@ bench_relays() {
     fi
     sleep 0.5
     cpu0=$(awk '{print $14 + $15}' "/proc/$rpid/stat")
-    out=$("$B/bench/policy_bench" --target "inet:127.0.0.1:$port" --connections 50 --seconds "$seconds" \
-      --users "$users" --label "migo-policyd ($mode)" || echo "(errors above)")
+    out=$("$B/bench/policy_bench" --target "inet:127.0.0.1:$port" --connections "$conns" --seconds "$seconds" \
+      --users "$users" --label "$mode, $conns connections" || echo "(errors above)")
     cpu1=$(awk '{print $14 + $15}' "/proc/$rpid/stat")
     echo "$out"
     if [ $mode = redis ]; then
@@ -558,6 +560,7 @@ bench_relays() {
       echo "   Redis CPU: $(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / (n > 0 ? n : 1) )) us per decision"
     fi
     kill $pid; wait $pid 2>/dev/null || true
+  done
   done
 
   echo "-- (2) messages/s through 1, 2 and 3 relays on the shared Redis (16 clients, persistent sessions, AUTH PLAIN)"
