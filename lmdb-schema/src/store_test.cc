@@ -410,6 +410,34 @@ TEST_CASE("a report key keeps the time it was first marked") {
   CHECK(n.reports == 1);
 }
 
+namespace {
+// Makes the store in `dir` what an older schema left: the `emptied` tables
+// emptied, the `deleted` ones gone, and schema_version `version` — by LMDB
+// itself, as that build would have.
+void as_older_schema(const std::string& dir, uint32_t version, std::vector<const char*> emptied,
+                     std::vector<const char*> deleted) {
+  MDB_env* env;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 32);
+  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0600) == 0);
+  MDB_txn* txn;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  for (auto [names, del] : {std::pair{&emptied, 0}, std::pair{&deleted, 1}})
+    for (const char* name : *names) {
+      MDB_dbi dbi;
+      REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
+      REQUIRE(mdb_drop(txn, dbi, del) == 0);
+    }
+  MDB_dbi meta;
+  REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+  std::string k = "schema_version", v = Encoder().u32(version).bytes();
+  MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
+  REQUIRE(mdb_put(txn, meta, &key, &val, 0) == 0);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+}  // namespace
+
 TEST_CASE("a schema 1 store is upgraded: its queue and reports are indexed") {
   TempDir tmp;
   {
@@ -419,26 +447,8 @@ TEST_CASE("a schema 1 store is upgraded: its queue and reports are indexed") {
       return t.mark_report("r1", 60).status();
     }).ok());
   }
-  {  // What schema 1 had: no index keys, version 1.
-    MDB_env* env;
-    REQUIRE(mdb_env_create(&env) == 0);
-    mdb_env_set_maxdbs(env, 32);
-    REQUIRE(mdb_env_open(env, tmp.path().c_str(), 0, 0600) == 0);
-    MDB_txn* txn;
-    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    for (const char* name : {"expiry", "queue_by_account", "shared_refunds"}) {
-      MDB_dbi dbi;
-      REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
-      REQUIRE(mdb_drop(txn, dbi, 0) == 0);
-    }
-    MDB_dbi meta;
-    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-    std::string k = "schema_version", v = Encoder().u32(1).bytes();
-    MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
-    REQUIRE(mdb_put(txn, meta, &key, &val, 0) == 0);
-    REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  // What schema 1 had: no index keys, version 1.
+  as_older_schema(tmp.path(), 1, {"expiry", "queue_by_account", "shared_refunds"}, {});
   CHECK(Store::open(tmp.path(), {}).status().code() == Code::not_initialized);  // "run: migoctl init"
   StoreOptions create;
   create.create = true;
@@ -467,24 +477,8 @@ TEST_CASE("a schema 2 store is upgraded to 3: the shared refunds table, nothing 
     auto store = fresh_store(tmp.path(), 0);
     REQUIRE(store->write([&](WriteTxn& t) { return t.put_queue("Q1", QueueEntry{7, 60, 1, 0, 0}); }).ok());
   }
-  {  // What schema 2 had: no shared_refunds table, version 2.
-    MDB_env* env;
-    REQUIRE(mdb_env_create(&env) == 0);
-    mdb_env_set_maxdbs(env, 32);
-    REQUIRE(mdb_env_open(env, tmp.path().c_str(), 0, 0600) == 0);
-    MDB_txn* txn;
-    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi dbi;
-    REQUIRE(mdb_dbi_open(txn, "shared_refunds", 0, &dbi) == 0);
-    REQUIRE(mdb_drop(txn, dbi, 1) == 0);
-    MDB_dbi meta;
-    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-    std::string k = "schema_version", v = Encoder().u32(2).bytes();
-    MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
-    REQUIRE(mdb_put(txn, meta, &key, &val, 0) == 0);
-    REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  // What schema 2 had: no shared_refunds table, version 2.
+  as_older_schema(tmp.path(), 2, {}, {"shared_refunds"});
   auto old = Store::open(tmp.path(), {});
   CHECK(old.status().code() == Code::not_initialized);  // "run: migoctl init"
   StoreOptions create;
