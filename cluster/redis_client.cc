@@ -2,7 +2,10 @@
 #include "redis_client.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/sha.h>
 #include <time.h>
+
+#include <cstdio>
 
 #include <cerrno>
 #include <charconv>
@@ -20,21 +23,31 @@ std::string reply_text(const redisReply* r) {
              : std::string();
 }
 
+Status redis_unavailable(std::string what) { return Status(Code::unavailable, "redis: " + std::move(what)); }
+
+bool redis_number(std::string_view s, uint64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
 namespace {
 
-Status unavailable(std::string what) { return Status(Code::unavailable, "redis: " + std::move(what)); }
+Status unavailable(std::string what) { return redis_unavailable(std::move(what)); }
 
 using Reply = RedisReply;
+
+std::string sha1_hex(const std::string& s) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  char hex[2 * SHA_DIGEST_LENGTH + 1];
+  for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+  return hex;
+}
 
 struct ContextFree {
   void operator()(redisContext* c) const noexcept { redisFree(c); }
 };
 using Context = std::unique_ptr<redisContext, ContextFree>;
-
-bool parse_u64(std::string_view s, uint64_t* out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
 
 int64_t monotonic_ms() {
   timespec ts;
@@ -62,6 +75,8 @@ Reply command_argv(redisContext* c, const std::vector<std::string_view>& words) 
 }
 
 }  // namespace
+
+RedisScript::RedisScript(const char* text) : body(text), sha(sha1_hex(body)) {}
 
 unsigned redis_cluster_slot(std::string_view key) {
   std::string_view tag = key;
@@ -103,7 +118,7 @@ Result<RedisEndpoint> parse_redis_url(std::string_view url) {
   if (colon == std::string_view::npos || colon == 0) return bad("HOST:PORT expected");
   e.host = std::string(rest.substr(0, colon));
   uint64_t port = 0;
-  if (!parse_u64(rest.substr(colon + 1), &port) || port == 0 || port > 65535) return bad("a port from 1 to 65535");
+  if (!redis_number(rest.substr(colon + 1), &port) || port == 0 || port > 65535) return bad("a port from 1 to 65535");
   e.port = static_cast<int>(port);
   if (e.host.find_first_of("/?#") != std::string::npos) return bad("no path or query after HOST:PORT");
   if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') e.host = e.host.substr(1, e.host.size() - 2);
@@ -197,23 +212,24 @@ struct RedisClient::Nodes {
     std::vector<RedisEndpoint> ask = seeds;
     for (const Range& r : ranges) ask.push_back(r.node);
     std::string errors;
+    auto note = [&](const std::string& what) { errors += (errors.empty() ? "" : "; ") + what; };
     for (const RedisEndpoint& e : ask) {
       auto c = connection(e);
       if (!c.ok()) {
         std::string m = c.status().message();
         if (m.rfind("redis: ", 0) == 0) m.erase(0, 7);  // said once, by the fail() below
-        errors += (errors.empty() ? "" : "; ") + m;
+        note(m);
         continue;
       }
       Reply r = command_argv(*c, {"CLUSTER", "SLOTS"});
       if (!r) {
-        errors += (errors.empty() ? "" : "; ") + where(e) + ": " + (*c)->errstr;
+        note(where(e) + ": " + (*c)->errstr);
         drop(e);
         continue;
       }
       if (r->type == REDIS_REPLY_ERROR) {
         if (reply_text(r.get()).find("cluster support disabled") == std::string::npos) {
-          errors += (errors.empty() ? "" : "; ") + where(e) + ": " + reply_text(r.get());
+          note(where(e) + ": " + reply_text(r.get()));
           continue;
         }
         cluster = false;
@@ -244,7 +260,7 @@ struct RedisClient::Nodes {
         map.push_back(std::move(range));
       }
       if (bad || map.empty()) {
-        errors += (errors.empty() ? "" : "; ") + where(e) + ": an unusable CLUSTER SLOTS answer";
+        note(where(e) + ": an unusable CLUSTER SLOTS answer");
         continue;
       }
       cluster = true;
@@ -352,6 +368,30 @@ Result<RedisClient> RedisClient::connect(const std::vector<RedisEndpoint>& seeds
 }
 
 bool RedisClient::cluster() const { return nodes_->cluster; }
+
+Result<RedisReply> RedisClient::eval(const RedisScript& script, std::string_view key,
+                                     const std::vector<std::string_view>& words) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    std::vector<std::string_view> argv{attempt == 0 ? "EVALSHA" : "EVAL", attempt == 0 ? script.sha : script.body};
+    argv.insert(argv.end(), words.begin(), words.end());
+    auto r = nodes_->send(key, argv, 0);
+    if (!r.ok()) return r.status();
+    if ((*r)->type != REDIS_REPLY_ERROR) return r;
+    std::string err = reply_text(r->get());
+    if (attempt == 0 && err.rfind("NOSCRIPT", 0) == 0) continue;  // not cached on that node yet
+    return unavailable("the script failed: " + err);
+  }
+  return unavailable("the script could not be loaded");
+}
+
+Result<std::string> RedisClient::eval_text(const RedisScript& script, std::string_view key,
+                                           const std::vector<std::string_view>& words) {
+  auto r = eval(script, key, words);
+  if (!r.ok()) return r.status();
+  if ((*r)->type != REDIS_REPLY_STRING && (*r)->type != REDIS_REPLY_STATUS)
+    return unavailable("the script answered something else than a string");
+  return reply_text(r->get());
+}
 
 Result<RedisReply> RedisClient::command(std::string_view key, const std::vector<std::string_view>& words,
                                         int timeout_ms) {

@@ -58,6 +58,18 @@ struct RedisReplyFree {
 using RedisReply = std::unique_ptr<redisReply, RedisReplyFree>;
 // A string, status or error reply's text ("" for others).
 std::string reply_text(const redisReply* r);
+// A number as Redis writes one (a reply's text, a hash field): false for
+// anything else.
+bool redis_number(std::string_view s, uint64_t* out);
+// Redis failed or answered something foreign: Code::unavailable (callers
+// fail closed), "redis: WHAT".
+Status redis_unavailable(std::string what);
+
+// A Lua script's text and its SHA-1 (EVALSHA's name for it), made once.
+struct RedisScript {
+  explicit RedisScript(const char* text);
+  std::string body, sha;
+};
 
 class RedisClient {
  public:
@@ -73,6 +85,14 @@ class RedisClient {
   // Sends a command about `key` to the node that holds it. `timeout_ms`
   // (0: the client's) for a command that waits on purpose (XREAD BLOCK).
   Result<RedisReply> command(std::string_view key, const std::vector<std::string_view>& words, int timeout_ms = 0);
+  // Runs a script (EVALSHA; EVAL once if that node does not know it yet)
+  // on the node of `key`, the first of the script's keys; `words` are
+  // EVAL's after the script: the key count, the keys, the arguments. An
+  // error reply is Code::unavailable.
+  Result<RedisReply> eval(const RedisScript& script, std::string_view key, const std::vector<std::string_view>& words);
+  // The same, for a script that answers a string (or a status).
+  Result<std::string> eval_text(const RedisScript& script, std::string_view key,
+                                const std::vector<std::string_view>& words);
   // Whether the seeds are a cluster (several masters), for the log.
   bool cluster() const;
 

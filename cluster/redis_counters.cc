@@ -2,7 +2,6 @@
 #include "redis_counters.h"
 
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 
 #include <charconv>
 #include <cstdio>
@@ -65,30 +64,12 @@ end
 return n
 )lua";
 
-std::string sha1_hex(const std::string& s) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  char hex[2 * SHA_DIGEST_LENGTH + 1];
-  for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-  return hex;
-}
-
-}  // namespace
-
-// A script's text and its SHA-1 (EVALSHA's name for it), made once.
-struct RedisCounters::Script {
-  std::string body, sha;
-  explicit Script(const char* text) : body(text), sha(sha1_hex(body)) {}
-};
-
-namespace {
-
-const RedisCounters::Script& commit_script() {
-  static const RedisCounters::Script s(kCommit);
+const RedisScript& commit_script() {
+  static const RedisScript s(kCommit);
   return s;
 }
-const RedisCounters::Script& refund_script() {
-  static const RedisCounters::Script s(kRefund);
+const RedisScript& refund_script() {
+  static const RedisScript s(kRefund);
   return s;
 }
 
@@ -102,12 +83,7 @@ std::pair<std::string, std::string> months_of(int64_t now) {
   return {std::to_string(m), std::to_string(before)};
 }
 
-Status unavailable(std::string what) { return Status(Code::unavailable, "redis: " + std::move(what)); }
-
-bool parse_u64(std::string_view s, uint64_t* out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
+Status unavailable(std::string what) { return redis_unavailable(std::move(what)); }
 
 }  // namespace
 
@@ -117,24 +93,10 @@ Result<RedisCounters> RedisCounters::connect(const RedisEndpoint& e, int timeout
   return RedisCounters(std::move(*c));
 }
 
-Result<std::string> RedisCounters::run_script(uint64_t ws, const Script& script, const std::vector<std::string>& words) {
-  const std::string key = ws_prefix(ws);
-  for (int attempt = 0; attempt < 2; attempt++) {
-    std::vector<std::string_view> argv{attempt == 0 ? "EVALSHA" : "EVAL", attempt == 0 ? script.sha : script.body};
-    for (const std::string& w : words) argv.push_back(w);
-    auto r = client_.command(key, argv);
-    if (!r.ok()) return r.status();
-    const redisReply* reply = r->get();
-    if (reply->type == REDIS_REPLY_ERROR) {
-      std::string err = reply_text(reply);
-      if (attempt == 0 && err.rfind("NOSCRIPT", 0) == 0) continue;  // not cached on that node yet
-      return unavailable("the script failed: " + err);
-    }
-    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
-      return unavailable("the script answered something else than a string");
-    return reply_text(reply);
-  }
-  return unavailable("the script could not be loaded");
+Result<std::string> RedisCounters::run_script(uint64_t ws, const RedisScript& script,
+                                              const std::vector<std::string>& words) {
+  std::vector<std::string_view> argv(words.begin(), words.end());
+  return client_.eval_text(script, ws_prefix(ws), argv);
 }
 
 Result<WindowCheck> RedisCounters::commit(uint64_t ws, std::string_view queue_id, uint64_t n, int64_t now,
@@ -173,7 +135,7 @@ Result<uint64_t> RedisCounters::refund(uint64_t ws, std::string_view queue_id) {
   auto r = run_script(ws, refund_script(), {"2", prefix + ":win", prefix + ":q:" + std::string(queue_id)});
   if (!r.ok()) return r.status();
   uint64_t n = 0;
-  if (!parse_u64(*r, &n)) return unavailable("the refund script answered '" + r->substr(0, 40) + "'");
+  if (!redis_number(*r, &n)) return unavailable("the refund script answered '" + r->substr(0, 40) + "'");
   return n;
 }
 
@@ -193,10 +155,10 @@ Result<WindowUsage> RedisCounters::usage(uint64_t ws, int64_t now) {
   for (size_t i = 0; i < reply->elements; i += 2) {
     const std::string field = reply_text(reply->element[i]);
     uint64_t v = 0;
-    if (!parse_u64(reply_text(reply->element[i + 1]), &v)) return unavailable("a window field is not a number");
+    if (!redis_number(reply_text(reply->element[i + 1]), &v)) return unavailable("a window field is not a number");
     if (field == this_month) {
       u.month = v;
-    } else if (uint64_t m = 0; field.size() > 1 && field[0] == 'm' && parse_u64(std::string_view(field).substr(1), &m)) {
+    } else if (uint64_t m = 0; field.size() > 1 && field[0] == 'm' && redis_number(std::string_view(field).substr(1), &m)) {
       if (m + 1440 <= now_minute || m > now_minute + 1440) continue;
       minutes[std::min(m, now_minute)] += v;
     }

@@ -70,12 +70,10 @@ class RedisCounters {
   // Whether the seeds are a cluster (several masters), for the log.
   bool cluster() const { return client_.cluster(); }
 
-  struct Script;  // (redis_counters.cc)
 
  private:
-  // Runs a script (EVALSHA; EVAL once if Redis does not know it yet) on the
-  // workspace's node and returns its string answer.
-  Result<std::string> run_script(uint64_t ws, const Script& script, const std::vector<std::string>& words);
+  // Runs a script on the workspace's node; its string answer.
+  Result<std::string> run_script(uint64_t ws, const RedisScript& script, const std::vector<std::string>& words);
   RedisClient client_;
 };
 

@@ -64,10 +64,6 @@ return {redis.call('GET', KEYS[1]) or '', redis.call('GET', KEYS[2]) or '0', red
 
 Status unavailable(std::string what) { return Status(Code::unavailable, "shared state: " + std::move(what)); }
 
-bool parse_u64(std::string_view s, uint64_t* out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
 
 std::string field_of(const SharedChange& c) { return c.table + ":" + c.key; }
 
@@ -92,7 +88,7 @@ Result<ChangeSet> change_set_of(const redisReply* e) {
   ChangeSet cs;
   std::string id = reply_text(e->element[0]);
   size_t dash = id.find('-');
-  if (dash == std::string::npos || !parse_u64(std::string_view(id).substr(0, dash), &cs.seq))
+  if (dash == std::string::npos || !redis_number(std::string_view(id).substr(0, dash), &cs.seq))
     return Status(Code::corrupt, "shared state: a stream entry id '" + id.substr(0, 40) + "'");
   const redisReply* f = e->element[1];
   bool have_changes = false;
@@ -105,24 +101,24 @@ Result<ChangeSet> change_set_of(const redisReply* e) {
       cs.relay = value;
     } else if (name == "t") {
       uint64_t t = 0;
-      if (parse_u64(value, &t)) cs.time = static_cast<int64_t>(t);
+      if (redis_number(value, &t)) cs.time = static_cast<int64_t>(t);
     }
   }
   if (!have_changes) return Status(Code::corrupt, "shared state: change set " + std::to_string(cs.seq) + " is empty");
   return cs;
 }
 
+// Every script of the state's gets its four keys (the words point into args).
+std::vector<std::string_view> state_words(const std::vector<std::string>& args) {
+  std::vector<std::string_view> words{"4", kOrigin, kSeq, kRec, kLog};
+  words.insert(words.end(), args.begin(), args.end());
+  return words;
+}
+
 }  // namespace
 
-Result<std::string> SharedState::script(const char* body, const std::vector<std::string>& args) {
-  std::vector<std::string_view> argv{"EVAL", body, "4", kOrigin, kSeq, kRec, kLog};
-  for (const std::string& a : args) argv.push_back(a);
-  auto r = client_.command(kOrigin, argv);
-  if (!r.ok()) return r.status();
-  if ((*r)->type == REDIS_REPLY_ERROR) return unavailable("the script failed: " + reply_text(r->get()));
-  if ((*r)->type != REDIS_REPLY_STRING && (*r)->type != REDIS_REPLY_STATUS)
-    return unavailable("the script answered something else than a string");
-  return reply_text(r->get());
+Result<std::string> SharedState::script(const RedisScript& s, const std::vector<std::string>& args) {
+  return client_.eval_text(s, kOrigin, state_words(args));
 }
 
 Result<SharedHead> SharedState::head() {
@@ -132,7 +128,7 @@ Result<SharedHead> SharedState::head() {
   if (a->type != REDIS_REPLY_ARRAY || a->elements != 2) return unavailable("MGET answered " + reply_text(a));
   SharedHead h;
   h.origin = reply_text(a->element[0]);
-  if (a->element[1]->type == REDIS_REPLY_STRING && !parse_u64(reply_text(a->element[1]), &h.seq))
+  if (a->element[1]->type == REDIS_REPLY_STRING && !redis_number(reply_text(a->element[1]), &h.seq))
     return Status(Code::corrupt, "shared state: its number is not a number");
   return h;
 }
@@ -148,7 +144,8 @@ Result<SharedHead> SharedState::create(const std::vector<SharedChange>& rows, co
     args.push_back(field_of(c));
     args.push_back(c.value);
   }
-  auto r = script(kCreate, args);
+  static const RedisScript create_script(kCreate);
+  auto r = script(create_script, args);
   if (!r.ok()) return r.status();
   if (r->rfind("exists ", 0) == 0) return Status(Code::exists, "there is shared state already (" + r->substr(7) + ")");
   if (*r != "ok") return unavailable("the script answered '" + r->substr(0, 40) + "'");
@@ -169,11 +166,12 @@ Result<uint64_t> SharedState::publish(const SharedHead& at, const std::vector<Sh
   }
   // Sent twice at most: an answer lost with the connection is asked for
   // again, and the id makes the second send the first's answer.
-  auto r = script(kPublish, args);
-  if (!r.ok()) r = script(kPublish, args);
+  static const RedisScript publish_script(kPublish);
+  auto r = script(publish_script, args);
+  if (!r.ok()) r = script(publish_script, args);
   if (!r.ok()) return r.status();
   uint64_t seq = 0;
-  if (r->rfind("ok ", 0) == 0 && parse_u64(std::string_view(*r).substr(3), &seq)) return seq;
+  if (r->rfind("ok ", 0) == 0 && redis_number(std::string_view(*r).substr(3), &seq)) return seq;
   if (r->rfind("behind ", 0) == 0)
     return Status(Code::exists, "another change came first (the shared state is at " + r->substr(7) + ", this store at " +
                                     std::to_string(at.seq) + ")");
@@ -216,15 +214,15 @@ Result<std::vector<ChangeSet>> SharedState::read_after(uint64_t seq, size_t max,
 }
 
 Result<SharedSnapshot> SharedState::snapshot() {
-  std::vector<std::string_view> argv{"EVAL", kSnapshot, "4", kOrigin, kSeq, kRec, kLog};
-  auto r = client_.command(kOrigin, argv);
+  static const RedisScript snapshot_script(kSnapshot);
+  auto r = client_.eval(snapshot_script, kOrigin, state_words({}));
   if (!r.ok()) return r.status();
   const redisReply* a = r->get();
   if (a->type != REDIS_REPLY_ARRAY || a->elements != 3 || a->element[2]->type != REDIS_REPLY_ARRAY)
     return unavailable("the snapshot answered " + reply_text(a));
   SharedSnapshot s;
   s.head.origin = reply_text(a->element[0]);
-  if (!parse_u64(reply_text(a->element[1]), &s.head.seq)) return Status(Code::corrupt, "shared state: a bad number");
+  if (!redis_number(reply_text(a->element[1]), &s.head.seq)) return Status(Code::corrupt, "shared state: a bad number");
   const redisReply* h = a->element[2];
   for (size_t i = 0; i + 1 < h->elements; i += 2) {
     std::string field = reply_text(h->element[i]);

@@ -103,7 +103,7 @@ class SharedState {
   Result<std::vector<std::pair<std::string, std::string>>> relays();
 
  private:
-  Result<std::string> script(const char* body, const std::vector<std::string>& args);
+  Result<std::string> script(const RedisScript& s, const std::vector<std::string>& args);
   RedisClient client_;
   size_t log_max_;
 };
