@@ -43,6 +43,12 @@ size_t raise_descriptor_limit() {
   return rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<size_t>(rl.rlim_cur);
 }
 
+std::string host_name() {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
 Status claim_unix_socket(const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return {};  // nothing there

@@ -13,6 +13,10 @@ namespace migo {
 // The store directory: `flag` if given, else $MIGO_DB, else /var/lib/migo.
 std::string store_path(const std::string& flag);
 
+// This host's name (gethostname): the default name of this relay in the
+// shared state, and of the relay in DNS records.
+std::string host_name();
+
 // Becomes `user` (its uid, gid and supplementary groups) for good; refuses
 // if root could be regained afterwards.
 Status drop_privileges(const std::string& user);

@@ -316,13 +316,7 @@ std::string workspace_view(const Json& w) {
 // name) and --relay-spf (default a:HOST).
 RelayIdentity relay_identity(const Args& a) {
   RelayIdentity r;
-  if (const std::string* h = a.get("relay-host")) {
-    r.host = *h;
-  } else {
-    char name[256] = "";
-    gethostname(name, sizeof name - 1);
-    r.host = name;
-  }
+  r.host = a.get("relay-host") ? *a.get("relay-host") : host_name();
   r.spf = a.get("relay-spf") ? *a.get("relay-spf") : "a:" + r.host;
   return r;
 }
@@ -2423,13 +2417,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     signal(SIGPIPE, SIG_IGN);
   }
   ctx.seal_key = args.get("seal-key") ? *args.get("seal-key") : "/etc/migo/dkim-seal.key";
-  if (const std::string* r = args.get("relay")) {
-    ctx.relay = *r;
-  } else {
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    ctx.relay = host;
-  }
+  ctx.relay = args.get("relay") ? *args.get("relay") : host_name();
   try {
     return cmd->handler(ctx, args);
   } catch (const UsageError& e) {

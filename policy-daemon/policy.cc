@@ -1,6 +1,7 @@
 // policy.cc — see policy.h.
 #include "policy.h"
 
+#include <chrono>
 #include <ctime>
 
 #include "migo/loggable.h"
@@ -180,12 +181,6 @@ Verdict redis_tempfail(const PolicyConfig& c, const Status& s) {
   return {Verdict::Kind::tempfail, c.tempfail_action, "shared counters unavailable: " + s.message()};
 }
 
-int64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 // The room in a workspace's shared windows, by the same arithmetic as the
 // store's. `cached`: RCPT's read may be SharedWindows::rcpt_cache_ms old.
 Result<LimitCheck> shared_room(SharedWindows& shared, const AccountLookup& a, int64_t now, uint64_t needed,
@@ -193,14 +188,15 @@ Result<LimitCheck> shared_room(SharedWindows& shared, const AccountLookup& a, in
   const uint64_t ws = a.account.workspace_id;
   if (cached && shared.rcpt_cache_ms > 0) {
     auto it = shared.rcpt_cache.find(ws);
-    if (it != shared.rcpt_cache.end() && monotonic_ms() - it->second.at_ms < shared.rcpt_cache_ms)
+    if (it != shared.rcpt_cache.end() &&
+        std::chrono::steady_clock::now() - it->second.at < std::chrono::milliseconds(shared.rcpt_cache_ms))
       return check_limits(a.plan, it->second.usage.minutes, it->second.usage.month, now, needed);
   }
   auto u = shared.redis->usage(ws, now);
   if (!u.ok()) return u.status();
   if (shared.rcpt_cache_ms > 0) {
     if (shared.rcpt_cache.size() > 100000) shared.rcpt_cache.clear();  // bounded: a day's workspaces at most
-    shared.rcpt_cache[ws] = {monotonic_ms(), *u};
+    shared.rcpt_cache[ws] = {std::chrono::steady_clock::now(), *u};
   }
   return check_limits(a.plan, u->minutes, u->month, now, needed);
 }

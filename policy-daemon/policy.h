@@ -19,6 +19,7 @@
 // account is. Redis trouble is a temporary reply too.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -44,7 +45,7 @@ struct SharedWindows {
   // recipients then cost no round trip each.
   int rcpt_cache_ms = 0;
   struct Cached {
-    int64_t at_ms = 0;
+    std::chrono::steady_clock::time_point at;
     WindowUsage usage;
   };
   std::unordered_map<uint64_t, Cached> rcpt_cache{};

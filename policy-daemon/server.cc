@@ -602,12 +602,7 @@ Result<std::unique_ptr<PolicyServer>> PolicyServer::create(Store& store, PolicyC
       if (!c.ok()) return c.status();
       r->emplace(std::move(*c));
     }
-    std::string relay = impl->options.relay_name;
-    if (relay.empty()) {
-      char host[256] = "";
-      gethostname(host, sizeof host - 1);
-      relay = host;
-    }
+    const std::string relay = impl->options.relay_name.empty() ? host_name() : impl->options.relay_name;
     impl->loop_shared = {&*impl->loop_redis, relay};
     impl->loop_shared.rcpt_cache_ms = 50;
     impl->committer_shared = {&*impl->committer_redis, relay};
