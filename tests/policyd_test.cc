@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -523,12 +524,18 @@ TEST_CASE("two relays, two stores, one Redis: the limit holds across both, Redis
   close(fd);
   REQUIRE(b > 0);
   // 16 clients over both relays, 1-3 recipients a message, the same queue
-  // ids on both (each relay's Postfix numbers its own queue).
-  std::atomic<int> accepted{0}, deferred{0}, other{0};
+  // ids on both (each relay's Postfix numbers its own queue). They start
+  // together once all are connected (the daemons start one after the
+  // other), and relay A's accepted queue ids are kept for the refund below.
+  std::atomic<int> accepted{0}, deferred{0}, other{0}, connected{0};
+  std::mutex a_mu;
+  std::vector<std::string> accepted_on_a;
   std::vector<std::thread> clients;
   for (int i = 0; i < 16; i++) {
     clients.emplace_back([&, i] {
       PolicyClient c(i % 2 ? a.addr : b_addr);
+      connected++;
+      while (connected < 16) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       if (!c.connected()) {
         other++;
         return;
@@ -536,7 +543,12 @@ TEST_CASE("two relays, two stores, one Redis: the limit holds across both, Redis
       for (int m = 0; m < 40; m++) {
         const std::string& user = w.users[static_cast<size_t>(i % 2)];
         int n = 1 + (m % 3);
-        std::string v = c.ask(eom(user, "Q" + std::to_string(i / 2) + "x" + std::to_string(m), n));
+        const std::string qid = "Q" + std::to_string(i / 2) + "x" + std::to_string(m);
+        std::string v = c.ask(eom(user, qid, n));
+        if (v == "DUNNO" && i % 2) {
+          std::lock_guard lock(a_mu);
+          accepted_on_a.push_back(qid);
+        }
         if (v == "DUNNO") accepted += n;
         else if (v.rfind("451 4.7.1", 0) == 0) deferred++;
         else other++;
@@ -573,7 +585,8 @@ TEST_CASE("two relays, two stores, one Redis: the limit holds across both, Redis
   // The milter refuses a counted message on relay A (a refund in the store):
   // migo-policyd carries it to Redis within about a second.
   PolicyClient ca(a.addr);
-  REQUIRE(w.store->write([&](WriteTxn& t) { return refund_recipients(t, "Q0x1", nullptr); }).ok());
+  REQUIRE_FALSE(accepted_on_a.empty());
+  REQUIRE(w.store->write([&](WriteTxn& t) { return refund_recipients(t, accepted_on_a.front(), nullptr); }).ok());
   std::string after;
   for (int i = 0; i < 50; i++) {
     after = ca.ask(eom(w.users[0], "R1", 1));
