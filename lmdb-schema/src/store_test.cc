@@ -436,6 +436,20 @@ void as_older_schema(const std::string& dir, uint32_t version, std::vector<const
   REQUIRE(mdb_txn_commit(txn) == 0);
   mdb_env_close(env);
 }
+
+// What `migoctl init` does to such a store: the daemons refuse it until
+// then; init says which version it found, and upgrades it.
+std::unique_ptr<Store> upgraded(const std::string& dir, uint32_t from) {
+  CHECK(Store::open(dir, {}).status().code() == Code::not_initialized);  // "run: migoctl init"
+  StoreOptions create;
+  create.create = true;
+  auto store = Store::open(dir, create);
+  REQUIRE(store.ok());
+  auto before = (*store)->init_schema(0);
+  REQUIRE(before.ok());
+  CHECK(*before == from);
+  return std::move(*store);
+}
 }  // namespace
 
 TEST_CASE("a schema 1 store is upgraded: its queue and reports are indexed") {
@@ -449,20 +463,13 @@ TEST_CASE("a schema 1 store is upgraded: its queue and reports are indexed") {
   }
   // What schema 1 had: no index keys, version 1.
   as_older_schema(tmp.path(), 1, {"expiry", "queue_by_account", "shared_refunds"}, {});
-  CHECK(Store::open(tmp.path(), {}).status().code() == Code::not_initialized);  // "run: migoctl init"
-  StoreOptions create;
-  create.create = true;
-  auto store = Store::open(tmp.path(), create);
-  REQUIRE(store.ok());
-  auto before = (*store)->init_schema(0);
-  REQUIRE(before.ok());
-  CHECK(*before == 1);
-  REQUIRE((*store)->read([&](const ReadTxn& t) -> Status {
+  auto store = upgraded(tmp.path(), 1);
+  REQUIRE(store->read([&](const ReadTxn& t) -> Status {
     CHECK(*t.queued_for(7) == std::vector<std::string>{"Q1"});
     return {};
   }).ok());
   PruneCounts n;
-  REQUIRE((*store)->write([&](WriteTxn& t) -> Status {
+  REQUIRE(store->write([&](WriteTxn& t) -> Status {
     auto r = t.prune_expired(1000, 100);
     if (r.ok()) n = *r;
     return r.status();
@@ -479,16 +486,8 @@ TEST_CASE("a schema 2 store is upgraded to 3: the shared refunds table, nothing 
   }
   // What schema 2 had: no shared_refunds table, version 2.
   as_older_schema(tmp.path(), 2, {}, {"shared_refunds"});
-  auto old = Store::open(tmp.path(), {});
-  CHECK(old.status().code() == Code::not_initialized);  // "run: migoctl init"
-  StoreOptions create;
-  create.create = true;
-  auto store = Store::open(tmp.path(), create);
-  REQUIRE(store.ok());
-  auto before = (*store)->init_schema(0);
-  REQUIRE(before.ok());
-  CHECK(*before == 2);
-  REQUIRE((*store)->read([&](const ReadTxn& t) -> Status {
+  auto store = upgraded(tmp.path(), 2);
+  REQUIRE(store->read([&](const ReadTxn& t) -> Status {
     CHECK(t.queue_entry("Q1")->recipients == 1);
     CHECK(t.shared_refunds(10)->empty());
     return {};
