@@ -503,16 +503,6 @@ bench_counters() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-# redis_up PORT [ARGS...]: a redis-server on loopback for a benchmark; its pid in $redis_pid.
-redis_up() {
-  local port=$1 i
-  shift
-  mkdir -p "$work/redis-$port"
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$work/redis-$port" --logfile "$work/redis-$port/log" "$@" &
-  redis_pid=$!
-  for i in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
-}
-
 bench_relays() {
   echo "== relays: $seconds s each, $(nproc) cores, $(redis-server --version | cut -d' ' -f1-3)"
   source tests/postfix/harness.sh
@@ -533,8 +523,8 @@ bench_relays() {
   users=${users#,}
   chown -R nobody "$work/sstore"
   rport=$(free_port)
-  redis_up "$rport" --appendonly yes --appendfsync everysec
-  local rpid=$redis_pid
+  redis_start "$work/redis-$rport" "$rport" --appendonly yes --appendfsync everysec
+  local rpid=$REDIS_PID
   printf 'counters = redis://127.0.0.1:%s\nrelay_name = bench\n' "$rport" >"$work/shared.conf"
   chmod 644 "$work/shared.conf"
   echo "-- (1) migo-policyd, 8 and 50 connections, RCPT,RCPT,END-OF-MESSAGE per message"
@@ -611,8 +601,8 @@ bench_relays() {
   local runs=${MIGO_BENCH_FAILOVERS:-5} mport sport mpid spid line worst=0 lost
   for i in $(seq 1 "$runs"); do
     mport=$(free_port) sport=$(free_port)
-    redis_up "$mport" --appendonly no --repl-diskless-sync-delay 0; mpid=$redis_pid
-    redis_up "$sport" --appendonly no --replicaof 127.0.0.1 "$mport"; spid=$redis_pid
+    redis_start "$work/redis-$mport" "$mport" --repl-diskless-sync-delay 0; mpid=$REDIS_PID
+    redis_start "$work/redis-$sport" "$sport" --replicaof 127.0.0.1 "$mport"; spid=$REDIS_PID
     for _ in $(seq 1 100); do
       redis-cli -p "$sport" INFO replication | grep -q 'master_link_status:up' && break
       sleep 0.05

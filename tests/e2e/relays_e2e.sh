@@ -26,30 +26,18 @@ SYNCD=$5
 migo_e2e_begin relays "$PLUGIN" "$MIGOCTL"
 
 # ---------------------------------------------------------------- Redis
-redis_start() {  # redis_start NAME PORT [ARGS...]: a redis-server, no persistence
-  local name=$1 port=$2 i
-  shift 2
-  mkdir -p "$base/$name"
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$base/$name" \
-    --logfile "$base/$name/redis.log" --daemonize yes --pidfile "$base/$name/redis.pid" "$@" >/dev/null
-  for i in $(seq 1 100); do
-    redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && return 0
-    sleep 0.1
-  done
-  echo "redis $name did not start" >&2; return 1
-}
-redis_stop() { redis-cli -p "$1" SHUTDOWN NOSAVE >/dev/null 2>&1; }
+# (redis_start and redis_stop: the harness's.)
 trap 'for p in $state_port ${cluster_ports[*]:-}; do redis_stop "$p"; done; pf_cleanup' EXIT
 
 state_port=$(pf_free_port)
-redis_start state "$state_port" || exit 1
+redis_start "$base/state" "$state_port" || exit 1
 state_url=redis://127.0.0.1:$state_port
 cluster_ports=()
 counters_conf=""
 for i in 0 1 2; do
   p=$(pf_free_port)
   cluster_ports+=("$p")
-  redis_start "node$i" "$p" --cluster-enabled yes --cluster-config-file "$base/node$i/nodes.conf" \
+  redis_start "$base/node$i" "$p" --cluster-enabled yes --cluster-config-file "$base/node$i/nodes.conf" \
     --cluster-port "$(pf_free_port)" || exit 1
   counters_conf+="counters = redis://127.0.0.1:$p"$'\n'
 done
@@ -309,7 +297,7 @@ check_contains "counters' Redis down: relays answer 451 4.3.0" "$down" "451 4.3.
 check_lacks "counters' Redis down: nothing is queued" "$down" "Ok: queued"
 check "counters' Redis down: all three relays refused" test "$(grep -c '451 4.3.0' <<<"$down")" -ge 3
 for i in 0 1 2; do
-  redis_start "node$i" "${cluster_ports[$i]}" --cluster-enabled yes --cluster-config-file "$base/node$i/nodes.conf" \
+  redis_start "$base/node$i" "${cluster_ports[$i]}" --cluster-enabled yes --cluster-config-file "$base/node$i/nodes.conf" \
     --cluster-port "$(pf_free_port)" || exit 1
 done
 check "the cluster is whole again" pf_eventually cluster_ok
@@ -332,7 +320,7 @@ out=$(mc a account create acme --name "while down" 2>&1)
 rc=$?
 check "state's Redis down: an admin change fails with a temporary error (75)" test "$rc" = 75
 check "state's Redis down: the change happened nowhere" test "$(rows_of a)" = "$before"
-redis_start state "$state_port" || exit 1
+redis_start "$base/state" "$state_port" || exit 1
 # An unpersisted Redis comes back empty. The relays keep what they have
 # (mail flows) and say so; one relay puts the state back as it holds it.
 out=$(mc a --json shared status)

@@ -75,6 +75,27 @@ for r in json.load(sys.stdin)["records"]:
         print(r["name"] + "," + ",".join(v[i:i + 250] for i in range(0, len(v), 250)))' "$3"
 }
 
+# redis_start DIR PORT [ARGS...] — a redis-server on 127.0.0.1:PORT, its
+# files in DIR, no snapshots and no append-only file unless ARGS say so;
+# waits (bounded) until it answers. Its pid: DIR/redis.pid and $REDIS_PID.
+# redis_stop PORT stops one without saving. (Tests and benchmarks.)
+redis_start() {
+  local dir=$1 port=$2 i
+  shift 2
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+    --logfile "$dir/redis.log" --daemonize yes --pidfile "$dir/redis.pid" "$@" >/dev/null
+  for i in $(seq 1 100); do
+    if redis-cli -p "$port" PING 2>/dev/null | grep -q PONG; then
+      REDIS_PID=$(cat "$dir/redis.pid")
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "redis_start: nothing answers on $port (see $dir/redis.log)" >&2; return 1
+}
+redis_stop() { redis-cli -p "$1" SHUTDOWN NOSAVE >/dev/null 2>&1; }
+
 pf_new() {
   [ -z "${MIGO_ROLE_UP:-}" ] || return 0  # the role's instance is the one
   local name=$1 chroot=${2:-n}
